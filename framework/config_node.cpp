@@ -1,0 +1,292 @@
+#include "framework/config_node.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+namespace fulcrum {
+
+namespace {
+
+// yaml-cpp marks are 0-based; a default-constructed or missing node has -1.
+int oneBased(int zeroBased) { return zeroBased < 0 ? 0 : zeroBased + 1; }
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "nothing (null)";
+    case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    default: return "an undefined value";
+  }
+}
+
+std::string formatNumber(double value) { return fmt::format("{:g}", value); }
+
+}  // namespace
+
+ConfigError::ConfigError(const std::string& file, int line, int column,
+                         const std::string& keyPath, const std::string& message)
+    : std::runtime_error(fmt::format("{}{}: {}{}", file,
+                                     line > 0 ? fmt::format(":{}:{}", line, column) : "",
+                                     keyPath.empty() ? "" : keyPath + ": ", message)),
+      file_(file), line_(line), column_(column), keyPath_(keyPath), message_(message) {}
+
+std::size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t bestDistance = std::numeric_limits<std::size_t>::max();
+  for (const auto& candidate : candidates) {
+    const std::size_t distance = editDistance(word, candidate);
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = candidate;
+    }
+  }
+  // A typo changes a few characters; beyond a third of the word it is another word.
+  const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  return bestDistance <= limit ? best : std::string();
+}
+
+ConfigNode::ConfigNode(YAML::Node node, std::string file, std::string keyPath)
+    : node_(std::move(node)), file_(std::move(file)), keyPath_(std::move(keyPath)),
+      used_(std::make_shared<std::set<std::string>>()) {
+  if (!node_.IsDefined() || node_.IsNull()) {
+    node_ = YAML::Node(YAML::NodeType::Map);
+    return;
+  }
+  if (!node_.IsMap()) failAt(node_, keyPath_, "expected a mapping of keys to values, got " + describe(node_));
+  std::set<std::string> seen;
+  for (const auto& entry : node_) {
+    if (!entry.first.IsScalar()) failAt(entry.first, keyPath_, "keys must be plain names");
+    const std::string key = entry.first.Scalar();
+    if (!seen.insert(key).second) failAt(entry.first, pathOf(key), "duplicate key");
+  }
+}
+
+std::string ConfigNode::pathOf(const std::string& key) const {
+  return keyPath_.empty() ? key : keyPath_ + "." + key;
+}
+
+void ConfigNode::failAt(const YAML::Node& where, const std::string& keyPath,
+                        const std::string& message) const {
+  const YAML::Mark mark = where.IsDefined() ? where.Mark() : node_.Mark();
+  throw ConfigError(file_, oneBased(mark.line), oneBased(mark.column), keyPath, message);
+}
+
+void ConfigNode::fail(const std::string& key, const std::string& message) const {
+  if (!key.empty() && has(key)) failAt(at(key), pathOf(key), message);
+  failAt(node_, key.empty() ? keyPath_ : pathOf(key), message);
+}
+
+YAML::Node ConfigNode::at(const std::string& key) const {
+  for (const auto& entry : node_) {
+    if (entry.first.Scalar() == key) return entry.second;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool ConfigNode::has(const std::string& key) const {
+  const YAML::Node value = at(key);
+  return value.IsDefined() && !value.IsNull();
+}
+
+std::vector<std::string> ConfigNode::keys() const {
+  std::vector<std::string> result;
+  for (const auto& entry : node_) result.push_back(entry.first.Scalar());
+  return result;
+}
+
+double ConfigNode::getDouble(const std::string& key, double fallback, double min,
+                             double max) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  return requireDouble(key, min, max);
+}
+
+double ConfigNode::requireDouble(const std::string& key, double min, double max) const {
+  used_->insert(key);
+  if (!has(key)) fail(key, "required number is missing");
+  const YAML::Node value = at(key);
+  double result = 0.0;
+  if (!value.IsScalar() || !YAML::convert<double>::decode(value, result)) {
+    failAt(value, pathOf(key), "expected a number, got " + describe(value));
+  }
+  if (!std::isfinite(result)) failAt(value, pathOf(key), "expected a finite number, got " + describe(value));
+  if (result < min || result > max) {
+    failAt(value, pathOf(key),
+           fmt::format("{} is out of range: must be {}", formatNumber(result),
+                       max >= 1e300 ? ">= " + formatNumber(min)
+                       : min <= -1e300 ? "<= " + formatNumber(max)
+                                       : fmt::format("in [{}, {}]", formatNumber(min), formatNumber(max))));
+  }
+  return result;
+}
+
+int64_t ConfigNode::getInt(const std::string& key, int64_t fallback, int64_t min,
+                           int64_t max) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  return requireInt(key, min, max);
+}
+
+int64_t ConfigNode::requireInt(const std::string& key, int64_t min, int64_t max) const {
+  used_->insert(key);
+  if (!has(key)) fail(key, "required integer is missing");
+  const YAML::Node value = at(key);
+  long long result = 0;
+  if (!value.IsScalar() || !YAML::convert<long long>::decode(value, result)) {
+    failAt(value, pathOf(key), "expected an integer, got " + describe(value));
+  }
+  if (result < min || result > max) {
+    std::string range;
+    if (max == INT64_MAX) range = fmt::format(">= {}", min);
+    else if (min == INT64_MIN) range = fmt::format("<= {}", max);
+    else range = fmt::format("in [{}, {}]", min, max);
+    failAt(value, pathOf(key), fmt::format("{} is out of range: must be {}", result, range));
+  }
+  return result;
+}
+
+bool ConfigNode::getBool(const std::string& key, bool fallback) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  const YAML::Node value = at(key);
+  bool result = false;
+  if (!value.IsScalar() || !YAML::convert<bool>::decode(value, result)) {
+    failAt(value, pathOf(key), "expected true or false, got " + describe(value));
+  }
+  return result;
+}
+
+std::string ConfigNode::getString(const std::string& key, const std::string& fallback,
+                                  const std::vector<std::string>& allowed) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  return requireString(key, allowed);
+}
+
+std::string ConfigNode::requireString(const std::string& key,
+                                      const std::vector<std::string>& allowed) const {
+  used_->insert(key);
+  if (!has(key)) fail(key, "required value is missing");
+  const YAML::Node value = at(key);
+  if (!value.IsScalar()) failAt(value, pathOf(key), "expected a string, got " + describe(value));
+  const std::string result = value.Scalar();
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), result) == allowed.end()) {
+    std::string message = fmt::format("'{}' is not one of: {}", result, fmt::join(allowed, ", "));
+    const std::string suggestion = closestMatch(result, allowed);
+    if (!suggestion.empty()) message += fmt::format(" (did you mean '{}'?)", suggestion);
+    failAt(value, pathOf(key), message);
+  }
+  return result;
+}
+
+namespace {
+
+template <typename T, typename Read>
+std::vector<T> readList(const ConfigNode& self, const YAML::Node& value, const std::string& key,
+                        Read read) {
+  if (!value.IsSequence()) self.fail(key, "expected a list, got " + describe(value));
+  std::vector<T> result;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    result.push_back(read(value[i], i));
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<double> ConfigNode::getDoubleList(const std::string& key,
+                                              const std::vector<double>& fallback, double min,
+                                              double max) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  const YAML::Node list = at(key);
+  return readList<double>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
+    const std::string itemPath = fmt::format("{}[{}]", pathOf(key), i);
+    double result = 0.0;
+    if (!item.IsScalar() || !YAML::convert<double>::decode(item, result) || !std::isfinite(result)) {
+      failAt(item, itemPath, "expected a finite number, got " + describe(item));
+    }
+    if (result < min || result > max) {
+      failAt(item, itemPath,
+             fmt::format("{} is out of range: must be in [{}, {}]", formatNumber(result),
+                         formatNumber(min), formatNumber(max)));
+    }
+    return result;
+  });
+}
+
+std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
+                                            const std::vector<int64_t>& fallback, int64_t min,
+                                            int64_t max) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  const YAML::Node list = at(key);
+  return readList<int64_t>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
+    const std::string itemPath = fmt::format("{}[{}]", pathOf(key), i);
+    long long result = 0;
+    if (!item.IsScalar() || !YAML::convert<long long>::decode(item, result)) {
+      failAt(item, itemPath, "expected an integer, got " + describe(item));
+    }
+    if (result < min || result > max) {
+      failAt(item, itemPath, fmt::format("{} is out of range: must be in [{}, {}]", result, min, max));
+    }
+    return static_cast<int64_t>(result);
+  });
+}
+
+ConfigNode ConfigNode::child(const std::string& key) const {
+  used_->insert(key);
+  return ConfigNode(has(key) ? at(key) : YAML::Node(YAML::NodeType::Null), file_, pathOf(key));
+}
+
+std::vector<ConfigNode> ConfigNode::children(const std::string& key) const {
+  used_->insert(key);
+  if (!has(key)) return {};
+  const YAML::Node list = at(key);
+  if (!list.IsSequence()) fail(key, "expected a list, got " + describe(list));
+  std::vector<ConfigNode> result;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    result.emplace_back(list[i], file_, fmt::format("{}[{}]", pathOf(key), i));
+  }
+  return result;
+}
+
+void ConfigNode::finish(const std::vector<std::string>& alsoValid) const {
+  std::vector<std::string> valid(used_->begin(), used_->end());
+  valid.insert(valid.end(), alsoValid.begin(), alsoValid.end());
+  for (const auto& entry : node_) {
+    const std::string key = entry.first.Scalar();
+    if (std::find(valid.begin(), valid.end(), key) != valid.end()) continue;
+    std::string message = "unknown key";
+    const std::string suggestion = closestMatch(key, valid);
+    if (!suggestion.empty()) {
+      message += fmt::format(" '{}' (did you mean '{}'?)", key, suggestion);
+    } else {
+      std::sort(valid.begin(), valid.end());
+      message += fmt::format(" '{}'; valid keys here: {}", key, fmt::join(valid, ", "));
+    }
+    failAt(entry.first, pathOf(key), message);
+  }
+}
+
+}  // namespace fulcrum

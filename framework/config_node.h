@@ -1,0 +1,112 @@
+// Typed, location-aware reading of YAML mappings. Every experiment section
+// and every strategy's options are read through a ConfigNode, so every error
+// names the file, line, column and key path, and unknown keys are rejected
+// with the closest valid key suggested.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace fulcrum {
+
+/// An error in an experiment file or in command-line overrides. what() reads
+/// "FILE:LINE:COLUMN: KEY.PATH: message" (line and column 1-based; both
+/// omitted when the line is 0, e.g. for a `--set` override).
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& file, int line, int column, const std::string& keyPath,
+              const std::string& message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& keyPath() const { return keyPath_; }
+  /// The message without the location prefix.
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  int column_;
+  std::string keyPath_;
+  std::string message_;
+};
+
+/// A YAML mapping read key by key. Getters mark keys as used; finish()
+/// rejects the keys nobody asked for. Copies share the used-key record.
+class ConfigNode {
+ public:
+  /// `node` must be a mapping (or null, read as an empty mapping); `file`
+  /// and `keyPath` locate it for messages ("" for the root).
+  ConfigNode(YAML::Node node, std::string file, std::string keyPath);
+
+  /// True if `key` is present (and not null).
+  bool has(const std::string& key) const;
+  /// The keys present, in file order.
+  std::vector<std::string> keys() const;
+
+  /// A number; `min`/`max` are inclusive bounds checked with the value in the message.
+  double getDouble(const std::string& key, double fallback,
+                   double min = -1e300, double max = 1e300) const;
+  double requireDouble(const std::string& key, double min = -1e300, double max = 1e300) const;
+  /// An integer within [min, max].
+  int64_t getInt(const std::string& key, int64_t fallback, int64_t min = INT64_MIN,
+                 int64_t max = INT64_MAX) const;
+  int64_t requireInt(const std::string& key, int64_t min = INT64_MIN,
+                     int64_t max = INT64_MAX) const;
+  bool getBool(const std::string& key, bool fallback) const;
+  /// A string; if `allowed` is not empty the value must be one of them.
+  std::string getString(const std::string& key, const std::string& fallback,
+                        const std::vector<std::string>& allowed = {}) const;
+  std::string requireString(const std::string& key,
+                            const std::vector<std::string>& allowed = {}) const;
+  /// A list of numbers (each within [min, max]); `fallback` if absent.
+  std::vector<double> getDoubleList(const std::string& key, const std::vector<double>& fallback,
+                                    double min = -1e300, double max = 1e300) const;
+  /// A list of integers (each within [min, max]); `fallback` if absent.
+  std::vector<int64_t> getIntList(const std::string& key, const std::vector<int64_t>& fallback,
+                                  int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
+
+  /// The mapping under `key` (an empty one if absent); marks `key` used.
+  ConfigNode child(const std::string& key) const;
+  /// The sequence of mappings under `key`; marks `key` used. Error if not a sequence.
+  std::vector<ConfigNode> children(const std::string& key) const;
+
+  /// Throws ConfigError located at `key` (or at this mapping if `key` is
+  /// empty or absent).
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  /// Throws ConfigError for the first key present that no getter asked for,
+  /// naming the closest valid key (from the keys asked for so far and
+  /// `alsoValid`) when one is close.
+  void finish(const std::vector<std::string>& alsoValid = {}) const;
+
+  /// Key path of this mapping ("" for the root), and of a key in it.
+  const std::string& keyPath() const { return keyPath_; }
+  std::string pathOf(const std::string& key) const;
+  const std::string& file() const { return file_; }
+  /// The underlying YAML (for dumping the resolved configuration).
+  const YAML::Node& yaml() const { return node_; }
+
+ private:
+  YAML::Node at(const std::string& key) const;
+  [[noreturn]] void failAt(const YAML::Node& where, const std::string& keyPath,
+                           const std::string& message) const;
+  YAML::Node node_;
+  std::string file_;
+  std::string keyPath_;
+  std::shared_ptr<std::set<std::string>> used_;
+};
+
+/// Levenshtein distance, for "did you mean" suggestions.
+std::size_t editDistance(const std::string& a, const std::string& b);
+
+/// The candidate closest to `word` if it is close enough to be a plausible
+/// typo, else "".
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace fulcrum

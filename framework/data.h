@@ -1,0 +1,81 @@
+// Multi-task datasets, held in memory with train / validation / test splits.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "framework/task.h"
+
+namespace fulcrum {
+
+/// One split: inputs (N × ...) and one target tensor per task (N, or N × D).
+/// Classification targets are int64 class indices; binary and regression
+/// targets are float32.
+struct Split {
+  torch::Tensor inputs;
+  std::vector<torch::Tensor> targets;
+  int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
+};
+
+/// A dataset ready for training.
+struct MultiTaskData {
+  Split train, val, test;
+  std::vector<TaskSpec> tasks;         ///< the tasks the data defines
+  std::vector<int64_t> inputShape;     ///< one example's shape, e.g. {250} or {1, 36, 36}
+};
+
+/// Error reading or generating data (a missing file, a bad header). The
+/// message names the path and, for packaged data, the Debian package.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Options of `data: {kind: gradnorm_toy}`: the regression toy of GradNorm
+/// (Chen et al., ICML 2018): f_i(x) = σ_i tanh((B + ε_i) x), x ∈ R^inputDim
+/// uniform and normalised, B ~ N(0, bStd²), ε_i ~ N(0, epsStd²) (both
+/// outputDim × inputDim), squared loss.
+struct GradNormToyOptions {
+  int64_t tasks = 2;                ///< T >= 1
+  std::vector<double> sigmas;       ///< σ_i per task; empty = drawn uniformly in [1, maxSigma]
+  double maxSigma = 10.0;           ///< upper bound when σ is drawn (> 1)
+  int64_t inputDim = 250;           ///< >= 1
+  int64_t outputDim = 100;          ///< >= 1
+  double bStd = 10.0;               ///< standard deviation of B's entries
+  double epsStd = 3.5;              ///< standard deviation of ε_i's entries
+  int64_t trainSize = 9000;         ///< examples
+  int64_t valSize = 500;
+  int64_t testSize = 500;
+};
+
+/// Options of `data: {kind: multi_fashion}` (Lin et al., NeurIPS 2019): two
+/// Fashion-MNIST items of different classes on a 36×36 canvas, one at the
+/// top-left and one at the bottom-right, each shifted by up to `maxShift`
+/// pixels, pixel max on overlap. Tasks: the class of each item. Train and
+/// validation composites use disjoint source images from the training file
+/// (`valFraction` of them for validation); test composites use t10k.
+struct MultiFashionOptions {
+  std::string directory = "/usr/share/datasets/fashion-mnist";  ///< the IDX .gz files
+  int64_t trainSize = 54000;        ///< composites; each source used about once
+  int64_t valSize = 6000;
+  int64_t testSize = 10000;
+  double valFraction = 0.1;         ///< of the 60000 training sources, in (0, 1)
+  int64_t maxShift = 4;             ///< pixels, 0..4
+};
+
+/// Generates the GradNorm toy deterministically from `seed`.
+MultiTaskData makeGradNormToy(const GradNormToyOptions& options, uint64_t seed);
+
+/// Builds Multi-Fashion deterministically from `seed`. Throws DataError if a
+/// file is missing or malformed (naming the path and dataset-fashion-mnist).
+MultiTaskData makeMultiFashion(const MultiFashionOptions& options, uint64_t seed);
+
+/// Reads a gzip'd IDX file (big-endian header) into a uint8 tensor of its
+/// dimensions. Throws DataError naming the path.
+torch::Tensor readIdxGz(const std::string& path);
+
+}  // namespace fulcrum

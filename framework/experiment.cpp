@@ -1,0 +1,300 @@
+#include "framework/experiment.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace fulcrum {
+
+namespace {
+
+const std::vector<std::string> kDataKinds = {"multi_fashion", "gradnorm_toy"};
+const std::vector<std::string> kTrunkKinds = {"mlp", "lenet"};
+const std::vector<std::string> kHeadKinds = {"linear", "mlp"};
+const std::vector<std::string> kTaskKinds = {"regression", "classification", "binary"};
+const std::vector<std::string> kOptimizers = {"adam", "sgd"};
+constexpr int64_t kMaxExamples = 100'000'000;
+constexpr int64_t kMaxWidth = 1'000'000;
+
+bool isPlainName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+TaskKind parseTaskKind(const std::string& text) {
+  if (text == "classification") return TaskKind::kClassification;
+  if (text == "binary") return TaskKind::kBinary;
+  return TaskKind::kRegression;
+}
+
+struct Override {
+  std::string text;                  // as typed: key.path=value
+  std::string keyPath;
+};
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  std::string part;
+  while (std::getline(stream, part, '.')) parts.push_back(part);
+  return parts;
+}
+
+Override applyOverride(YAML::Node& root, const std::string& text) {
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    throw ConfigError("--set " + text, 0, 0, "", "expected KEY.PATH=VALUE");
+  }
+  Override result{text, text.substr(0, equals)};
+  const std::vector<std::string> parts = splitPath(result.keyPath);
+  if (std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
+    throw ConfigError("--set " + text, 0, 0, result.keyPath, "empty component in key path");
+  }
+  YAML::Node value;
+  try {
+    value = YAML::Load(text.substr(equals + 1));
+  } catch (const YAML::Exception& error) {
+    throw ConfigError("--set " + text, 0, 0, result.keyPath,
+                      "value is not valid YAML: " + error.msg);
+  }
+  YAML::Node node = root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = node[parts[i]];
+    if (!next.IsDefined() || next.IsNull()) {
+      node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next.reset(node[parts[i]]);
+    } else if (!next.IsMap()) {
+      throw ConfigError("--set " + text, 0, 0, result.keyPath,
+                        fmt::format("cannot set a key inside '{}': it is not a mapping", parts[i]));
+    }
+    node.reset(next);
+  }
+  node[parts.back()] = value;
+  return result;
+}
+
+// An error in a key that a --set override replaced is reported against the
+// override, since the file's line numbers do not apply to it.
+[[noreturn]] void rethrowForOverrides(const ConfigError& error, const std::vector<Override>& overrides) {
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const std::string& path = it->keyPath;
+    const std::string& key = error.keyPath();
+    const bool inside = key == path ||
+                        (key.size() > path.size() && key.compare(0, path.size(), path) == 0 &&
+                         (key[path.size()] == '.' || key[path.size()] == '['));
+    if (inside) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+  }
+  throw error;
+}
+
+void readData(const ConfigNode& node, DataSpec& data) {
+  data.kind = node.getString("kind", data.kind, kDataKinds);
+  if (data.kind == "multi_fashion") {
+    MultiFashionOptions& o = data.multiFashion;
+    o.directory = node.getString("directory", o.directory);
+    o.trainSize = node.getInt("train_size", o.trainSize, 1, kMaxExamples);
+    o.valSize = node.getInt("val_size", o.valSize, 1, kMaxExamples);
+    o.testSize = node.getInt("test_size", o.testSize, 1, kMaxExamples);
+    o.valFraction = node.getDouble("val_fraction", o.valFraction, 0.001, 0.999);
+    o.maxShift = node.getInt("max_shift", o.maxShift, 0, 4);
+  } else {
+    GradNormToyOptions& o = data.gradNormToy;
+    o.tasks = node.getInt("tasks", o.tasks, 1, 1000);
+    o.sigmas = node.getDoubleList("sigmas", o.sigmas, 1e-6, 1e6);
+    if (!node.has("tasks") && !o.sigmas.empty()) o.tasks = static_cast<int64_t>(o.sigmas.size());
+    if (!o.sigmas.empty() && static_cast<int64_t>(o.sigmas.size()) != o.tasks) {
+      node.fail("sigmas", fmt::format("expected {} values (one per task, data.tasks = {}), got {}",
+                                      o.tasks, o.tasks, o.sigmas.size()));
+    }
+    o.maxSigma = node.getDouble("max_sigma", o.maxSigma, 1.0, 1e6);
+    o.inputDim = node.getInt("input_dim", o.inputDim, 1, kMaxWidth);
+    o.outputDim = node.getInt("output_dim", o.outputDim, 1, kMaxWidth);
+    o.bStd = node.getDouble("b_std", o.bStd, 0.0, 1e6);
+    o.epsStd = node.getDouble("eps_std", o.epsStd, 0.0, 1e6);
+    o.trainSize = node.getInt("train_size", o.trainSize, 1, kMaxExamples);
+    o.valSize = node.getInt("val_size", o.valSize, 1, kMaxExamples);
+    o.testSize = node.getInt("test_size", o.testSize, 1, kMaxExamples);
+  }
+  node.finish();
+}
+
+void readModel(const ConfigNode& node, ExperimentSpec& spec) {
+  const ConfigNode trunk = node.child("trunk");
+  spec.trunk.kind = trunk.getString("kind", spec.data.kind == "multi_fashion" ? "lenet" : "mlp",
+                                    kTrunkKinds);
+  if (spec.trunk.kind == "mlp") {
+    spec.trunk.hidden = trunk.getIntList("hidden", {100, 100, 100, 100}, 1, kMaxWidth);
+    if (spec.trunk.hidden.empty()) trunk.fail("hidden", "an mlp trunk needs at least one layer");
+  } else if (spec.data.kind != "multi_fashion") {
+    trunk.fail("kind", "the lenet trunk takes 1×36×36 images (data.kind: multi_fashion)");
+  }
+  trunk.finish();
+  const ConfigNode head = node.child("head");
+  spec.head.kind = head.getString("kind", "linear", kHeadKinds);
+  if (spec.head.kind == "mlp") {
+    spec.head.hidden = head.getIntList("hidden", {50}, 1, kMaxWidth);
+  }
+  head.finish();
+  node.finish();
+}
+
+void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
+  const std::vector<TaskSpec> defined = datasetTasks(spec.data);
+  if (!top.has("tasks")) {
+    spec.tasks = defined;
+    top.children("tasks");
+    return;
+  }
+  const std::vector<ConfigNode> nodes = top.children("tasks");
+  std::vector<std::string> definedNames;
+  for (const auto& task : defined) definedNames.push_back(task.name);
+  if (nodes.size() != defined.size()) {
+    top.fail("tasks", fmt::format("data kind '{}' defines {} tasks ({}), the list has {}",
+                                  spec.data.kind, defined.size(), fmt::join(definedNames, ", "),
+                                  nodes.size()));
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const ConfigNode& node = nodes[i];
+    TaskSpec task;
+    task.name = node.requireString("name");
+    if (!isPlainName(task.name)) {
+      node.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
+    }
+    for (const auto& earlier : spec.tasks) {
+      if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
+    }
+    task.kind = parseTaskKind(node.getString("kind", toString(defined[i].kind), kTaskKinds));
+    if (task.kind != defined[i].kind) {
+      node.fail("kind", fmt::format("task {} of '{}' is a {} task", i, spec.data.kind,
+                                    toString(defined[i].kind)));
+    }
+    task.outputs = node.getInt("outputs", defined[i].outputs, 1, kMaxWidth);
+    if (task.outputs != defined[i].outputs) {
+      node.fail("outputs", fmt::format("task {} of '{}' has {} outputs", i, spec.data.kind,
+                                       defined[i].outputs));
+    }
+    node.finish();
+    spec.tasks.push_back(task);
+  }
+}
+
+void readTrain(const ConfigNode& node, TrainSpec& train) {
+  train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
+  train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
+  train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
+  train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
+  train.threads = node.getInt("threads", train.threads, 0, 1024);
+  const ConfigNode optimizer = node.child("optimizer");
+  OptimizerSpec& o = train.optimizer;
+  o.kind = optimizer.getString("kind", o.kind, kOptimizers);
+  o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
+  o.weightDecay = optimizer.getDouble("weight_decay", o.weightDecay, 0.0, 1e3);
+  if (o.kind == "sgd") {
+    o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
+  }
+  optimizer.finish();
+  node.finish();
+}
+
+ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
+  ExperimentSpec spec;
+  spec.file = file;
+  const ConfigNode top(root, file, "");
+  const std::string stem = std::filesystem::path(file).stem().string();
+  spec.name = top.getString("name", isPlainName(stem) ? stem : "experiment");
+  if (!isPlainName(spec.name)) {
+    top.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .): it names files",
+                                 spec.name));
+  }
+  spec.seed = static_cast<uint64_t>(top.getInt("seed", 0, 0, (int64_t{1} << 53)));
+  spec.output = top.getString("output", "out/" + spec.name);
+  if (spec.output.empty()) top.fail("output", "the output folder must not be empty");
+  readData(top.child("data"), spec.data);
+  readModel(top.child("model"), spec);
+  readTasks(top, spec);
+  readTrain(top.child("train"), spec.train);
+  if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
+  spec.strategy = top.child("strategy");
+  spec.strategyName = spec.strategy.requireString("name");
+  top.finish();
+  spec.root = root;
+  return spec;
+}
+
+}  // namespace
+
+std::string ExperimentSpec::resolvedYaml() const {
+  YAML::Emitter out;
+  out << root;
+  return out.c_str();
+}
+
+std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
+  if (data.kind == "multi_fashion") {
+    return {{"top_left", TaskKind::kClassification, 10},
+            {"bottom_right", TaskKind::kClassification, 10}};
+  }
+  std::vector<TaskSpec> tasks;
+  for (int64_t i = 0; i < data.gradNormToy.tasks; ++i) {
+    tasks.push_back({fmt::format("task{}", i), TaskKind::kRegression, data.gradNormToy.outputDim});
+  }
+  return tasks;
+}
+
+ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
+                               const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& error) {
+    throw ConfigError(file, error.mark.line + 1, error.mark.column + 1, "",
+                      "YAML syntax error: " + error.msg);
+  } catch (const YAML::Exception& error) {
+    throw ConfigError(file, 0, 0, "", "cannot parse YAML: " + error.msg);
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    root = YAML::Node(YAML::NodeType::Map);
+    if (overrides.empty()) throw ConfigError(file, 0, 0, "", "the experiment file is empty");
+  }
+  if (!root.IsMap()) {
+    throw ConfigError(file, root.Mark().line + 1, root.Mark().column + 1, "",
+                      "an experiment file must be a mapping of keys (data, model, tasks, train, "
+                      "strategy, ...)");
+  }
+  std::vector<Override> applied;
+  for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_));
+  try {
+    ExperimentSpec spec = parseTree(root, file);
+    spec.resolvedYaml();  // every node must be representable
+    return spec;
+  } catch (const ConfigError& error) {
+    rethrowForOverrides(error, applied);
+  }
+}
+
+ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code code;
+  if (!std::filesystem::exists(path, code)) throw ConfigError(path, 0, 0, "", "file not found");
+  if (std::filesystem::is_directory(path, code)) {
+    throw ConfigError(path, 0, 0, "", "is a directory, not an experiment file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path, 0, 0, "", "cannot open the file for reading");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseExperiment(buffer.str(), path, overrides);
+}
+
+MultiTaskData loadData(const ExperimentSpec& spec) {
+  MultiTaskData data = spec.data.kind == "multi_fashion"
+                           ? makeMultiFashion(spec.data.multiFashion, spec.seed)
+                           : makeGradNormToy(spec.data.gradNormToy, spec.seed);
+  data.tasks = spec.tasks;  // names from the experiment file
+  return data;
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,89 @@
+// An experiment file, loaded and validated into typed settings before
+// anything runs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "framework/config_node.h"
+#include "framework/data.h"
+#include "framework/task.h"
+
+namespace fulcrum {
+
+/// `data:` — which dataset and its options.
+struct DataSpec {
+  std::string kind = "multi_fashion";   ///< "multi_fashion" or "gradnorm_toy"
+  MultiFashionOptions multiFashion;     ///< when kind == multi_fashion
+  GradNormToyOptions gradNormToy;       ///< when kind == gradnorm_toy
+};
+
+/// `model.trunk:` — the shared part.
+struct TrunkSpec {
+  std::string kind = "lenet";           ///< "mlp" or "lenet"
+  std::vector<int64_t> hidden;          ///< mlp: layer widths, each >= 1 (default 100,100,100,100)
+};
+
+/// `model.head:` — one per task, all alike.
+struct HeadSpec {
+  std::string kind = "linear";          ///< "linear" or "mlp"
+  std::vector<int64_t> hidden;          ///< mlp: hidden widths before the output layer
+};
+
+/// `train.optimizer:`.
+struct OptimizerSpec {
+  std::string kind = "adam";            ///< "adam" or "sgd"
+  double lr = 1e-3;                     ///< > 0
+  double weightDecay = 0.0;             ///< >= 0, model parameters only
+  double momentum = 0.0;                ///< sgd only, in [0, 1)
+};
+
+/// `train:`.
+struct TrainSpec {
+  int64_t epochs = 10;                  ///< >= 1
+  int64_t batchSize = 256;              ///< >= 1
+  int64_t evalBatchSize = 1024;         ///< >= 1
+  int64_t maxStepsPerEpoch = 0;         ///< 0 = every batch of the training split
+  int64_t threads = 0;                  ///< intra-op threads; 0 = fulcrum's measured default
+  OptimizerSpec optimizer;
+};
+
+/// A whole experiment file after validation and `--set` overrides.
+struct ExperimentSpec {
+  std::string file;                     ///< where it was read from
+  std::string name;                     ///< `name:`, default the file's stem
+  uint64_t seed = 0;                    ///< `seed:`, default 0
+  std::string output;                   ///< `output:` folder, default "out/<name>"
+  DataSpec data;
+  TrunkSpec trunk;
+  HeadSpec head;
+  std::vector<TaskSpec> tasks;          ///< `tasks:`, default the dataset's own
+  TrainSpec train;
+  YAML::Node root;                      ///< the whole tree after overrides
+  /// The `strategy:` mapping, validated later by the strategy registry
+  /// (framework/ knows no strategy by name).
+  ConfigNode strategy{YAML::Node(), "", "strategy"};
+  std::string strategyName;             ///< `strategy.name`
+  /// The configuration as YAML text (after overrides), stored in result files.
+  std::string resolvedYaml() const;
+};
+
+/// Reads and validates `path`, applying `overrides` ("key.path=value", the
+/// value parsed as YAML) to the tree first. Throws ConfigError naming file,
+/// line, column and key path (or the override) on any problem.
+ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// As loadExperiment, from YAML text; `file` names it in messages.
+ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
+                               const std::vector<std::string>& overrides = {});
+
+/// The tasks a dataset defines, known without loading it.
+std::vector<TaskSpec> datasetTasks(const DataSpec& data);
+
+/// Loads or generates the dataset (seeded by the experiment's seed).
+MultiTaskData loadData(const ExperimentSpec& spec);
+
+}  // namespace fulcrum

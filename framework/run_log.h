@@ -1,0 +1,58 @@
+// The sink a trainer reports to. Implemented outside framework/ (tools/
+// connects it to the HDF5 writer in results/), so the trainer never sees a
+// file format. No torch here: plain numbers only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fulcrum {
+
+/// What a trial will log, fixed before its first step.
+struct TrialDescription {
+  std::map<std::string, std::string> text;   ///< metadata: config, strategy, host...
+  std::map<std::string, int64_t> integers;   ///< metadata: seed, task count...
+  std::vector<std::string> tasks;            ///< task names, in model order
+  std::vector<std::string> splits;           ///< evaluated splits ("train", "val", "test")
+  std::vector<std::vector<std::string>> metrics;  ///< per task: metric names ("loss" first)
+  std::vector<std::string> timings;          ///< per-step timing names, in milliseconds
+  std::vector<std::string> diagnostics;      ///< per-step strategy diagnostics names
+};
+
+/// One optimisation step.
+struct StepRecord {
+  int64_t step = 0;                  ///< global step, from 0
+  int64_t epoch = 0;                 ///< epoch the step belongs to, from 0
+  std::vector<double> losses;        ///< per task, before weighting
+  std::vector<double> weights;       ///< per task, as applied by the strategy
+  std::vector<double> timings;       ///< as named in TrialDescription::timings
+  std::vector<double> diagnostics;   ///< as named in TrialDescription::diagnostics
+};
+
+/// The evaluation after one epoch.
+struct EpochRecord {
+  int64_t epoch = 0;                 ///< from 0
+  double seconds = 0.0;              ///< wall time of the epoch's training
+  /// values[split][task][metric], indexed as in TrialDescription.
+  std::vector<std::vector<std::vector<double>>> values;
+};
+
+/// Receives a trial's curves as it trains. Calls come in the order
+/// begin, (step* epoch)*, end.
+class RunLog {
+ public:
+  virtual ~RunLog() = default;
+  /// Called once before the first step.
+  virtual void begin(const TrialDescription& description) = 0;
+  /// Called after every optimisation step.
+  virtual void step(const StepRecord& record) = 0;
+  /// Called after every epoch's evaluation; a good moment to flush.
+  virtual void epoch(const EpochRecord& record) = 0;
+  /// Called once at the end. `status` is "completed" or "failed"; `error`
+  /// says why a trial failed.
+  virtual void end(const std::string& status, const std::string& error) = 0;
+};
+
+}  // namespace fulcrum

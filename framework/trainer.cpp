@@ -1,0 +1,332 @@
+#include "framework/trainer.h"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "framework/gradients.h"
+#include "framework/model.h"
+
+namespace fulcrum {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+/// A loss or weight that is not finite: ends the trial as failed.
+class TrialFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+const std::vector<std::string> kSplits = {"train", "val", "test"};
+const std::vector<std::string> kTimings = {"forward_ms", "strategy_ms", "backward_ms",
+                                           "optimizer_ms", "total_ms"};
+
+torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
+  switch (kind) {
+    case TaskKind::kClassification: return torch::nn::functional::cross_entropy(outputs, targets);
+    case TaskKind::kBinary:
+      return torch::nn::functional::binary_cross_entropy_with_logits(outputs.squeeze(-1), targets);
+    case TaskKind::kRegression: break;
+  }
+  return torch::nn::functional::mse_loss(outputs, targets);
+}
+
+/// Sums of a task's metrics over examples, turned into means by `means()`.
+struct MetricSums {
+  double loss = 0.0, squared = 0.0, absolute = 0.0, correct = 0.0;
+  int64_t examples = 0, elements = 0;
+
+  void add(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets,
+           double meanLoss) {
+    const int64_t n = outputs.size(0);
+    loss += meanLoss * static_cast<double>(n);
+    examples += n;
+    if (kind == TaskKind::kRegression) {
+      const torch::Tensor diff = outputs - targets;
+      squared += diff.square().sum().item<double>();
+      absolute += diff.abs().sum().item<double>();
+      elements += diff.numel();
+    } else if (kind == TaskKind::kClassification) {
+      correct += outputs.argmax(1).eq(targets).sum().item<double>();
+    } else {
+      correct += outputs.squeeze(-1).gt(0).eq(targets.gt(0.5)).sum().item<double>();
+    }
+  }
+
+  std::vector<double> means(TaskKind kind) const {
+    const double n = static_cast<double>(std::max<int64_t>(examples, 1));
+    if (kind == TaskKind::kRegression) {
+      const double e = static_cast<double>(std::max<int64_t>(elements, 1));
+      return {loss / n, squared / e, absolute / e};
+    }
+    return {loss / n, correct / n};
+  }
+};
+
+std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& split,
+                                          const std::vector<TaskSpec>& tasks, int64_t batchSize) {
+  torch::NoGradGuard noGrad;
+  model->eval();
+  std::vector<MetricSums> sums(tasks.size());
+  for (int64_t start = 0; start < split.size(); start += batchSize) {
+    const int64_t length = std::min(batchSize, split.size() - start);
+    const torch::Tensor z = model->representation(split.inputs.narrow(0, start, length));
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+      const torch::Tensor outputs = model->head(t, z);
+      const torch::Tensor targets = split.targets[t].narrow(0, start, length);
+      sums[t].add(tasks[t].kind, outputs, targets, taskLoss(tasks[t].kind, outputs, targets).item<double>());
+    }
+  }
+  model->train();
+  std::vector<std::vector<double>> values;
+  for (std::size_t t = 0; t < tasks.size(); ++t) values.push_back(sums[t].means(tasks[t].kind));
+  return values;
+}
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec,
+                                                       std::vector<torch::Tensor> model,
+                                                       std::vector<torch::Tensor> strategy) {
+  using namespace torch::optim;
+  std::vector<OptimizerParamGroup> groups;
+  if (spec.kind == "sgd") {
+    auto options = SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weightDecay);
+    groups.emplace_back(std::move(model), std::make_unique<SGDOptions>(options));
+    if (!strategy.empty()) {
+      groups.emplace_back(std::move(strategy),
+                          std::make_unique<SGDOptions>(SGDOptions(options).weight_decay(0)));
+    }
+    return std::make_unique<SGD>(std::move(groups), options);
+  }
+  auto options = AdamOptions(spec.lr).weight_decay(spec.weightDecay);
+  groups.emplace_back(std::move(model), std::make_unique<AdamOptions>(options));
+  if (!strategy.empty()) {
+    groups.emplace_back(std::move(strategy),
+                        std::make_unique<AdamOptions>(AdamOptions(options).weight_decay(0)));
+  }
+  return std::make_unique<Adam>(std::move(groups), options);
+}
+
+/// Writes `flat` (the concatenation of every tensor's gradient) into `.grad`.
+void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat) {
+  int64_t offset = 0;
+  for (const auto& parameter : parameters) {
+    const int64_t n = parameter.numel();
+    torch::Tensor slice = flat.narrow(0, offset, n).view_as(parameter);
+    torch::Tensor& grad = const_cast<torch::Tensor&>(parameter).mutable_grad();
+    if (grad.defined()) grad.copy_(slice);
+    else grad = slice.clone();
+    offset += n;
+  }
+}
+
+/// Gives each head the gradient of Σ w_i L_i (its own task's weighted loss).
+void backwardHeads(MultiTaskModel& model, const std::vector<torch::Tensor>& losses,
+                   const torch::Tensor& weights) {
+  std::vector<torch::Tensor> heads;
+  for (std::size_t t = 0; t < losses.size(); ++t) {
+    for (auto& p : model->headParameters(t)) heads.push_back(p);
+  }
+  torch::Tensor weighted = (weights.detach() * torch::stack(losses)).sum();
+  auto grads = torch::autograd::grad({weighted}, heads, {}, /*retain_graph=*/true,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+  for (std::size_t k = 0; k < heads.size(); ++k) {
+    if (grads[k].defined()) heads[k].mutable_grad() = grads[k];
+  }
+}
+
+void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
+                 const char* quantity, int64_t step, int64_t epoch) {
+  for (std::size_t t = 0; t < values.size(); ++t) {
+    if (!std::isfinite(values[t])) {
+      throw TrialFailure(fmt::format("{} of task '{}' is {} at step {} (epoch {})", quantity,
+                                     tasks[t].name, std::isnan(values[t]) ? "NaN" : "infinite",
+                                     step, epoch + 1));
+    }
+  }
+}
+
+std::vector<double> toVector(const torch::Tensor& tensor) {
+  const torch::Tensor flat = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
+  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+}
+
+}  // namespace
+
+int64_t configureThreads(int64_t requested) {
+  const int64_t threads = requested > 0 ? requested : 1;
+  torch::set_num_threads(static_cast<int>(threads));
+  // OpenBLAS keeps its own thread pool beside OpenMP's; two pools on two
+  // cores oversubscribe them (3-4x slower measured), so bound it as well.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(static_cast<int>(threads));
+  }
+  return threads;
+}
+
+TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
+                  RunLog& log, TrialDescription description, const TrainHooks& hooks) {
+  const std::vector<TaskSpec>& tasks = spec.tasks;
+  const std::size_t taskCount = tasks.size();
+  TORCH_CHECK(data.train.targets.size() == taskCount, "data has ", data.train.targets.size(),
+              " targets for ", taskCount, " tasks");
+  configureThreads(spec.train.threads);
+  torch::manual_seed(spec.seed);
+
+  MultiTaskModel model(spec.trunk, spec.head, data.inputShape, tasks);
+  const int64_t batchSize = spec.train.batchSize;
+  int64_t stepsPerEpoch = (data.train.size() + batchSize - 1) / batchSize;
+  if (spec.train.maxStepsPerEpoch > 0) stepsPerEpoch = std::min(stepsPerEpoch, spec.train.maxStepsPerEpoch);
+
+  StrategyContext context;
+  context.tasks = tasks;
+  context.sharedParameterCount = countElements(model->sharedParameters());
+  context.lastSharedLayerParameterCount = countElements(model->lastSharedLayerParameters());
+  context.stepsPerEpoch = stepsPerEpoch;
+  context.seed = spec.seed;
+  strategy.attach(context);
+  auto optimizer = makeOptimizer(spec.train.optimizer, model->parameters(), strategy.parameters());
+  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayerParameters());
+
+  for (const auto& task : tasks) {
+    description.tasks.push_back(task.name);
+    description.metrics.push_back(metricNames(task.kind));
+  }
+  description.splits = kSplits;
+  description.timings = kTimings;
+  description.diagnostics = strategy.diagnosticNames();
+  description.integers["shared_parameters"] = context.sharedParameterCount;
+  description.integers["steps_per_epoch"] = stepsPerEpoch;
+  description.integers["threads"] = torch::get_num_threads();
+  log.begin(description);
+
+  TrialResult result;
+  std::mt19937_64 shuffle(spec.seed * 0x9E3779B97F4A7C15ULL + 1);
+  std::vector<int64_t> order(static_cast<std::size_t>(data.train.size()));
+  int64_t step = 0;
+  std::vector<double> lastWeights;
+  try {
+    for (int64_t epoch = 0; epoch < spec.train.epochs; ++epoch) {
+      const auto epochStart = Clock::now();
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), shuffle);
+      const torch::Tensor permutation = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
+      std::vector<MetricSums> trainSums(taskCount);
+      std::vector<double> lossTotals(taskCount, 0.0);
+      model->train();
+      for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
+        const auto start = Clock::now();
+        const int64_t first = b * batchSize;
+        const torch::Tensor index = permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));
+        const torch::Tensor inputs = data.train.inputs.index_select(0, index);
+        optimizer->zero_grad();
+        const torch::Tensor z = model->representation(inputs);
+        std::vector<torch::Tensor> outputs(taskCount), targets(taskCount), losses(taskCount);
+        StepRecord record;
+        record.step = step;
+        record.epoch = epoch;
+        for (std::size_t t = 0; t < taskCount; ++t) {
+          outputs[t] = model->head(t, z);
+          targets[t] = data.train.targets[t].index_select(0, index);
+          losses[t] = taskLoss(tasks[t].kind, outputs[t], targets[t]);
+          record.losses.push_back(losses[t].item<double>());
+        }
+        checkFinite(record.losses, tasks, "loss", step, epoch);
+        const double forwardMs = millisecondsSince(start);
+
+        auto mark = Clock::now();
+        source.reset(losses, z);
+        StepOutput update = strategy.step(StepInput{losses, source, step, epoch});
+        record.weights = toVector(update.weights);
+        checkFinite(record.weights, tasks, "weight", step, epoch);
+        const double strategyMs = millisecondsSince(mark);
+
+        mark = Clock::now();
+        switch (update.kind) {
+          case StepOutput::Kind::kObjective:
+            update.objective.backward();
+            break;
+          case StepOutput::Kind::kSharedGradient:
+            backwardHeads(model, losses, update.weights);
+            assignGradients(model->sharedParameters(), update.direction);
+            break;
+          case StepOutput::Kind::kRepresentationGradient:
+            backwardHeads(model, losses, update.weights);
+            z.backward(update.direction.view_as(z));
+            break;
+        }
+        const double backwardMs = millisecondsSince(mark);
+        mark = Clock::now();
+        optimizer->step();
+        const double optimizerMs = millisecondsSince(mark);
+
+        {
+          torch::NoGradGuard noGrad;
+          for (std::size_t t = 0; t < taskCount; ++t) {
+            trainSums[t].add(tasks[t].kind, outputs[t].detach(), targets[t], record.losses[t]);
+            lossTotals[t] += record.losses[t];
+          }
+        }
+        record.timings = {forwardMs, strategyMs, backwardMs, optimizerMs, millisecondsSince(start)};
+        record.diagnostics = update.diagnostics;
+        record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
+        lastWeights = record.weights;
+        log.step(record);
+        result.steps = step + 1;
+      }
+      const double seconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
+
+      EpochStats stats;
+      stats.epoch = epoch;
+      for (double total : lossTotals) stats.meanTrainLosses.push_back(total / static_cast<double>(stepsPerEpoch));
+      strategy.onEpochEnd(stats);
+
+      EpochRecord epochRecord;
+      epochRecord.epoch = epoch;
+      epochRecord.seconds = seconds;
+      std::vector<std::vector<double>> trainValues;
+      for (std::size_t t = 0; t < taskCount; ++t) trainValues.push_back(trainSums[t].means(tasks[t].kind));
+      epochRecord.values.push_back(trainValues);
+      epochRecord.values.push_back(evaluate(model, data.val, tasks, spec.train.evalBatchSize));
+      epochRecord.values.push_back(evaluate(model, data.test, tasks, spec.train.evalBatchSize));
+      log.epoch(epochRecord);
+
+      if (hooks.progress) {
+        std::string line = fmt::format("epoch {:>3}/{}  {:6.1f}s ", epoch + 1, spec.train.epochs, seconds);
+        for (std::size_t t = 0; t < taskCount; ++t) {
+          const auto& names = description.metrics[t];
+          line += fmt::format(" | {} loss {:.4f} {} {:.4f}", tasks[t].name, stats.meanTrainLosses[t],
+                              "test_" + names[1], epochRecord.values[2][t][1]);
+        }
+        line += fmt::format(" | w {:.3f}", fmt::join(lastWeights, " "));
+        hooks.progress(line);
+      }
+    }
+  } catch (const TrialFailure& failure) {
+    result.status = "failed";
+    result.error = failure.what();
+    log.end(result.status, result.error);
+    return result;
+  } catch (const std::exception& error) {
+    log.end("failed", error.what());
+    throw;
+  }
+  result.status = "completed";
+  log.end(result.status, "");
+  return result;
+}
+
+}  // namespace fulcrum

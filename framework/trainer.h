@@ -1,0 +1,40 @@
+// The common trainer: one trial of one strategy on one model and dataset.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "framework/data.h"
+#include "framework/experiment.h"
+#include "framework/run_log.h"
+#include "framework/strategy.h"
+
+namespace fulcrum {
+
+/// How a trial ended.
+struct TrialResult {
+  std::string status;     ///< "completed" or "failed"
+  std::string error;      ///< why it failed, naming the task and step
+  int64_t steps = 0;      ///< optimisation steps taken
+};
+
+/// Hooks for a trial's caller.
+struct TrainHooks {
+  /// Receives one human-readable line per epoch (may be empty).
+  std::function<void(const std::string&)> progress;
+};
+
+/// Sets the intra-op thread count for LibTorch and the BLAS; 0 picks
+/// fulcrum's default (one thread: measured fastest for the small models of
+/// this framework on 2 cores, see the README). Returns the count in force.
+int64_t configureThreads(int64_t requested);
+
+/// Trains `spec` on `data` with `strategy`, reporting everything to `log`.
+/// `description` carries the caller's metadata; the trainer adds the tasks,
+/// splits, metrics and timing names before calling log.begin(). A NaN or
+/// infinite loss or weight ends the trial with status "failed" (the curves so
+/// far are kept); other exceptions propagate after log.end("failed", ...).
+TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
+                  RunLog& log, TrialDescription description, const TrainHooks& hooks = {});
+
+}  // namespace fulcrum

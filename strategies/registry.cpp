@@ -1,0 +1,57 @@
+#include "strategies/registry.h"
+
+#include <fmt/format.h>
+
+#include "strategies/dwa.h"
+#include "strategies/fixed.h"
+#include "strategies/gradnorm.h"
+#include "strategies/uncertainty.h"
+
+namespace fulcrum {
+
+const std::vector<StrategyInfo>& strategyTable() {
+  static const std::vector<StrategyInfo> table{
+      {"fixed", "fixed weights: sum_i a_i L_i (equal weighting by default)",
+       "baseline (no paper)", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<FixedWeights>(readFixedOptions(options, tasks), tasks);
+       }},
+      {"uncertainty", "learned homoscedastic uncertainty: exp(-s_i) L_i + s_i/2, s_i = log sigma_i^2",
+       "Kendall, Gal, Cipolla, CVPR 2018", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<UncertaintyWeighting>(readUncertaintyOptions(options, tasks),
+                                                       tasks);
+       }},
+      {"gradnorm", "weights that pull weighted gradient norms towards relative training rates",
+       "Chen, Badrinarayanan, Lee, Rabinovich, ICML 2018", GradientNeed::kLastSharedLayer,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<GradNorm>(readGradNormOptions(options, tasks), tasks);
+       }},
+      {"dwa", "dynamic weight average: softmax of each task's loss ratio over the last two epochs",
+       "Liu, Johns, Davison, CVPR 2019", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<DynamicWeightAverage>(readDwaOptions(options, tasks), tasks);
+       }},
+  };
+  return table;
+}
+
+std::unique_ptr<Strategy> makeStrategy(const ConfigNode& node, const std::vector<TaskSpec>& tasks) {
+  std::vector<std::string> names;
+  for (const auto& row : strategyTable()) names.push_back(row.name);
+  const std::string name = node.requireString("name");
+  for (const auto& row : strategyTable()) {
+    if (row.name == name) {
+      std::unique_ptr<Strategy> strategy = row.make(node, tasks);
+      node.finish({"name"});
+      return strategy;
+    }
+  }
+  const std::string suggestion = closestMatch(name, names);
+  node.fail("name", fmt::format("unknown strategy '{}'{}; known: {}", name,
+                                suggestion.empty() ? ""
+                                                   : fmt::format(" (did you mean '{}'?)", suggestion),
+                                fmt::format("{}", fmt::join(names, ", "))));
+}
+
+}  // namespace fulcrum

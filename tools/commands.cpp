@@ -1,0 +1,266 @@
+#include "tools/commands.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <H5public.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "fulcrum_version.h"
+#include "framework/experiment.h"
+#include "framework/trainer.h"
+#include "results/trial_file.h"
+#include "strategies/registry.h"
+#include "tools/hdf5_run_log.h"
+
+namespace fulcrum {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string utcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+std::string hostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+std::string blasLibrary() {
+  using GetConfig = char* (*)();
+  if (auto config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    return config();
+  }
+  Dl_info info{};
+  if (void* gemm = dlsym(RTLD_DEFAULT, "sgemm_"); gemm && dladdr(gemm, &info) && info.dli_fname) {
+    return fs::weakly_canonical(info.dli_fname).string();
+  }
+  return "unknown";
+}
+
+int error(const std::string& message, int code = 2) {
+  std::cerr << "fulcrum: " << message << "\n";
+  return code;
+}
+
+/// Checks that `folder` exists (creating it) and accepts a new file.
+void prepareOutputFolder(const fs::path& folder) {
+  std::error_code code;
+  fs::create_directories(folder, code);
+  if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+  const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
+  {
+    std::ofstream out(probe);
+    if (!(out << "x") || !out.flush()) {
+      throw std::runtime_error(fmt::format("output folder '{}' is not writable", folder.string()));
+    }
+  }
+  fs::remove(probe, code);
+}
+
+/// Mean and sample standard deviation.
+std::pair<double, double> meanStd(const std::vector<double>& values) {
+  double mean = 0.0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(values.size());
+  double squares = 0.0;
+  for (double v : values) squares += (v - mean) * (v - mean);
+  const double std = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0.0;
+  return {mean, std};
+}
+
+}  // namespace
+
+std::string versionText() {
+  return fmt::format("fulcrum {} (commit {})\nLibTorch {}\nHDF5 {}.{}.{}\nBLAS {}\nthreads available {}\n",
+                     FULCRUM_VERSION, FULCRUM_GIT_COMMIT, TORCH_VERSION, H5_VERS_MAJOR,
+                     H5_VERS_MINOR, H5_VERS_RELEASE, blasLibrary(), std::thread::hardware_concurrency());
+}
+
+int runCommand(const RunOptions& options) {
+  ExperimentSpec spec;
+  std::unique_ptr<Strategy> strategy;
+  try {
+    spec = loadExperiment(options.experiment, options.overrides);
+    strategy = makeStrategy(spec.strategy, spec.tasks);
+  } catch (const ConfigError& e) {
+    return error(e.what());
+  }
+  const fs::path path = options.out.empty()
+                            ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
+                            : fs::path(options.out);
+  try {
+    prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  } catch (const std::exception& e) {
+    return error(e.what());
+  }
+  if (fs::exists(path) && !options.overwrite) {
+    return error(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
+  }
+
+  MultiTaskData data;
+  try {
+    data = loadData(spec);
+  } catch (const DataError& e) {
+    return error(fmt::format("{}: data: {}", spec.file, e.what()));
+  }
+
+  TrialDescription description;
+  description.text = {{"fulcrum_version", FULCRUM_VERSION},
+                      {"git_commit", FULCRUM_GIT_COMMIT},
+                      {"config_yaml", spec.resolvedYaml()},
+                      {"experiment_file", spec.file},
+                      {"name", spec.name},
+                      {"strategy", spec.strategyName},
+                      {"host", hostName()},
+                      {"start_time", utcNow()},
+                      {"torch_version", TORCH_VERSION},
+                      {"blas", blasLibrary()}};
+  description.integers = {{"seed", static_cast<int64_t>(spec.seed)}};
+
+  Hdf5RunLog log(path.string(), options.overwrite);
+  TrainHooks hooks;
+  if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
+  if (!options.quiet) {
+    std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,
+                             spec.strategyName, spec.seed, spec.tasks.size(), data.train.size(),
+                             path.string())
+              << std::endl;
+  }
+  TrialResult result;
+  try {
+    result = train(spec, data, *strategy, log, description, hooks);
+  } catch (const results::FileError& e) {
+    return error(e.what());
+  } catch (const std::exception& e) {
+    return error(fmt::format("trial failed: {}", e.what()), 1);
+  }
+  if (result.status != "completed") {
+    std::cerr << "fulcrum: trial failed: " << result.error << "\n";
+    std::cout << path.string() << std::endl;
+    return 1;
+  }
+  std::cout << path.string() << std::endl;
+  return 0;
+}
+
+int listCommand() {
+  std::cout << fmt::format("{:<14} {:<18} {}\n", "strategy", "needs", "description");
+  for (const auto& row : strategyTable()) {
+    std::cout << fmt::format("{:<14} {:<18} {} [{}]\n", row.name, toString(row.needs), row.description,
+                             row.reference);
+  }
+  return 0;
+}
+
+int summaryCommand(const std::vector<std::string>& files) {
+  // strategy → metric column → final values over the trials (seeds).
+  std::map<std::string, std::map<std::string, std::vector<double>>> table;
+  std::vector<std::string> order, columns;
+  std::map<std::string, int> trials;
+  std::vector<std::string> skipped;
+  for (const auto& file : files) {
+    try {
+      results::TrialReader reader(file);
+      if (reader.text("status") != "completed") {
+        skipped.push_back(fmt::format("{} ({}{}{})", file, reader.text("status"),
+                                      reader.text("error").empty() ? "" : ": ", reader.text("error")));
+        continue;
+      }
+      const std::string strategy = reader.text("strategy");
+      if (!trials.count(strategy)) order.push_back(strategy);
+      ++trials[strategy];
+      for (const auto& curve : reader.curves()) {
+        if (curve.rfind("epochs/test/", 0) != 0) continue;
+        const std::string column = curve.substr(12);
+        if (column.size() >= 5 && column.compare(column.size() - 5, 5, "/loss") == 0) continue;
+        const std::vector<double> values = reader.curve(curve);
+        if (values.empty()) continue;
+        if (std::find(columns.begin(), columns.end(), column) == columns.end()) columns.push_back(column);
+        table[strategy][column].push_back(values.back());
+      }
+      const std::vector<double> steps = reader.curve("steps/time/total_ms");
+      if (!steps.empty()) {
+        table[strategy]["ms/step"].push_back(meanStd(steps).first);
+      }
+    } catch (const results::FileError& e) {
+      skipped.push_back(e.what());
+    }
+  }
+  columns.push_back("ms/step");
+  std::cout << fmt::format("final test metrics, mean ± std over trials (n)\n{:<14} {:>3}", "strategy", "n");
+  for (const auto& column : columns) std::cout << fmt::format("  {:>26}", column);
+  std::cout << "\n";
+  for (const auto& strategy : order) {
+    std::cout << fmt::format("{:<14} {:>3}", strategy, trials[strategy]);
+    for (const auto& column : columns) {
+      const auto& values = table[strategy][column];
+      if (values.empty()) {
+        std::cout << fmt::format("  {:>26}", "-");
+        continue;
+      }
+      const auto [mean, std] = meanStd(values);
+      std::cout << fmt::format("  {:>26}", fmt::format("{:.4f} ± {:.4f}", mean, std));
+    }
+    std::cout << "\n";
+  }
+  for (const auto& line : skipped) std::cout << "not included: " << line << "\n";
+  return skipped.empty() ? 0 : 1;
+}
+
+int showCommand(const std::vector<std::string>& files) {
+  int code = 0;
+  for (const auto& file : files) {
+    try {
+      results::TrialReader reader(file);
+      std::cout << file << "\n";
+      for (const char* key : {"name", "strategy", "status", "error", "start_time", "end_time", "host",
+                              "fulcrum_version", "git_commit", "tasks"}) {
+        const std::string value = reader.text(key);
+        if (!value.empty()) std::cout << fmt::format("  {:<16} {}\n", key, value);
+      }
+      std::cout << fmt::format("  {:<16} {}\n", "seed", reader.integer("seed"));
+      const std::vector<double> epochs = reader.curve("epochs/epoch");
+      const std::vector<double> steps = reader.curve("steps/step");
+      std::cout << fmt::format("  {:<16} {} epochs, {} steps logged\n", "progress", epochs.size(), steps.size());
+      std::cout << "  final metrics (last epoch logged):\n";
+      for (const auto& curve : reader.curves()) {
+        if (curve.rfind("epochs/", 0) != 0 || curve == "epochs/epoch" || curve == "epochs/seconds") continue;
+        const std::vector<double> values = reader.curve(curve);
+        if (values.empty()) continue;
+        std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(7), values.back());
+      }
+      std::cout << "  final weights:\n";
+      for (const auto& curve : reader.curves()) {
+        if (curve.rfind("steps/weight/", 0) != 0) continue;
+        const std::vector<double> values = reader.curve(curve);
+        if (!values.empty()) std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(13), values.back());
+      }
+    } catch (const results::FileError& e) {
+      std::cerr << "fulcrum: " << e.what() << "\n";
+      code = 2;
+    }
+  }
+  return code;
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,28 @@
+// The `fulcrum` subcommands. Each returns the process exit code: 0 success,
+// 1 a trial failed (e.g. a NaN loss), 2 bad input (configuration, data, files).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fulcrum {
+
+/// Options of `fulcrum run`.
+struct RunOptions {
+  std::string experiment;              ///< the YAML file
+  std::vector<std::string> overrides;  ///< --set key.path=value
+  std::string out;                     ///< --out: result file; default <output>/<name>-<strategy>-seed<seed>.h5
+  bool overwrite = false;              ///< --overwrite: replace an existing result file
+  bool quiet = false;                  ///< --quiet: no per-epoch lines
+};
+
+int runCommand(const RunOptions& options);
+int listCommand();
+/// Final test metrics per strategy, mean ± std over the given trial files;
+/// failed or unreadable files are listed, never averaged in.
+int summaryCommand(const std::vector<std::string>& files);
+int showCommand(const std::vector<std::string>& files);
+/// fulcrum's, LibTorch's and HDF5's versions and the BLAS library in use.
+std::string versionText();
+
+}  // namespace fulcrum

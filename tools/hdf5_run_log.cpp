@@ -1,0 +1,96 @@
+#include "tools/hdf5_run_log.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace fulcrum {
+
+Hdf5RunLog::Hdf5RunLog(std::string path, bool overwrite, double flushSeconds)
+    : path_(std::move(path)), overwrite_(overwrite), flushSeconds_(flushSeconds) {}
+
+void Hdf5RunLog::begin(const TrialDescription& d) {
+  // Curves are declared in blocks whose first index is remembered, so that
+  // appending a step is index arithmetic, not name lookups.
+  std::vector<std::string> curves = {"steps/step", "steps/epoch"};
+  losses_ = curves.size();
+  for (const auto& task : d.tasks) curves.push_back("steps/loss/" + task);
+  weights_ = curves.size();
+  for (const auto& task : d.tasks) curves.push_back("steps/weight/" + task);
+  times_ = curves.size();
+  for (const auto& name : d.timings) curves.push_back("steps/time/" + name);
+  diags_ = curves.size();
+  for (const auto& name : d.diagnostics) curves.push_back("steps/diagnostics/" + name);
+  epochIndex_ = curves.size();
+  curves.push_back("epochs/epoch");
+  epochSeconds_ = curves.size();
+  curves.push_back("epochs/seconds");
+  metrics_ = curves.size();
+  for (const auto& split : d.splits) {
+    for (std::size_t t = 0; t < d.tasks.size(); ++t) {
+      for (const auto& metric : d.metrics[t]) {
+        curves.push_back(fmt::format("epochs/{}/{}/{}", split, d.tasks[t], metric));
+      }
+    }
+  }
+  tasks_ = d.tasks.size();
+  timings_ = d.timings.size();
+  diagnostics_ = d.diagnostics.size();
+  splits_ = d.splits.size();
+  for (const auto& names : d.metrics) metricCounts_.push_back(names.size());
+
+  results::Attributes attributes{d.text, d.integers};
+  attributes.text["tasks"] = fmt::format("{}", fmt::join(d.tasks, ","));
+  attributes.text["splits"] = fmt::format("{}", fmt::join(d.splits, ","));
+  writer_ = std::make_unique<results::TrialWriter>(path_, attributes, curves, overwrite_);
+  stepIndex_ = 0;
+  stepEpoch_ = 1;
+  lastFlush_ = std::chrono::steady_clock::now();
+}
+
+void Hdf5RunLog::append(std::size_t first, const std::vector<double>& values, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    writer_->append(first + i, i < values.size() ? values[i] : std::nan(""));
+  }
+}
+
+void Hdf5RunLog::flushIfDue() {
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - lastFlush_).count() >= flushSeconds_) {
+    writer_->flush();
+    lastFlush_ = now;
+  }
+}
+
+void Hdf5RunLog::step(const StepRecord& r) {
+  writer_->append(stepIndex_, static_cast<double>(r.step));
+  writer_->append(stepEpoch_, static_cast<double>(r.epoch));
+  append(losses_, r.losses, tasks_);
+  append(weights_, r.weights, tasks_);
+  append(times_, r.timings, timings_);
+  append(diags_, r.diagnostics, diagnostics_);
+  flushIfDue();
+}
+
+void Hdf5RunLog::epoch(const EpochRecord& r) {
+  writer_->append(epochIndex_, static_cast<double>(r.epoch));
+  writer_->append(epochSeconds_, r.seconds);
+  std::size_t index = metrics_;
+  for (std::size_t s = 0; s < splits_; ++s) {
+    for (std::size_t t = 0; t < tasks_; ++t) {
+      for (std::size_t m = 0; m < metricCounts_[t]; ++m) {
+        const bool present = s < r.values.size() && t < r.values[s].size() && m < r.values[s][t].size();
+        writer_->append(index++, present ? r.values[s][t][m] : std::nan(""));
+      }
+    }
+  }
+  writer_->flush();
+  lastFlush_ = std::chrono::steady_clock::now();
+}
+
+void Hdf5RunLog::end(const std::string& status, const std::string& error) {
+  if (writer_) writer_->finish(status, error);
+  writer_.reset();
+}
+
+}  // namespace fulcrum
