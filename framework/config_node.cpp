@@ -25,6 +25,12 @@ std::string describe(const YAML::Node& node) {
 
 std::string formatNumber(double value) { return fmt::format("{:g}", value); }
 
+std::string intRange(int64_t min, int64_t max) {
+  if (max == INT64_MAX && min != INT64_MIN) return fmt::format(">= {}", min);
+  if (min == INT64_MIN && max != INT64_MAX) return fmt::format("<= {}", max);
+  return fmt::format("in [{}, {}]", min, max);
+}
+
 }  // namespace
 
 ConfigError::ConfigError(const std::string& file, int line, int column,
@@ -153,14 +159,25 @@ int64_t ConfigNode::requireInt(const std::string& key, int64_t min, int64_t max)
   const YAML::Node value = at(key);
   long long result = 0;
   if (!value.IsScalar() || !YAML::convert<long long>::decode(value, result)) {
+    // "1e12" or "99999999999999999999" are whole numbers that long long does
+    // not read; "expected an integer" would be a puzzling answer to them.
+    double whole = 0.0;
+    if (value.IsScalar() && YAML::convert<double>::decode(value, whole) && std::isfinite(whole) &&
+        whole == std::floor(whole)) {
+      if (std::abs(whole) >= 0x1p63 || whole < static_cast<double>(min) ||
+          whole > static_cast<double>(max)) {
+        failAt(value, pathOf(key), fmt::format("'{}' is out of range: must be {}", value.Scalar(),
+                                               intRange(min, max)));
+      }
+      failAt(value, pathOf(key),
+             fmt::format("expected an integer in plain digits (e.g. {}), got '{}'",
+                         static_cast<long long>(whole), value.Scalar()));
+    }
     failAt(value, pathOf(key), "expected an integer, got " + describe(value));
   }
   if (result < min || result > max) {
-    std::string range;
-    if (max == INT64_MAX) range = fmt::format(">= {}", min);
-    else if (min == INT64_MIN) range = fmt::format("<= {}", max);
-    else range = fmt::format("in [{}, {}]", min, max);
-    failAt(value, pathOf(key), fmt::format("{} is out of range: must be {}", result, range));
+    failAt(value, pathOf(key),
+           fmt::format("{} is out of range: must be {}", result, intRange(min, max)));
   }
   return result;
 }
@@ -274,6 +291,9 @@ std::vector<ConfigNode> ConfigNode::children(const std::string& key) const {
 void ConfigNode::finish(const std::vector<std::string>& alsoValid) const {
   std::vector<std::string> valid(used_->begin(), used_->end());
   valid.insert(valid.end(), alsoValid.begin(), alsoValid.end());
+  // A key may be both read and passed in alsoValid; list it once.
+  std::sort(valid.begin(), valid.end());
+  valid.erase(std::unique(valid.begin(), valid.end()), valid.end());
   for (const auto& entry : node_) {
     const std::string key = entry.first.Scalar();
     if (std::find(valid.begin(), valid.end(), key) != valid.end()) continue;
@@ -282,7 +302,6 @@ void ConfigNode::finish(const std::vector<std::string>& alsoValid) const {
     if (!suggestion.empty()) {
       message += fmt::format(" '{}' (did you mean '{}'?)", key, suggestion);
     } else {
-      std::sort(valid.begin(), valid.end());
       message += fmt::format(" '{}'; valid keys here: {}", key, fmt::join(valid, ", "));
     }
     failAt(entry.first, pathOf(key), message);

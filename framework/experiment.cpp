@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -29,6 +30,23 @@ TaskKind parseTaskKind(const std::string& text) {
   if (text == "classification") return TaskKind::kClassification;
   if (text == "binary") return TaskKind::kBinary;
   return TaskKind::kRegression;
+}
+
+// The 1-based line and column of a tab in the leading whitespace of the
+// nearest line at or before `lastLine`, or {0, 0}. yaml-cpp reports such a
+// tab as "illegal map value" or the like, which does not point at the tab.
+std::pair<int, int> tabIndentAtOrBefore(const std::string& text, int lastLine) {
+  std::pair<int, int> found{0, 0};
+  std::istringstream in(text);
+  std::string content;
+  for (int number = 1; number <= lastLine && std::getline(in, content); ++number) {
+    const std::size_t indentEnd = content.find_first_not_of(" \t");
+    const std::size_t tab = content.find('\t');
+    if (tab != std::string::npos && (indentEnd == std::string::npos || tab < indentEnd)) {
+      found = {number, static_cast<int>(tab) + 1};
+    }
+  }
+  return found;
 }
 
 struct Override {
@@ -130,7 +148,9 @@ void readModel(const ConfigNode& node, ExperimentSpec& spec) {
     spec.trunk.hidden = trunk.getIntList("hidden", {100, 100, 100, 100}, 1, kMaxWidth);
     if (spec.trunk.hidden.empty()) trunk.fail("hidden", "an mlp trunk needs at least one layer");
   } else if (spec.data.kind != "multi_fashion") {
-    trunk.fail("kind", "the lenet trunk takes 1×36×36 images (data.kind: multi_fashion)");
+    trunk.fail("kind", fmt::format("the lenet trunk takes 1×36×36 images (data.kind: "
+                                   "multi_fashion), not data.kind '{}'; use kind: mlp",
+                                   spec.data.kind));
   }
   trunk.finish();
   const ConfigNode head = node.child("head");
@@ -195,6 +215,9 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   o.weightDecay = optimizer.getDouble("weight_decay", o.weightDecay, 0.0, 1e3);
   if (o.kind == "sgd") {
     o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
+  } else if (optimizer.has("momentum")) {
+    // Otherwise finish() would call a real key "unknown".
+    optimizer.fail("momentum", fmt::format("is used only with 'kind: sgd' (kind is '{}')", o.kind));
   }
   optimizer.finish();
   node.finish();
@@ -251,8 +274,18 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& error) {
-    throw ConfigError(file, error.mark.line + 1, error.mark.column + 1, "",
-                      "YAML syntax error: " + error.msg);
+    const int line = error.mark.line + 1;
+    const auto [tabLine, tabColumn] = tabIndentAtOrBefore(text, line);
+    if (tabLine > 0 && tabLine == line) {
+      throw ConfigError(file, tabLine, tabColumn, "",
+                        "YAML syntax error: tab in indentation (YAML indents with spaces only)");
+    }
+    std::string message = "YAML syntax error: " + error.msg;
+    if (tabLine > 0) {
+      message += fmt::format(" (line {} is indented with a tab; YAML indents with spaces only)",
+                             tabLine);
+    }
+    throw ConfigError(file, line, error.mark.column + 1, "", message);
   } catch (const YAML::Exception& error) {
     throw ConfigError(file, 0, 0, "", "cannot parse YAML: " + error.msg);
   }

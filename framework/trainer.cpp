@@ -119,15 +119,20 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
   return std::make_unique<Adam>(std::move(groups), options);
 }
 
+/// Stores `value` as the parameter's gradient, reusing its storage when it
+/// has one (the optimizer detaches gradients in place, so never a view).
+void setGradient(const torch::Tensor& parameter, const torch::Tensor& value) {
+  torch::Tensor& grad = const_cast<torch::Tensor&>(parameter).mutable_grad();
+  if (grad.defined()) grad.copy_(value);
+  else grad = value.detach().clone();
+}
+
 /// Writes `flat` (the concatenation of every tensor's gradient) into `.grad`.
 void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat) {
   int64_t offset = 0;
   for (const auto& parameter : parameters) {
     const int64_t n = parameter.numel();
-    torch::Tensor slice = flat.narrow(0, offset, n).view_as(parameter);
-    torch::Tensor& grad = const_cast<torch::Tensor&>(parameter).mutable_grad();
-    if (grad.defined()) grad.copy_(slice);
-    else grad = slice.clone();
+    setGradient(parameter, flat.narrow(0, offset, n).view_as(parameter));
     offset += n;
   }
 }
@@ -143,7 +148,7 @@ void backwardHeads(MultiTaskModel& model, const std::vector<torch::Tensor>& loss
   auto grads = torch::autograd::grad({weighted}, heads, {}, /*retain_graph=*/true,
                                      /*create_graph=*/false, /*allow_unused=*/true);
   for (std::size_t k = 0; k < heads.size(); ++k) {
-    if (grads[k].defined()) heads[k].mutable_grad() = grads[k];
+    if (grads[k].defined()) setGradient(heads[k], grads[k]);
   }
 }
 
@@ -320,6 +325,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
     result.error = failure.what();
     log.end(result.status, result.error);
     return result;
+  } catch (const c10::Error& error) {
+    log.end("failed", error.what_without_backtrace());
+    throw;
   } catch (const std::exception& error) {
     log.end("failed", error.what());
     throw;

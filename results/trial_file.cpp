@@ -100,13 +100,13 @@ class Handle {
   Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
   Handle& operator=(Handle&& other) noexcept {
     if (this != &other) {
-      reset();
+      close();
       id_ = std::exchange(other.id_, H5I_INVALID_HID);
       closer_ = other.closer_;
     }
     return *this;
   }
-  ~Handle() { reset(); }
+  ~Handle() { close(); }
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
@@ -119,7 +119,6 @@ class Handle {
     const herr_t status = closer_(std::exchange(id_, H5I_INVALID_HID));
     return status >= 0;
   }
-  void reset() { close(); }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -433,10 +432,10 @@ Handle openForReading(const std::string& path, uintmax_t fileSize) {
   // The SWMR open skips HDF5's end-of-file check and reads bytes past the
   // end as zeros, so a truncation the plain open found is final.
   if (first.truncated) fail(path, first.reason);
-  Handle swmr(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  Handle swmr(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()), H5Fclose);
   if (!swmr.valid()) fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason));
-  // HDF5 1.10.8 checks the length before the "open for writing" mark, so
-  // this only guards versions that check in the other order.
+  // Belt and braces: 1.10.8's plain open checks the length before the "open
+  // for writing" mark, so a truncated file never gets here.
   haddr_t used = HADDR_UNDEF;
   check(H5Fget_eoa(swmr.get(), &used), path, "cannot read the file's end of allocation");
   if (used > fileSize) fail(path, fmt::format("truncated file: {} bytes, but {} bytes in use", fileSize, used));

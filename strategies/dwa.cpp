@@ -1,11 +1,11 @@
 #include "strategies/dwa.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "strategies/support.h"
 
@@ -107,14 +107,13 @@ void DynamicWeightAverage::onEpochEnd(const EpochStats& stats) {
   if (options_.mode != DwaMode::kEpoch) return;
   if (stats.meanTrainLosses.size() != tasks_.size()) {
     throw std::invalid_argument(
-        fmt::format("dwa: epoch {} reports {} mean losses, expected {} (one per task)",
-                    stats.epoch, stats.meanTrainLosses.size(), tasks_.size()));
+        fmt::format("dwa: epoch {} reports {} mean losses, expected {} (one per task)", stats.epoch,
+                    stats.meanTrainLosses.size(), tasks_.size()));
   }
   for (std::size_t k = 0; k < tasks_.size(); ++k) {
     if (!std::isfinite(stats.meanTrainLosses[k])) {
       throw std::runtime_error(fmt::format("dwa: mean training loss of task {} in epoch {} is {}",
-                                           tasks_[k].name, stats.epoch,
-                                           stats.meanTrainLosses[k]));
+                                           tasks_[k].name, stats.epoch, stats.meanTrainLosses[k]));
     }
   }
   history_.push_back(stats.meanTrainLosses);

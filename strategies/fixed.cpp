@@ -1,11 +1,11 @@
 #include "strategies/fixed.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "strategies/support.h"
 
@@ -17,14 +17,15 @@ FixedOptions readFixedOptions(const ConfigNode& options, const std::vector<TaskS
   // No bounds here: the > 0 check below names the task, which a range check cannot.
   out.weights = options.getDoubleList("weights", std::vector<double>(tasks.size(), 1.0));
   if (out.weights.size() != tasks.size()) {
-    options.fail("weights", fmt::format("expected {} weights (one per task: {}), got {}",
-                                        tasks.size(), detail::taskNames(tasks),
-                                        out.weights.size()));
+    options.fail("weights",
+                 fmt::format("expected {} weights (one per task: {}), got {}", tasks.size(),
+                             detail::taskNames(tasks), out.weights.size()));
   }
   for (std::size_t i = 0; i < out.weights.size(); ++i) {
     if (!(out.weights[i] > 0.0) || !std::isfinite(out.weights[i])) {
-      options.fail("weights", fmt::format("weights[{}] (task {}) must be a finite number > 0, got {}",
-                                          i, tasks[i].name, out.weights[i]));
+      options.fail("weights",
+                   fmt::format("weights[{}] (task {}) must be a finite number > 0, got {}", i,
+                               tasks[i].name, out.weights[i]));
     }
   }
   return out;

@@ -1,11 +1,11 @@
 #include "strategies/gradnorm.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "strategies/support.h"
 
@@ -50,7 +50,8 @@ GradNorm::GradNorm(GradNormOptions options, std::vector<TaskSpec> tasks)
       adamV_(tasks_.size(), 0.0) {
   if (tasks_.empty()) throw std::invalid_argument("gradnorm: needs at least one task");
   if (!(options_.alpha >= 0.0)) {
-    throw std::invalid_argument(fmt::format("gradnorm: alpha must be >= 0, got {}", options_.alpha));
+    throw std::invalid_argument(
+        fmt::format("gradnorm: alpha must be >= 0, got {}", options_.alpha));
   }
   if (!(options_.lr > 0.0)) {
     throw std::invalid_argument(fmt::format("gradnorm: lr must be > 0, got {}", options_.lr));
@@ -85,9 +86,9 @@ StepOutput GradNorm::step(const StepInput& input) {
   if (initialLosses_.empty()) {
     for (std::size_t i = 0; i < taskCount; ++i) {
       if (loss[i] == 0.0) {
-        throw std::runtime_error(fmt::format(
-            "gradnorm: initial loss of task {} is 0 at step {}; L(t)/L(0) is undefined",
-            tasks_[i].name, input.step));
+        throw std::runtime_error(
+            fmt::format("gradnorm: initial loss of task {} is 0 at step {}; L(t)/L(0) is undefined",
+                        tasks_[i].name, input.step));
       }
     }
     initialLosses_ = loss;
@@ -150,8 +151,8 @@ void GradNorm::updateWeights(const std::vector<double>& gradient) {
     for (std::size_t i = 0; i < taskCount; ++i) weights_[i] -= options_.lr * gradient[i];
   }
   for (double& w : weights_) w = std::max(w, options_.minWeight);
-  const double scale = static_cast<double>(taskCount) /
-                       std::accumulate(weights_.begin(), weights_.end(), 0.0);
+  const double scale =
+      static_cast<double>(taskCount) / std::accumulate(weights_.begin(), weights_.end(), 0.0);
   for (double& w : weights_) w *= scale;
 }
 
@@ -171,9 +172,9 @@ void GradNorm::loadState(const StrategyState& state) {
   auto vector = [&](const std::string& key) {
     std::vector<double> v = detail::toDoubles(detail::requireState(state, key, 1, "gradnorm"));
     if (v.size() != taskCount) {
-      throw std::invalid_argument(fmt::format(
-          "gradnorm: checkpoint '{}' has {} entries, expected {} (one per task)", key, v.size(),
-          taskCount));
+      throw std::invalid_argument(
+          fmt::format("gradnorm: checkpoint '{}' has {} entries, expected {} (one per task)", key,
+                      v.size(), taskCount));
     }
     return v;
   };

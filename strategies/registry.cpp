@@ -11,12 +11,13 @@ namespace fulcrum {
 
 const std::vector<StrategyInfo>& strategyTable() {
   static const std::vector<StrategyInfo> table{
-      {"fixed", "fixed weights: sum_i a_i L_i (equal weighting by default)",
-       "baseline (no paper)", GradientNeed::kLosses,
+      {"fixed", "fixed weights: sum_i a_i L_i (equal weighting by default)", "baseline (no paper)",
+       GradientNeed::kLosses,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<FixedWeights>(readFixedOptions(options, tasks), tasks);
        }},
-      {"uncertainty", "learned homoscedastic uncertainty: exp(-s_i) L_i + s_i/2, s_i = log sigma_i^2",
+      {"uncertainty",
+       "learned homoscedastic uncertainty: exp(-s_i) L_i + s_i/2, s_i = log sigma_i^2",
        "Kendall, Gal, Cipolla, CVPR 2018", GradientNeed::kLosses,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<UncertaintyWeighting>(readUncertaintyOptions(options, tasks),
@@ -48,10 +49,10 @@ std::unique_ptr<Strategy> makeStrategy(const ConfigNode& node, const std::vector
     }
   }
   const std::string suggestion = closestMatch(name, names);
-  node.fail("name", fmt::format("unknown strategy '{}'{}; known: {}", name,
-                                suggestion.empty() ? ""
-                                                   : fmt::format(" (did you mean '{}'?)", suggestion),
-                                fmt::format("{}", fmt::join(names, ", "))));
+  node.fail("name",
+            fmt::format("unknown strategy '{}'{}; known: {}", name,
+                        suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion),
+                        fmt::format("{}", fmt::join(names, ", "))));
 }
 
 }  // namespace fulcrum

@@ -1,9 +1,9 @@
 #include "strategies/support.h"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <stdexcept>
 
 namespace fulcrum::detail {
 
@@ -23,9 +23,9 @@ void checkSameTasks(const std::vector<TaskSpec>& expected, const std::vector<Tas
     same = expected[i].name == attached[i].name && expected[i].kind == attached[i].kind;
   }
   if (!same) {
-    throw std::invalid_argument(fmt::format(
-        "{}: attached to a model with tasks ({}) but built for tasks ({})", strategy,
-        taskNames(attached), taskNames(expected)));
+    throw std::invalid_argument(
+        fmt::format("{}: attached to a model with tasks ({}) but built for tasks ({})", strategy,
+                    taskNames(attached), taskNames(expected)));
   }
 }
 
@@ -76,8 +76,8 @@ torch::Tensor stateVector(const std::vector<double>& values) {
 }
 
 torch::Tensor stateMatrix(const std::vector<std::vector<double>>& rows, std::size_t cols) {
-  torch::Tensor out = torch::empty(
-      {static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)}, torch::kFloat64);
+  torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)},
+                                   torch::kFloat64);
   double* data = out.data_ptr<double>();
   for (const auto& row : rows) {
     if (row.size() != cols) {
@@ -100,8 +100,8 @@ std::vector<std::vector<double>> matrixRows(const torch::Tensor& matrix) {
   return out;
 }
 
-const torch::Tensor& requireState(const StrategyState& state, const std::string& key,
-                                  int64_t dims, const std::string& strategy) {
+const torch::Tensor& requireState(const StrategyState& state, const std::string& key, int64_t dims,
+                                  const std::string& strategy) {
   const auto it = state.find(key);
   if (it == state.end()) {
     throw std::invalid_argument(fmt::format("{}: checkpoint state lacks '{}'", strategy, key));

@@ -3,11 +3,11 @@
 // checkpoint state. Internal to strategies/; not part of the Strategy contract.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "framework/strategy.h"
 #include "framework/task.h"
@@ -52,7 +52,7 @@ std::vector<std::vector<double>> matrixRows(const torch::Tensor& matrix);
 
 /// The entry `key` of `state`; std::invalid_argument naming the strategy and
 /// the key if it is missing or not of the given number of dimensions.
-const torch::Tensor& requireState(const StrategyState& state, const std::string& key,
-                                  int64_t dims, const std::string& strategy);
+const torch::Tensor& requireState(const StrategyState& state, const std::string& key, int64_t dims,
+                                  const std::string& strategy);
 
 }  // namespace fulcrum::detail

@@ -1,9 +1,9 @@
 #include "strategies/uncertainty.h"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <stdexcept>
 
 #include "strategies/support.h"
 
@@ -14,15 +14,13 @@ UncertaintyOptions readUncertaintyOptions(const ConfigNode& options,
   (void)tasks;
   UncertaintyOptions out;
   // ±30 keeps exp(−s) finite in float32 with room for the optimiser to move.
-  out.initLogVariance =
-      options.getDouble("init_log_variance", out.initLogVariance, -30.0, 30.0);
+  out.initLogVariance = options.getDouble("init_log_variance", out.initLogVariance, -30.0, 30.0);
   const std::string form = options.getString("form", "exact", {"exact", "regression"});
   out.form = form == "exact" ? UncertaintyForm::kExact : UncertaintyForm::kRegression;
   return out;
 }
 
-UncertaintyWeighting::UncertaintyWeighting(UncertaintyOptions options,
-                                           std::vector<TaskSpec> tasks)
+UncertaintyWeighting::UncertaintyWeighting(UncertaintyOptions options, std::vector<TaskSpec> tasks)
     : options_(options), tasks_(std::move(tasks)) {
   c_.reserve(tasks_.size());
   for (const auto& task : tasks_) {

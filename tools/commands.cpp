@@ -151,6 +151,8 @@ int runCommand(const RunOptions& options) {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
     return error(e.what());
+  } catch (const c10::Error& e) {
+    return error(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
   } catch (const std::exception& e) {
     return error(fmt::format("trial failed: {}", e.what()), 1);
   }

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -175,6 +176,61 @@ std::set<int64_t> reconstructUnshifted(const fulcrum::Split& split, const Source
     if (second.size() == 1) unique.insert(second[0]);
   }
   return unique;
+}
+
+/// A stand-in for the Fashion-MNIST files in which item i is blank except for
+/// pixel (0, 0) = firstValue + i, and has label i mod 10: each canvas then
+/// shows where each of its two items went and which items they were.
+void writeMarkerFashion(const fs::path& dir, const std::string& prefix, uint32_t count, uint32_t firstValue) {
+  std::vector<uint8_t> pixels(count * kSide * kSide, 0);
+  std::vector<uint8_t> labels(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    pixels[i * kSide * kSide] = static_cast<uint8_t>(firstValue + i);
+    labels[i] = static_cast<uint8_t>(i % 10);
+  }
+  writeGz(dir / (prefix + "-images-idx3-ubyte.gz"), concat(idxHeader(0x08, {count, 28, 28}), pixels));
+  writeGz(dir / (prefix + "-labels-idx1-ubyte.gz"), concat(idxHeader(0x08, {count}), labels));
+}
+
+/// One item found on a marker canvas: its source index and canvas offset.
+struct Marker {
+  int64_t id, top, left;
+};
+
+/// Decodes each composite of a marker split into {item 1, item 2}, matching
+/// the markers to the items by the labels (which always differ). With
+/// maxShift 4 both markers can fall on pixel (4, 4) (probability 1/9^4); such
+/// composites are skipped.
+std::vector<std::array<Marker, 2>> decodeMarkers(const fulcrum::Split& split, int64_t firstValue, int64_t count) {
+  std::vector<std::array<Marker, 2>> found;
+  const torch::Tensor inputs = split.inputs.contiguous();
+  for (int64_t j = 0; j < split.size(); ++j) {
+    const float* canvas = inputs.data_ptr<float>() + j * kCanvas * kCanvas;
+    std::vector<Marker> markers;
+    for (int64_t row = 0; row < kCanvas; ++row) {
+      for (int64_t col = 0; col < kCanvas; ++col) {
+        const float value = canvas[row * kCanvas + col];
+        if (value == 0.0f) continue;
+        const auto byte = static_cast<int64_t>(std::lround(value * 255.0f));
+        REQUIRE(value == intensity(static_cast<uint8_t>(byte)));
+        const int64_t id = byte - firstValue;
+        INFO("composite " << j << " shows pixel value " << byte << " at (" << row << ", " << col << ")");
+        REQUIRE(id >= 0);
+        REQUIRE(id < count);
+        markers.push_back({id, row, col});
+      }
+    }
+    if (markers.size() == 1) continue;
+    REQUIRE(markers.size() == 2);
+    const int64_t label1 = split.targets[0][j].item<int64_t>();
+    const int64_t label2 = split.targets[1][j].item<int64_t>();
+    if (markers[0].id % 10 != label1) std::swap(markers[0], markers[1]);
+    REQUIRE(markers[0].id % 10 == label1);
+    REQUIRE(markers[1].id % 10 == label2);
+    found.push_back({markers[0], markers[1]});
+  }
+  REQUIRE(found.size() + 3 >= static_cast<size_t>(split.size()));
+  return found;
 }
 
 void requireEqual(const fulcrum::Split& a, const fulcrum::Split& b) {
@@ -349,6 +405,94 @@ TEST_CASE("Multi-Fashion keeps shifted items whole on the canvas", "[data][multi
   CHECK_FALSE(torch::equal(data.train.inputs, unshifted.train.inputs));
 }
 
+TEST_CASE("Multi-Fashion places, pairs and splits source items as documented", "[data][multi_fashion]") {
+  const fs::path dir = scratchDirectory("fashion_markers");
+  writeMarkerFashion(dir, "train", 200, 1);   // pixel values 1..200
+  writeMarkerFashion(dir, "t10k", 40, 211);   // pixel values 211..250
+  fulcrum::MultiFashionOptions options;
+  options.directory = dir.string();
+  options.trainSize = 360;  // twice the 180 training sources
+  options.valSize = 400;
+  options.testSize = 400;
+  options.valFraction = 0.1;  // 20 of 200 sources
+  // Item 1 within [0, 3]², item 2 within [5, 8]²: the markers never coincide.
+  options.maxShift = 3;
+  const fulcrum::MultiTaskData data = fulcrum::makeMultiFashion(options, 21);
+
+  const auto train = decodeMarkers(data.train, 1, 200);
+  const auto val = decodeMarkers(data.val, 1, 200);
+  const auto test = decodeMarkers(data.test, 211, 40);  // test items come from t10k only
+  REQUIRE(train.size() == 360);
+  REQUIRE(val.size() == 400);
+  REQUIRE(test.size() == 400);
+
+  SECTION("train and validation use disjoint pools of 180 and 20 sources") {
+    std::set<int64_t> trainIds, valIds;
+    for (const auto& pair : train) trainIds.insert({pair[0].id, pair[1].id});
+    for (const auto& pair : val) valIds.insert({pair[0].id, pair[1].id});
+    CHECK(trainIds.size() == 180);
+    CHECK(valIds.size() == 20);
+    for (int64_t id : valIds) CHECK(trainIds.count(id) == 0);
+  }
+  SECTION("the first item cycles through the pool: each source leads exactly twice") {
+    std::map<int64_t, int> leads;
+    for (const auto& pair : train) ++leads[pair[0].id];
+    CHECK(leads.size() == 180);
+    for (const auto& [id, times] : leads) CHECK(times == 2);
+    for (size_t j = 0; j + 180 < train.size(); ++j) CHECK(train[j][0].id == train[j + 180][0].id);
+  }
+  SECTION("the second item is drawn from the whole pool of other classes") {
+    std::set<int64_t> seconds;
+    for (const auto& pair : train) seconds.insert(pair[1].id);
+    // 360 uniform draws among ~162 items cover about 144 of them.
+    CHECK(seconds.size() > 110);
+  }
+  SECTION("offsets are nominal + shift clamped to [0, 8]") {
+    // A shift uniform in -m..m clamped to the canvas leaves an item at its
+    // nominal offset with probability (m + 1) / (2m + 1) and moves it d = 1..m
+    // pixels inwards with probability 1 / (2m + 1) each.
+    const int64_t maxShift = GENERATE(3, 4);
+    options.maxShift = maxShift;
+    const fulcrum::MultiTaskData shifted = fulcrum::makeMultiFashion(options, 22);
+    std::array<int64_t, 9> distance{};
+    int64_t samples = 0;
+    for (const auto& pairs : {decodeMarkers(shifted.train, 1, 200), decodeMarkers(shifted.val, 1, 200),
+                              decodeMarkers(shifted.test, 211, 40)}) {
+      for (const auto& pair : pairs) {
+        for (int64_t offset : {pair[0].top, pair[0].left}) {
+          REQUIRE((offset >= 0 && offset <= 8));
+          ++distance[offset];
+        }
+        for (int64_t offset : {pair[1].top, pair[1].left}) {
+          REQUIRE((offset >= 0 && offset <= 8));
+          ++distance[8 - offset];
+        }
+        samples += 4;
+      }
+    }
+    // Bounds at 6 standard deviations of the binomial counts.
+    const double n = static_cast<double>(samples);
+    const double p0 = (maxShift + 1.0) / (2.0 * maxShift + 1.0), pK = 1.0 / (2.0 * maxShift + 1.0);
+    INFO("maxShift " << maxShift << ", " << samples << " offsets; counts by distance " << distance[0] << " "
+                     << distance[1] << " " << distance[2] << " " << distance[3] << " " << distance[4] << " "
+                     << distance[5]);
+    CHECK(std::abs(distance[0] - n * p0) < 6 * std::sqrt(n * p0 * (1 - p0)));
+    for (int64_t d = 1; d <= maxShift; ++d) CHECK(std::abs(distance[d] - n * pK) < 6 * std::sqrt(n * pK * (1 - pK)));
+    for (int64_t d = maxShift + 1; d <= 8; ++d) CHECK(distance[d] == 0);
+  }
+  SECTION("without shifts the items sit exactly at (0, 0) and (8, 8)") {
+    options.maxShift = 0;
+    const fulcrum::MultiTaskData fixed = fulcrum::makeMultiFashion(options, 21);
+    const auto pairs = decodeMarkers(fixed.train, 1, 200);
+    REQUIRE(pairs.size() == 360);
+    for (const auto& pair : pairs) {
+      CHECK((pair[0].top == 0 && pair[0].left == 0));
+      CHECK((pair[1].top == 8 && pair[1].left == 8));
+    }
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("Multi-Fashion without shifts is the pixel max of two source items", "[data][multi_fashion]") {
   const fulcrum::MultiTaskData data = fulcrum::makeMultiFashion(smallFashion(0), 11);
   const std::set<int64_t> trainItems = reconstructUnshifted(data.train, fashionSources("train"));
@@ -489,7 +633,7 @@ TEST_CASE("GradNorm toy targets scale with sigma", "[data][gradnorm_toy]") {
   CHECK(y1.abs().max().item<float>() > 90.0f);
 }
 
-TEST_CASE("GradNorm toy draws sigma uniformly in [1, maxSigma] when none is given", "[data][gradnorm_toy]") {
+TEST_CASE("GradNorm toy draws each sigma uniformly between 1 and maxSigma when none is given", "[data][gradnorm_toy]") {
   fulcrum::GradNormToyOptions options = smallToy();
   options.tasks = 6;
   options.sigmas.clear();

@@ -1,1 +1,212 @@
-// placeholder
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include <torch/torch.h>
+
+#include "framework/experiment.h"
+#include "framework/gradients.h"
+#include "framework/model.h"
+#include "framework/trainer.h"
+
+using namespace fulcrum;
+
+namespace {
+
+/// Keeps everything the trainer reports.
+struct MemoryLog : RunLog {
+  TrialDescription description;
+  std::vector<StepRecord> steps;
+  std::vector<EpochRecord> epochs;
+  std::string status, error;
+  void begin(const TrialDescription& d) override { description = d; }
+  void step(const StepRecord& r) override { steps.push_back(r); }
+  void epoch(const EpochRecord& r) override { epochs.push_back(r); }
+  void end(const std::string& s, const std::string& e) override {
+    status = s;
+    error = e;
+  }
+};
+
+/// A strategy defined by a function, for exercising the trainer's paths.
+struct LambdaStrategy : Strategy {
+  GradientNeed need = GradientNeed::kLosses;
+  std::function<StepOutput(const StepInput&)> onStep;
+  GradientNeed needs() const override { return need; }
+  StepOutput step(const StepInput& input) override { return onStep(input); }
+};
+
+StepOutput equalObjective(const StepInput& input) {
+  StepOutput out;
+  out.objective = torch::stack(input.losses).sum();
+  out.weights = torch::ones({static_cast<int64_t>(input.losses.size())});
+  return out;
+}
+
+ExperimentSpec smallToy(uint64_t seed = 3) {
+  ExperimentSpec spec = parseExperiment(R"(
+seed: 3
+data: {kind: gradnorm_toy, sigmas: [1, 3], input_dim: 12, output_dim: 4,
+       train_size: 120, val_size: 30, test_size: 30}
+model: {trunk: {kind: mlp, hidden: [16, 8]}}
+train: {epochs: 2, batch_size: 40, optimizer: {kind: adam, lr: 0.01}}
+strategy: {name: anything}
+)", "toy.yaml");
+  spec.seed = seed;
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("same seed gives identical curves, another seed different ones", "[trainer]") {
+  auto run = [](uint64_t seed) {
+    const ExperimentSpec spec = smallToy(seed);
+    const MultiTaskData data = loadData(spec);
+    LambdaStrategy strategy;
+    strategy.onStep = equalObjective;
+    MemoryLog log;
+    const TrialResult result = train(spec, data, strategy, log, {});
+    REQUIRE(result.status == "completed");
+    return log;
+  };
+  const MemoryLog a = run(3), b = run(3), c = run(4);
+  REQUIRE(a.steps.size() == 6);  // 120 examples / 40 per batch × 2 epochs
+  REQUIRE(a.epochs.size() == 2);
+  for (std::size_t i = 0; i < a.steps.size(); ++i) REQUIRE(a.steps[i].losses == b.steps[i].losses);
+  REQUIRE(a.epochs[1].values == b.epochs[1].values);
+  REQUIRE(a.steps[0].losses != c.steps[0].losses);
+  REQUIRE(a.status == "completed");
+  // train, val, test × 2 tasks × {loss, mse, mae}
+  REQUIRE(a.epochs[0].values.size() == 3);
+  REQUIRE(a.epochs[0].values[2][1].size() == 3);
+  REQUIRE(a.description.tasks == std::vector<std::string>{"task0", "task1"});
+}
+
+TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {
+  const ExperimentSpec spec = smallToy();
+  MultiTaskData data = loadData(spec);
+  data.train.targets[1].fill_(std::nan(""));
+  LambdaStrategy strategy;
+  strategy.onStep = equalObjective;
+  MemoryLog log;
+  const TrialResult result = train(spec, data, strategy, log, {});
+  REQUIRE(result.status == "failed");
+  REQUIRE(result.error == "loss of task 'task1' is NaN at step 0 (epoch 1)");
+  REQUIRE(log.status == "failed");
+  REQUIRE(log.error == result.error);
+  REQUIRE(log.steps.empty());
+}
+
+TEST_CASE("an infinite weight fails the trial and keeps the steps before it", "[trainer]") {
+  const ExperimentSpec spec = smallToy();
+  const MultiTaskData data = loadData(spec);
+  LambdaStrategy strategy;
+  strategy.onStep = [](const StepInput& input) {
+    StepOutput out = equalObjective(input);
+    if (input.step == 4) out.weights[0] = INFINITY;
+    return out;
+  };
+  MemoryLog log;
+  const TrialResult result = train(spec, data, strategy, log, {});
+  REQUIRE(result.status == "failed");
+  REQUIRE(result.error == "weight of task 'task0' is infinite at step 4 (epoch 2)");
+  REQUIRE(log.steps.size() == 4);
+  REQUIRE(log.epochs.size() == 1);
+}
+
+TEST_CASE("the gradient source gives each task's own gradient, once per step", "[trainer][gradients]") {
+  torch::manual_seed(0);
+  const ExperimentSpec spec = smallToy();
+  const std::vector<TaskSpec> tasks = spec.tasks;
+  MultiTaskModel model(spec.trunk, spec.head, std::vector<int64_t>{12}, tasks);
+  const torch::Tensor x = torch::randn({5, 12});
+  const torch::Tensor z = model->representation(x);
+  std::vector<torch::Tensor> losses;
+  for (std::size_t t = 0; t < tasks.size(); ++t) losses.push_back(model->head(t, z).square().mean() * (t + 1.0));
+
+  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayerParameters());
+  source.reset(losses, z);
+  const torch::Tensor shared = source.sharedParameters().clone();
+  const torch::Tensor last = source.lastSharedLayer().clone();
+  const torch::Tensor rep = source.representation().clone();
+  source.sharedParameters();  // cached: no further passes
+  REQUIRE(source.backwardPasses() == 3 * 2);
+  REQUIRE(shared.sizes() == torch::IntArrayRef({2, countElements(model->sharedParameters())}));
+  REQUIRE(last.size(1) == 8 * 16 + 8);
+  REQUIRE(rep.sizes() == torch::IntArrayRef({2, 5 * 8}));
+
+  for (std::size_t t = 0; t < 2; ++t) {
+    auto expected = torch::autograd::grad({losses[t]}, model->sharedParameters(), {}, true);
+    std::vector<torch::Tensor> flat;
+    for (auto& g : expected) flat.push_back(g.reshape(-1));
+    REQUIRE(torch::allclose(shared[t], torch::cat(flat)));
+    // The last shared layer is the last Linear of the trunk: its weight and bias close the row.
+    REQUIRE(torch::allclose(last[t], torch::cat(flat).narrow(0, shared.size(1) - last.size(1), last.size(1))));
+    auto zGrad = torch::autograd::grad({losses[t]}, {z}, {}, true);
+    REQUIRE(torch::allclose(rep[t], zGrad[0].reshape(-1)));
+  }
+  // The two tasks' gradients differ (each went through its own head only).
+  REQUIRE_FALSE(torch::allclose(shared[0], shared[1]));
+}
+
+TEST_CASE("a combined gradient equal to the sum trains exactly like the summed loss", "[trainer][gradients]") {
+  const ExperimentSpec spec = smallToy();
+  const MultiTaskData data = loadData(spec);
+  auto finalLosses = [&](LambdaStrategy& strategy) {
+    MemoryLog log;
+    REQUIRE(train(spec, data, strategy, log, {}).status == "completed");
+    return log.epochs.back().values[2];
+  };
+  LambdaStrategy objective;
+  objective.onStep = equalObjective;
+  LambdaStrategy shared;
+  shared.need = GradientNeed::kSharedParameters;
+  shared.onStep = [](const StepInput& input) {
+    StepOutput out;
+    out.kind = StepOutput::Kind::kSharedGradient;
+    out.direction = input.gradients.sharedParameters().sum(0);
+    out.weights = torch::ones({2});
+    return out;
+  };
+  LambdaStrategy representation;
+  representation.need = GradientNeed::kRepresentation;
+  representation.onStep = [](const StepInput& input) {
+    StepOutput out;
+    out.kind = StepOutput::Kind::kRepresentationGradient;
+    out.direction = input.gradients.representation().sum(0);
+    out.weights = torch::ones({2});
+    return out;
+  };
+  const auto expected = finalLosses(objective);
+  const auto viaShared = finalLosses(shared);
+  const auto viaRepresentation = finalLosses(representation);
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t m = 0; m < expected[t].size(); ++m) {
+      REQUIRE(viaShared[t][m] == Approx(expected[t][m]).epsilon(1e-4));
+      REQUIRE(viaRepresentation[t][m] == Approx(expected[t][m]).epsilon(1e-4));
+    }
+  }
+}
+
+TEST_CASE("a strategy's own parameters are trained without weight decay", "[trainer]") {
+  ExperimentSpec spec = smallToy();
+  spec.train.optimizer.weightDecay = 0.5;
+  const MultiTaskData data = loadData(spec);
+  struct Learned : LambdaStrategy {
+    torch::Tensor scale = torch::zeros({2}, torch::requires_grad());
+    std::vector<torch::Tensor> parameters() override { return {scale}; }
+  } strategy;
+  strategy.onStep = [&strategy](const StepInput& input) {
+    StepOutput out;
+    // d/ds of exp(s)·L is positive: Adam moves s down by about lr per step.
+    out.objective = (strategy.scale.exp() * torch::stack(input.losses)).sum();
+    out.weights = strategy.scale.exp().detach();
+    return out;
+  };
+  MemoryLog log;
+  REQUIRE(train(spec, data, strategy, log, {}).status == "completed");
+  // Six Adam steps of lr 0.01 against a consistently signed gradient.
+  REQUIRE(strategy.scale[0].item<double>() == Approx(-0.06).margin(0.005));
+  REQUIRE(log.steps.back().weights[0] == Approx(std::exp(-0.05)).margin(0.01));
+}

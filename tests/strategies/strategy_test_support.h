@@ -2,12 +2,12 @@
 // source that returns fixed matrices, and one-call stepping.
 #pragma once
 
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include "framework/config_node.h"
 #include "framework/strategy.h"

@@ -1,7 +1,6 @@
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>
-
-#include <catch2/catch.hpp>
 
 #include "strategies/dwa.h"
 #include "strategy_test_support.h"
@@ -28,7 +27,7 @@ TEST_CASE("dwa: weights are 1 in epochs 0 and 1, then follow eq. 7", "[strategy]
   const auto tasks = makeTasks({"a", "b"});
   auto dwa = buildDwa("{}", tasks);  // τ = 2, mode epoch
   CHECK(dwa->needs() == GradientNeed::kLosses);
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
 
   const StepOutput epoch0 = stepWith(*dwa, {2.0, 3.0}, unused, 0, 0);
   CHECK(weightsOf(epoch0) == std::vector<double>{1.0, 1.0});
@@ -95,7 +94,7 @@ TEST_CASE("dwa: three tasks sum to T", "[strategy][dwa]") {
 TEST_CASE("dwa: window mode compares the last two windows of steps", "[strategy][dwa]") {
   const auto tasks = makeTasks({"a", "b"});
   auto dwa = buildDwa("{mode: window, window: 2}", tasks);
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
   // Steps 0-3 (fewer than 2W = 4 earlier steps): λ = 1.
   const std::vector<std::vector<double>> losses = {{4, 1}, {4, 1}, {2, 1}, {2, 1}};
   for (int t = 0; t < 4; ++t) {
@@ -136,12 +135,13 @@ TEST_CASE("dwa: option and input errors", "[strategy][dwa]") {
                       Contains("epoch 0 reports 1 mean losses, expected 2"));
   dwa->onEpochEnd(EpochStats{0, {1.0, 0.0}});
   dwa->onEpochEnd(EpochStats{1, {1.0, 1.0}});
-  REQUIRE_THROWS_WITH(dwa->currentWeights(), Contains("mean loss of task b over the older epoch is 0"));
+  REQUIRE_THROWS_WITH(dwa->currentWeights(),
+                      Contains("mean loss of task b over the older epoch is 0"));
 }
 
 TEST_CASE("dwa: state round trip reproduces the next step", "[strategy][dwa]") {
   const auto tasks = makeTasks({"a", "b"});
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
 
   SECTION("epoch mode") {
     auto trained = buildDwa("{}", tasks);

@@ -22,7 +22,7 @@ std::unique_ptr<FixedWeights> buildFixed(const std::string& yaml,
 TEST_CASE("fixed: objective is the weighted sum of the losses", "[strategy][fixed]") {
   const auto tasks = makeTasks({"a", "b", "c"});
   auto fixed = buildFixed("{weights: [2, 0.5, 1]}", tasks);
-  FixedGradients unused({{0.0}, {0.0}, {0.0}});
+  FixedGradients unused;
   const std::vector<torch::Tensor> losses = makeLosses({1.0, 2.0, 3.0});
   const StepOutput out = fixed->step(StepInput{losses, unused, 0, 0});
 
@@ -44,7 +44,7 @@ TEST_CASE("fixed: objective is the weighted sum of the losses", "[strategy][fixe
 TEST_CASE("fixed: default weights are all 1 (equal weighting)", "[strategy][fixed]") {
   const auto tasks = makeTasks({"a", "b"});
   auto fixed = buildFixed("{}", tasks);
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
   const StepOutput out = stepWith(*fixed, {1.5, 2.5}, unused);
   CHECK(out.objective.item<double>() == Approx(4.0));  // 1.5 + 2.5
   CHECK(weightsOf(out) == std::vector<double>{1.0, 1.0});
@@ -53,7 +53,7 @@ TEST_CASE("fixed: default weights are all 1 (equal weighting)", "[strategy][fixe
 TEST_CASE("fixed: normalize divides the weights by their sum", "[strategy][fixed]") {
   const auto tasks = makeTasks({"a", "b", "c"});
   auto fixed = buildFixed("{weights: [2, 0.5, 1], normalize: true}", tasks);
-  FixedGradients unused({{0.0}, {0.0}, {0.0}});
+  FixedGradients unused;
   const StepOutput out = stepWith(*fixed, {1.0, 2.0, 3.0}, unused);
   // Σα = 3.5: α = (4/7, 1/7, 2/7); objective = 6 / 3.5 = 1.7142857...
   CHECK(out.objective.item<double>() == Approx(6.0 / 3.5).epsilon(1e-12));
@@ -103,7 +103,7 @@ TEST_CASE("fixed: attach rejects a model with other tasks", "[strategy][fixed]")
 TEST_CASE("fixed: a wrong number of losses is rejected", "[strategy][fixed]") {
   const auto tasks = makeTasks({"a", "b"});
   auto fixed = buildFixed("{}", tasks);
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
   REQUIRE_THROWS_WITH(stepWith(*fixed, {1.0}, unused),
                       Contains("expected 2 losses (one per task), got 1"));
 }

@@ -1,7 +1,6 @@
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>
-
-#include <catch2/catch.hpp>
 
 #include "strategies/gradnorm.h"
 #include "strategy_test_support.h"
@@ -23,8 +22,7 @@ double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.e
 
 }  // namespace
 
-TEST_CASE("gradnorm: the task with the larger gradient norm loses weight",
-          "[strategy][gradnorm]") {
+TEST_CASE("gradnorm: the task with the larger gradient norm loses weight", "[strategy][gradnorm]") {
   const auto tasks = makeTasks({"a", "b"});
   auto gradnorm = buildGradNorm("{}", tasks);  // α = 1.5, Adam, lr 0.025
   CHECK(gradnorm->needs() == GradientNeed::kLastSharedLayer);
@@ -84,8 +82,7 @@ TEST_CASE("gradnorm: the loss ratio moves weight to the slower task", "[strategy
   CHECK(gradnorm->initialLosses() == std::vector<double>{1.0, 1.0});
 }
 
-TEST_CASE("gradnorm: with alpha 0 the target is the mean weighted norm",
-          "[strategy][gradnorm]") {
+TEST_CASE("gradnorm: with alpha 0 the target is the mean weighted norm", "[strategy][gradnorm]") {
   const auto tasks = makeTasks({"a", "b"});
   // Step 0 with equal norms leaves w = (1, 1) (zero gradient); step 1 has
   // L̃ = (0.5, 1), r = (2/3, 4/3) and n = (5, 1), so G = (5, 1), Ḡ = 3.
@@ -120,8 +117,7 @@ TEST_CASE("gradnorm: L_grad with the default alpha 1.5", "[strategy][gradnorm]")
   CHECK(gradnorm->weights()[1] > 1.0);
 }
 
-TEST_CASE("gradnorm: layer all asks for the shared-parameter gradients",
-          "[strategy][gradnorm]") {
+TEST_CASE("gradnorm: layer all asks for the shared-parameter gradients", "[strategy][gradnorm]") {
   const auto tasks = makeTasks({"a", "b"});
   auto gradnorm = buildGradNorm("{layer: all}", tasks);
   CHECK(gradnorm->needs() == GradientNeed::kSharedParameters);

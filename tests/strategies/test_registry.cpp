@@ -1,6 +1,5 @@
-#include <set>
-
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "strategies/registry.h"
 #include "strategy_test_support.h"
@@ -20,13 +19,11 @@ TEST_CASE("registry: the table lists the four strategies", "[strategy][registry]
   CHECK(names == std::vector<std::string>{"fixed", "uncertainty", "gradnorm", "dwa"});
 }
 
-TEST_CASE("registry: every row builds with default options for two tasks",
-          "[strategy][registry]") {
+TEST_CASE("registry: every row builds with default options for two tasks", "[strategy][registry]") {
   const auto tasks = makeTasks({"a", "b"});
   for (const auto& row : strategyTable()) {
     INFO("strategy " << row.name);
-    std::unique_ptr<Strategy> strategy =
-        makeStrategy(yamlNode("{name: " + row.name + "}"), tasks);
+    std::unique_ptr<Strategy> strategy = makeStrategy(yamlNode("{name: " + row.name + "}"), tasks);
     REQUIRE(strategy != nullptr);
     CHECK(strategy->needs() == row.needs);
     strategy->attach(makeContext(tasks));
@@ -47,7 +44,7 @@ TEST_CASE("registry: the name picks the row and its options", "[strategy][regist
   auto gradnorm = makeStrategy(yamlNode("{name: gradnorm, layer: all}"), tasks);
   CHECK(gradnorm->needs() == GradientNeed::kSharedParameters);
   auto fixed = makeStrategy(yamlNode("{name: fixed, weights: [3, 1]}"), tasks);
-  FixedGradients unused({{0.0}, {0.0}});
+  FixedGradients unused;
   CHECK(stepWith(*fixed, {1.0, 1.0}, unused).objective.item<double>() == Approx(4.0));
 }
 

@@ -1,6 +1,5 @@
-#include <cmath>
-
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "strategies/uncertainty.h"
 #include "strategy_test_support.h"
@@ -13,8 +12,8 @@ namespace {
 
 std::unique_ptr<UncertaintyWeighting> buildUncertainty(const std::string& yaml,
                                                        const std::vector<TaskSpec>& tasks) {
-  auto strategy = std::make_unique<UncertaintyWeighting>(
-      readUncertaintyOptions(yamlNode(yaml), tasks), tasks);
+  auto strategy =
+      std::make_unique<UncertaintyWeighting>(readUncertaintyOptions(yamlNode(yaml), tasks), tasks);
   strategy->attach(makeContext(tasks));
   return strategy;
 }
@@ -151,9 +150,9 @@ TEST_CASE("uncertainty: s is trained by an optimizer through parameters()",
 
 TEST_CASE("uncertainty: option errors", "[strategy][uncertainty]") {
   const auto tasks = makeTasks({"a"});
-  REQUIRE_THROWS_WITH(readUncertaintyOptions(yamlNode("{form: exakt}"), tasks),
-                      Contains("'exakt' is not one of: exact, regression") &&
-                          Contains("did you mean 'exact'"));
+  REQUIRE_THROWS_WITH(
+      readUncertaintyOptions(yamlNode("{form: exakt}"), tasks),
+      Contains("'exakt' is not one of: exact, regression") && Contains("did you mean 'exact'"));
   REQUIRE_THROWS_WITH(readUncertaintyOptions(yamlNode("{init_log_variance: 100}"), tasks),
                       Contains("strategy.init_log_variance") && Contains("in [-30, 30]"));
 }
@@ -185,7 +184,6 @@ TEST_CASE("uncertainty: state round trip reproduces the next step", "[strategy][
   CHECK(restored->logVariances() == std::vector<double>{0.3, -0.7});
 
   REQUIRE_THROWS_WITH(restored->loadState({}), Contains("checkpoint state lacks 'log_variance'"));
-  REQUIRE_THROWS_WITH(
-      restored->loadState({{"log_variance", torch::zeros({3}, torch::kFloat64)}}),
-      Contains("has 3 entries, expected 2"));
+  REQUIRE_THROWS_WITH(restored->loadState({{"log_variance", torch::zeros({3}, torch::kFloat64)}}),
+                      Contains("has 3 entries, expected 2"));
 }
