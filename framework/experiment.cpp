@@ -298,6 +298,9 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
                       "an experiment file must be a mapping of keys (data, model, tasks, train, "
                       "strategy, ...)");
   }
+  // The sweep blocks describe many trials (framework/sweep.h); one trial is
+  // the base configuration without them.
+  for (const char* key : {"sweep", "zip", "seeds"}) root.remove(key);
   std::vector<Override> applied;
   for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_));
   try {

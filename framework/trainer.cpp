@@ -233,6 +233,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       std::vector<double> lossTotals(taskCount, 0.0);
       model->train();
       for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
+        if (hooks.stopRequested && hooks.stopRequested()) {
+          throw TrialFailure(fmt::format("interrupted at step {}", step));
+        }
         const auto start = Clock::now();
         const int64_t first = b * batchSize;
         const torch::Tensor index = permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));

@@ -22,6 +22,9 @@ struct TrialResult {
 struct TrainHooks {
   /// Receives one human-readable line per epoch (may be empty).
   std::function<void(const std::string&)> progress;
+  /// Polled before every step (may be empty); true ends the trial with status
+  /// "failed" and error "interrupted at step N", the curves so far kept.
+  std::function<bool()> stopRequested;
 };
 
 /// Sets the intra-op thread count for LibTorch and the BLAS; 0 picks

@@ -23,6 +23,7 @@
 #include "results/trial_file.h"
 #include "strategies/registry.h"
 #include "tools/hdf5_run_log.h"
+#include "tools/interrupt.h"
 
 namespace fulcrum {
 
@@ -139,6 +140,9 @@ int runCommand(const RunOptions& options) {
 
   Hdf5RunLog log(path.string(), options.overwrite);
   TrainHooks hooks;
+  // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
+  installStopHandlers();
+  hooks.stopRequested = [] { return stopSignal() != 0; };
   if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
   if (!options.quiet) {
     std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/commands.h"
+#include "tools/sweep.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fulcrum: multi-task learning with adaptive task weighting"};
@@ -21,6 +22,26 @@ int main(int argc, char** argv) {
   runCommand->add_flag("--quiet", run.quiet, "no per-epoch progress lines");
 
   CLI::App* listCommand = app.add_subcommand("list", "list the strategies");
+
+  fulcrum::SweepCommandOptions sweep;
+  CLI::App* sweepCommand =
+      app.add_subcommand("sweep", "run every trial of an experiment's sweep (sweep:, zip:, seeds:), resumably");
+  sweepCommand->add_option("experiment", sweep.experiment, "experiment YAML file")->required();
+  sweepCommand->add_option("--set", sweep.sets, "override a key of the base configuration (repeatable)");
+  sweepCommand->add_option("--sweep", sweep.sweeps, "add or replace an axis: --sweep train.optimizer.lr=1e-3,1e-2");
+  sweepCommand->add_flag("--dry-run", sweep.dryRun, "print the trial table and count, run nothing");
+  sweepCommand->add_option("--jobs", sweep.jobs, "trials at once (default: the number of cores)");
+  sweepCommand->add_flag("--retry-failed", sweep.retryFailed, "rerun trials whose file says failed");
+
+  fulcrum::RunTrialOptions trial;
+  CLI::App* runTrialCommand = app.add_subcommand(
+      "run-trial", "run trial --index I of a sweep under its lock file (what `sweep` launches per trial)");
+  runTrialCommand->add_option("experiment", trial.experiment, "experiment YAML file")->required();
+  runTrialCommand->add_option("--index", trial.index, "the trial's index in the sweep (0-based)")->required();
+  runTrialCommand->add_option("--set", trial.sets, "as for sweep (repeatable)");
+  runTrialCommand->add_option("--sweep", trial.sweeps, "as for sweep (repeatable)");
+  runTrialCommand->add_option("--threads", trial.threads, "train.threads for this trial (default: the file's)");
+  runTrialCommand->add_flag("--log", trial.log, "once locked, write all output to <result file>.log");
 
   std::vector<std::string> files;
   CLI::App* showCommand = app.add_subcommand("show", "print a result file's metadata and final metrics");
@@ -43,6 +64,8 @@ int main(int argc, char** argv) {
     }
     if (*runCommand) return fulcrum::runCommand(run);
     if (*listCommand) return fulcrum::listCommand();
+    if (*sweepCommand) return fulcrum::sweepCommand(sweep);
+    if (*runTrialCommand) return fulcrum::runTrialCommand(trial);
     if (*showCommand) return fulcrum::showCommand(files);
     if (*summaryCommand) return fulcrum::summaryCommand(summaryFiles);
     std::cout << app.help();

@@ -344,8 +344,8 @@ TEST_CASE("config: a typo key in a file is located and gets a suggestion", "[con
       parseExperiment(text, "typo.yaml"),
       Equals("typo.yaml:4:3: train.epocs: unknown key 'epocs' (did you mean 'epochs'?)"));
   REQUIRE_THROWS_WITH(
-      parseExperiment("data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\nseeds: 3\n", "t.yaml"),
-      Equals("t.yaml:3:1: seeds: unknown key 'seeds' (did you mean 'seed'?)"));
+      parseExperiment("data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\nsede: 3\n", "t.yaml"),
+      Equals("t.yaml:3:1: sede: unknown key 'sede' (did you mean 'seed'?)"));
 }
 
 TEST_CASE("config: duplicate keys in an experiment file are rejected", "[config]") {

@@ -1,0 +1,584 @@
+#include "tools/sweep.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "framework/sweep.h"
+#include "results/trial_file.h"
+#include "strategies/registry.h"
+#include "tools/commands.h"
+#include "tools/interrupt.h"
+
+namespace fulcrum {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// What a trial's result file says.
+struct FileState {
+  std::string status;  // missing, completed, failed, interrupted, running, unreadable
+  std::string error;
+};
+
+FileState readState(const std::string& path) {
+  std::error_code code;
+  if (!fs::exists(path, code)) return {"missing", ""};
+  try {
+    results::TrialReader reader(path);
+    FileState state{reader.text("status", "unreadable"), reader.text("error")};
+    if (state.status == "failed" && state.error.rfind("interrupted", 0) == 0)
+      state.status = "interrupted";
+    return state;
+  } catch (const results::FileError& e) {
+    return {"unreadable", e.what()};
+  }
+}
+
+/// An exclusive flock on `<result>.lock`, held until destruction (or process exit).
+class TrialLock {
+ public:
+  explicit TrialLock(const std::string& resultPath) {
+    fd_ = ::open((resultPath + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~TrialLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TrialLock(const TrialLock&) = delete;
+  TrialLock& operator=(const TrialLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+/// True if another process holds the trial's lock now.
+bool lockedElsewhere(const std::string& resultPath) {
+  std::error_code code;
+  if (!fs::exists(resultPath + ".lock", code)) return false;
+  return !TrialLock(resultPath).held();
+}
+
+std::vector<TrialSpec> planAndValidate(const std::string& file,
+                                       const std::vector<std::string>& sets,
+                                       const std::vector<std::string>& sweeps) {
+  std::vector<TrialSpec> trials = planSweep(file, SweepOptions{sets, sweeps});
+  for (const auto& trial : trials) {
+    try {
+      makeStrategy(trial.spec.strategy, trial.spec.tasks);
+    } catch (const ConfigError& e) {
+      trial.rethrow(e);
+    }
+  }
+  return trials;
+}
+
+std::string clock(double seconds) {
+  const long total = static_cast<long>(seconds + 0.5);
+  if (total >= 3600)
+    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  return fmt::format("{}:{:02}", total / 60, total % 60);
+}
+
+std::string sweptValues(const TrialSpec& trial) {
+  std::string text;
+  for (const auto& [key, value] : trial.values)
+    text += fmt::format("{}{}={}", text.empty() ? "" : " ", key, value);
+  return text.empty() ? "-" : text;
+}
+
+/// "epoch 2/3" from the end of a trial's log, or "".
+std::string lastEpoch(const std::string& logPath) {
+  std::ifstream in(logPath, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(start);
+  std::string tail(static_cast<std::size_t>(size - start), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  const auto at = tail.rfind("epoch ");
+  if (at == std::string::npos) return "";
+  long done = 0, total = 0;
+  if (std::sscanf(tail.c_str() + at, "epoch %ld/%ld", &done, &total) != 2) return "";
+  return fmt::format("epoch {}/{}", done, total);
+}
+
+/// The final test metrics of a completed file, "task/metric=value ...", and the training time.
+std::pair<std::string, double> finalMetrics(const std::string& path) {
+  try {
+    results::TrialReader reader(path);
+    std::string text;
+    for (const auto& curve : reader.curves()) {
+      if (curve.rfind("epochs/test/", 0) != 0) continue;
+      const std::string column = curve.substr(12);
+      if (column.size() >= 5 && column.compare(column.size() - 5, 5, "/loss") == 0) continue;
+      const std::vector<double> values = reader.curve(curve);
+      if (!values.empty())
+        text += fmt::format("{}{}={:.4f}", text.empty() ? "" : " ", column, values.back());
+    }
+    double seconds = 0.0;
+    for (double s : reader.curve("epochs/seconds")) seconds += s;
+    return {text.empty() ? "-" : text, seconds};
+  } catch (const results::FileError&) {
+    return {"-", 0.0};
+  }
+}
+
+/// One trial's fate in this sweep.
+struct Outcome {
+  std::string status =
+      "not started";  // completed, failed, crashed, interrupted, running elsewhere, not started
+  std::string reason;
+  bool ran = false;  // run by this sweep (not skipped)
+  double seconds = 0.0;
+};
+
+/// A running child.
+struct Child {
+  pid_t pid = -1;
+  std::size_t trial = 0;
+  Clock::time_point start;
+  int errFd = -1;  // the child's output before it redirects to its log
+  std::string errText;
+};
+
+void drain(Child& child) {
+  char buffer[4096];
+  ssize_t count;
+  while ((count = ::read(child.errFd, buffer, sizeof(buffer))) > 0) {
+    child.errText.append(buffer, static_cast<std::size_t>(count));
+    if (child.errText.size() > 8192) child.errText.erase(0, child.errText.size() - 8192);
+  }
+}
+
+std::string lastLine(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  const auto newline = text.rfind('\n');
+  return newline == std::string::npos ? text : text.substr(newline + 1);
+}
+
+std::string selfExecutable() {
+  std::error_code code;
+  const fs::path self = fs::read_symlink("/proc/self/exe", code);
+  if (code) throw std::runtime_error("cannot find the fulcrum executable: " + code.message());
+  return self.string();
+}
+
+/// Starts `fulcrum run-trial` for one trial; its stdout and stderr go to a pipe
+/// until it has its lock and switches to <result>.log.
+Child launch(const std::string& executable, const SweepCommandOptions& options, std::size_t index,
+             int threads) {
+  std::vector<std::string> args = {executable,
+                                   "run-trial",
+                                   options.experiment,
+                                   "--index",
+                                   std::to_string(index),
+                                   "--threads",
+                                   std::to_string(threads),
+                                   "--log"};
+  for (const auto& set : options.sets) args.insert(args.end(), {"--set", set});
+  for (const auto& sweep : options.sweeps) args.insert(args.end(), {"--sweep", sweep});
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0)
+    throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    ::dup2(pipeFds[1], STDOUT_FILENO);
+    ::dup2(pipeFds[1], STDERR_FILENO);
+    ::execv(executable.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(pipeFds[1]);
+  ::fcntl(pipeFds[0], F_SETFL, O_NONBLOCK);
+  Child child;
+  child.pid = pid;
+  child.trial = index;
+  child.start = Clock::now();
+  child.errFd = pipeFds[0];
+  return child;
+}
+
+/// The outcome of a child that ended with wait status `status`.
+Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int stopSignalSent) {
+  Outcome outcome;
+  outcome.ran = true;
+  outcome.seconds = std::chrono::duration<double>(Clock::now() - child.start).count();
+  const FileState file = readState(trial.resultPath);
+  if (WIFSIGNALED(status)) {
+    const int signal = WTERMSIG(status);
+    outcome.status =
+        stopSignalSent != 0 && (signal == SIGINT || signal == SIGTERM) ? "interrupted" : "crashed";
+    outcome.reason = fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+    return outcome;
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == kExitRunningElsewhere) {
+    outcome.status = "running elsewhere";
+    outcome.reason = "another process holds " + trial.resultPath + ".lock";
+  } else if (code == 0 && file.status == "completed") {
+    outcome.status = "completed";
+  } else if (file.status == "interrupted") {
+    outcome.status = "interrupted";
+    outcome.reason = file.error;
+  } else if (file.status == "failed") {
+    outcome.status = "failed";
+    outcome.reason = file.error;
+  } else {
+    outcome.status = "failed";
+    const std::string said = lastLine(child.errText);
+    std::string logged;
+    {
+      std::ifstream in(trial.resultPath + ".log");
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind("fulcrum: ", 0) == 0) logged = line;
+      }
+    }
+    outcome.reason = fmt::format("exit code {}{}", code,
+                                 !logged.empty() ? ": " + logged
+                                 : said.empty()  ? ""
+                                                 : ": " + said);
+  }
+  return outcome;
+}
+
+class Progress {
+ public:
+  Progress(std::size_t total, int jobs)
+      : total_(total), jobs_(jobs), tty_(::isatty(STDOUT_FILENO) != 0) {}
+
+  /// A permanent line (clears the status line first on a TTY).
+  void line(const std::string& text) {
+    if (tty_) std::cout << "\r\x1b[K";
+    std::cout << text << std::endl;
+    shown_ = false;
+  }
+
+  void update(std::size_t done, std::size_t failed, const std::vector<Child>& running,
+              const std::vector<TrialSpec>& trials, std::size_t left, double averageSeconds,
+              bool force) {
+    const auto now = Clock::now();
+    const double since = std::chrono::duration<double>(now - last_).count();
+    if (!force && since < (tty_ ? 0.5 : 10.0)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    std::string eta = "?";
+    if (averageSeconds > 0.0) {
+      eta = clock(averageSeconds *
+                  (static_cast<double>(left) + 0.5 * static_cast<double>(running.size())) / jobs_);
+    } else if (left == 0 && running.empty()) {
+      eta = "0:00";
+    }
+    std::string text =
+        fmt::format("sweep: {}/{} done, {} running, {} failed, {} left | elapsed {} | ETA {}", done,
+                    total_, running.size(), failed, left, clock(elapsed), eta);
+    for (const auto& child : running) {
+      const std::string epoch = lastEpoch(trials[child.trial].resultPath + ".log");
+      text += fmt::format(" | #{} {}", child.trial, epoch.empty() ? "starting" : epoch);
+    }
+    if (tty_) {
+      std::cout << "\r\x1b[K" << text << std::flush;
+      shown_ = true;
+    } else {
+      std::cout << text << std::endl;
+    }
+  }
+
+  void end() {
+    if (tty_ && shown_) std::cout << "\r\x1b[K" << std::flush;
+  }
+
+ private:
+  std::size_t total_;
+  int jobs_;
+  bool tty_;
+  bool shown_ = false;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_{};
+};
+
+void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>& outcomes) {
+  std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<18}  {:>8}  {}\n", "#", "id",
+                           "strategy", "seed", "status", "time", "final test metrics");
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    const TrialSpec& trial = trials[i];
+    const Outcome& outcome = outcomes[i];
+    auto [metrics, fileSeconds] = finalMetrics(trial.resultPath);
+    const std::string status =
+        outcome.ran || outcome.status != "completed" ? outcome.status : "completed (kept)";
+    const double seconds = outcome.ran ? outcome.seconds : fileSeconds;
+    std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<18}  {:>8}  {}\n", i, trial.id,
+                             trial.spec.strategyName, trial.spec.seed, status,
+                             seconds > 0 ? clock(seconds) : "-",
+                             outcome.status == "completed" ? metrics : "-");
+  }
+}
+
+int error(const std::string& message, int code = 2) {
+  std::cerr << "fulcrum: " << message << "\n";
+  return code;
+}
+
+}  // namespace
+
+int runTrialCommand(const RunTrialOptions& options) {
+  // From the start, so that a stop during planning or data loading still
+  // ends in a marked file rather than a process killed mid-write.
+  installStopHandlers();
+  std::vector<TrialSpec> trials;
+  try {
+    trials = planAndValidate(options.experiment, options.sets, options.sweeps);
+  } catch (const ConfigError& e) {
+    return error(e.what());
+  }
+  if (options.index >= trials.size()) {
+    return error(fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
+                             options.index, options.experiment, trials.size(), trials.size() - 1));
+  }
+  const TrialSpec& trial = trials[options.index];
+  std::error_code code;
+  fs::create_directories(fs::path(trial.resultPath).parent_path(), code);
+  if (code)
+    return error(
+        fmt::format("cannot create folder for '{}': {}", trial.resultPath, code.message()));
+  const TrialLock lock(trial.resultPath);
+  if (!lock.held()) {
+    std::cerr << fmt::format("fulcrum: trial {} ({}) is running elsewhere: {}.lock is held\n",
+                             options.index, trial.id, trial.resultPath);
+    return kExitRunningElsewhere;
+  }
+  if (readState(trial.resultPath).status == "completed") {
+    std::cout << fmt::format("trial {} ({}) is already completed: {}\n", options.index, trial.id,
+                             trial.resultPath);
+    return 0;
+  }
+  if (options.log) {
+    const std::string logPath = trial.resultPath + ".log";
+    const int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return error(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
+    std::cout.flush();
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  std::cout << fmt::format("fulcrum run-trial: trial {} of {} ({}), id {}: {}", options.index,
+                           trials.size(), options.experiment, trial.id, sweptValues(trial))
+            << std::endl;
+  if (stopSignal() != 0) {
+    std::cerr << fmt::format("fulcrum: trial {} not started: {}\n", options.index,
+                             strsignal(stopSignal()));
+    return 128 + stopSignal();
+  }
+  RunOptions run;
+  run.experiment = options.experiment;
+  run.overrides = trial.overrides;
+  if (options.threads > 0)
+    run.overrides.push_back(fmt::format("train.threads={}", options.threads));
+  run.out = trial.resultPath;
+  run.overwrite =
+      true;  // running, interrupted, failed (with --retry-failed) or unreadable: start afresh
+  return runCommand(run);
+}
+
+int sweepCommand(const SweepCommandOptions& options) {
+  std::vector<TrialSpec> trials;
+  try {
+    trials = planAndValidate(options.experiment, options.sets, options.sweeps);
+  } catch (const ConfigError& e) {
+    return error(e.what());
+  }
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (options.jobs < 0)
+    return error(fmt::format("--jobs {} is out of range: must be >= 0", options.jobs));
+  const int jobs = options.jobs > 0 ? options.jobs : cores;
+  const int threads = std::max(1, cores / jobs);  // per trial, so that jobs × threads <= cores
+
+  if (options.dryRun) {
+    std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<12}  {}\n", "#", "id", "strategy",
+                             "seed", "file", "swept values");
+    for (const auto& trial : trials) {
+      std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<12}  {}\n", trial.index, trial.id,
+                               trial.spec.strategyName, trial.spec.seed,
+                               readState(trial.resultPath).status, sweptValues(trial));
+    }
+    std::cout << fmt::format(
+        "{} trials; --jobs {} would run {} at a time with at most {} thread(s) each\n",
+        trials.size(), jobs, std::min<std::size_t>(jobs, trials.size()), threads);
+    return 0;
+  }
+
+  std::string executable;
+  try {
+    executable = selfExecutable();
+    for (const auto& trial : trials) {
+      const fs::path folder = fs::path(trial.resultPath).parent_path();
+      std::error_code code;
+      fs::create_directories(folder, code);
+      if (code)
+        throw std::runtime_error(
+            fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+    }
+  } catch (const std::exception& e) {
+    return error(e.what());
+  }
+
+  installStopHandlers();
+  std::cout << fmt::format(
+                   "fulcrum sweep: {} trials of {}, {} at a time, at most {} thread(s) each; logs "
+                   "next to the "
+                   "results (<file>.log)",
+                   trials.size(), options.experiment, jobs, threads)
+            << std::endl;
+  std::vector<Outcome> outcomes(trials.size());
+  std::deque<std::size_t> queue;
+  for (std::size_t i = 0; i < trials.size(); ++i) queue.push_back(i);
+  std::vector<Child> running;
+  Progress progress(trials.size(), jobs);
+  std::size_t done = 0, failed = 0, ranCount = 0;
+  double ranSeconds = 0.0;
+  int stopSent = 0;
+
+  auto finish = [&](std::size_t index, const Outcome& outcome) {
+    outcomes[index] = outcome;
+    const TrialSpec& trial = trials[index];
+    if (outcome.status == "completed") {
+      ++done;
+    } else {
+      ++failed;
+    }
+    if (outcome.ran && outcome.status == "completed") {
+      ++ranCount;
+      ranSeconds += outcome.seconds;
+    }
+    std::string what = outcome.status;
+    if (!outcome.ran)
+      what = "skipped (" + outcome.status + (outcome.status == "completed" ? " already" : "") + ")";
+    progress.line(fmt::format("[{}/{}] #{} {} {} seed {}: {}{}{}", done + failed, trials.size(),
+                              index, trial.id, trial.spec.strategyName, trial.spec.seed, what,
+                              outcome.ran ? " in " + clock(outcome.seconds) : "",
+                              outcome.reason.empty() ? "" : " — " + outcome.reason));
+  };
+
+  while (!queue.empty() || !running.empty()) {
+    const int signal = stopSignal();
+    if (signal != 0 && stopSent == 0) {
+      stopSent = signal;
+      progress.line(fmt::format("fulcrum sweep: {} received, stopping {} running trial(s)",
+                                strsignal(signal), running.size()));
+      for (const auto& child : running) ::kill(child.pid, signal);
+      queue.clear();
+    }
+    while (stopSent == 0 && !queue.empty() && static_cast<int>(running.size()) < jobs) {
+      const std::size_t index = queue.front();
+      queue.pop_front();
+      const TrialSpec& trial = trials[index];
+      const FileState state = readState(trial.resultPath);
+      Outcome skipped;
+      if (state.status == "completed") {
+        skipped.status = "completed";
+        finish(index, skipped);
+        continue;
+      }
+      if (state.status == "failed" && !options.retryFailed) {
+        skipped.status = "failed";
+        skipped.reason = state.error + " (kept; --retry-failed reruns it)";
+        finish(index, skipped);
+        continue;
+      }
+      if (lockedElsewhere(trial.resultPath)) {
+        skipped.status = "running elsewhere";
+        skipped.reason = "another process holds " + trial.resultPath + ".lock";
+        finish(index, skipped);
+        continue;
+      }
+      try {
+        // The split is a budget: a trial asking for fewer threads (0 reads as 1,
+        // measured fastest here) keeps its own count.
+        const int trialThreads = static_cast<int>(
+            std::min<int64_t>(std::max<int64_t>(1, trial.spec.train.threads), threads));
+        running.push_back(launch(executable, options, index, trialThreads));
+      } catch (const std::exception& e) {
+        Outcome broken;
+        broken.status = "failed";
+        broken.reason = e.what();
+        finish(index, broken);
+      }
+    }
+    for (auto it = running.begin(); it != running.end();) {
+      drain(*it);
+      int status = 0;
+      const pid_t result = ::waitpid(it->pid, &status, WNOHANG);
+      if (result == it->pid) {
+        drain(*it);
+        ::close(it->errFd);
+        const std::size_t index = it->trial;
+        const Outcome outcome = outcomeOf(*it, status, trials[index], stopSent);
+        it = running.erase(it);
+        finish(index, outcome);
+      } else {
+        ++it;
+      }
+    }
+    progress.update(done, failed, running, trials, queue.size(),
+                    ranCount ? ranSeconds / ranCount : 0.0, false);
+    if (!queue.empty() || !running.empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  progress.end();
+
+  std::cout << "\n";
+  printTable(trials, outcomes);
+  std::size_t completed = 0;
+  std::vector<std::size_t> problems;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (outcomes[i].status == "completed") {
+      ++completed;
+    } else {
+      problems.push_back(i);
+    }
+  }
+  std::cout << fmt::format("{} of {} trials completed\n", completed, trials.size());
+  if (!problems.empty()) {
+    std::cout << "not completed:\n";
+    for (std::size_t i : problems) {
+      std::cout << fmt::format("  #{} {} {} seed {} ({}): {}{}\n   file {}\n", i, trials[i].id,
+                               trials[i].spec.strategyName, trials[i].spec.seed,
+                               sweptValues(trials[i]), outcomes[i].status,
+                               outcomes[i].reason.empty() ? "" : ": " + outcomes[i].reason,
+                               trials[i].resultPath);
+    }
+  }
+  if (stopSent != 0) return 128 + stopSent;
+  return problems.empty() ? 0 : 1;
+}
+
+}  // namespace fulcrum
