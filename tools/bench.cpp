@@ -135,7 +135,7 @@ Measurement measureInChild(const char* workload, const std::string& strategy, in
 int main(int argc, char** argv) {
   CLI::App app{"fulcrum-bench: per-step time of every strategy relative to equal weighting"};
   std::string workloads = "w1,w2";
-  int64_t warmup = 10, steps = 50, threads = 1;
+  int64_t warmup = 20, steps = 200, threads = 1;
   std::string csvPath, markdownPath;
   std::vector<std::string> only;
   app.add_option("--workloads", workloads, "w1, w2 or w1,w2");
