@@ -4,7 +4,9 @@
 
 #include "strategies/dwa.h"
 #include "strategies/fixed.h"
+#include "strategies/gls.h"
 #include "strategies/gradnorm.h"
+#include "strategies/rlw.h"
 #include "strategies/uncertainty.h"
 
 namespace fulcrum {
@@ -32,6 +34,17 @@ const std::vector<StrategyInfo>& strategyTable() {
        "Liu, Johns, Davison, CVPR 2019", GradientNeed::kLosses,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<DynamicWeightAverage>(readDwaOptions(options, tasks), tasks);
+       }},
+      {"rlw", "random loss weighting: softmax of N(0,1) logits drawn every step",
+       "Lin, Ye, Xu, Shi, Zhang, TMLR 2022", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<RandomLossWeighting>(readRlwOptions(options, tasks), tasks);
+       }},
+      {"gls", "geometric loss strategy: the geometric mean of the task losses",
+       "Chennupati, Sistu, Yogamani, Rawashdeh, CVPR Workshops 2019", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         readGlsOptions(options, tasks);
+         return std::make_unique<GeometricLossStrategy>(tasks);
        }},
   };
   return table;
