@@ -312,7 +312,7 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   }
 }
 
-ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides) {
+std::string readExperimentFile(const std::string& path) {
   std::error_code code;
   if (!std::filesystem::exists(path, code)) throw ConfigError(path, 0, 0, "", "file not found");
   if (std::filesystem::is_directory(path, code)) {
@@ -322,7 +322,11 @@ ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::st
   if (!in) throw ConfigError(path, 0, 0, "", "cannot open the file for reading");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parseExperiment(buffer.str(), path, overrides);
+  return buffer.str();
+}
+
+ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides) {
+  return parseExperiment(readExperimentFile(path), path, overrides);
 }
 
 MultiTaskData loadData(const ExperimentSpec& spec) {

@@ -76,6 +76,10 @@ struct ExperimentSpec {
 /// line, column and key path (or the override) on any problem.
 ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {});
 
+/// The text of the experiment file `path`; ConfigError naming the path if it
+/// is missing, a directory or unreadable.
+std::string readExperimentFile(const std::string& path);
+
 /// As loadExperiment, from YAML text; `file` names it in messages.
 ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
                                const std::vector<std::string>& overrides = {});

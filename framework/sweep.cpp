@@ -442,16 +442,7 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
 }
 
 std::vector<TrialSpec> planSweep(const std::string& path, const SweepOptions& options) {
-  std::error_code code;
-  if (!std::filesystem::exists(path, code)) throw ConfigError(path, 0, 0, "", "file not found");
-  if (std::filesystem::is_directory(path, code)) {
-    throw ConfigError(path, 0, 0, "", "is a directory, not an experiment file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path, 0, 0, "", "cannot open the file for reading");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return planSweepText(buffer.str(), path, options);
+  return planSweepText(readExperimentFile(path), path, options);
 }
 
 }  // namespace fulcrum
