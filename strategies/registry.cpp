@@ -6,6 +6,7 @@
 #include "strategies/fixed.h"
 #include "strategies/gls.h"
 #include "strategies/gradnorm.h"
+#include "strategies/imtl_l.h"
 #include "strategies/rlw.h"
 #include "strategies/uncertainty.h"
 
@@ -45,6 +46,11 @@ const std::vector<StrategyInfo>& strategyTable() {
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          readGlsOptions(options, tasks);
          return std::make_unique<GeometricLossStrategy>(tasks);
+       }},
+      {"imtl_l", "learned loss scales balancing e^{s_i} L_i towards 1: sum_i e^{s_i} L_i - s_i",
+       "Liu et al., ICLR 2021 (IMTL, loss part)", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<ImtlL>(readImtlLOptions(options, tasks), tasks);
        }},
   };
   return table;
