@@ -106,6 +106,13 @@ class Strategy {
   virtual StepOutput step(const StepInput& input) = 0;
   /// Called after every training epoch.
   virtual void onEpochEnd(const EpochStats& stats) { (void)stats; }
+  /// True if the strategy wants the step's T losses measured again after the
+  /// optimizer step: the trainer then runs a no-grad forward pass on the same
+  /// batch and calls afterStep(). Default false (no extra pass).
+  virtual bool wantsLossesAfterStep() const { return false; }
+  /// The step's losses on the same batch after the optimizer step (finite, in
+  /// task order); called once after every step() when wantsLossesAfterStep().
+  virtual void afterStep(const std::vector<double>& lossesAfter) { (void)lossesAfter; }
   /// Names of the per-step diagnostics step() reports.
   virtual std::vector<std::string> diagnosticNames() const { return {}; }
   /// State to checkpoint, and its restoration (after attach()).

@@ -280,6 +280,22 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         mark = Clock::now();
         optimizer->step();
         const double optimizerMs = millisecondsSince(mark);
+        // Timed as strategy time: the pass exists only for the strategy.
+        double afterStepMs = 0.0;
+        if (strategy.wantsLossesAfterStep()) {
+          mark = Clock::now();
+          std::vector<double> lossesAfter(taskCount);
+          {
+            torch::NoGradGuard noGrad;
+            const torch::Tensor zAfter = model->representation(inputs);
+            for (std::size_t t = 0; t < taskCount; ++t) {
+              lossesAfter[t] = taskLoss(tasks[t].kind, model->head(t, zAfter), targets[t]).item<double>();
+            }
+          }
+          checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch);
+          strategy.afterStep(lossesAfter);
+          afterStepMs = millisecondsSince(mark);
+        }
 
         {
           torch::NoGradGuard noGrad;
@@ -288,7 +304,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             lossTotals[t] += record.losses[t];
           }
         }
-        record.timings = {forwardMs, strategyMs, backwardMs, optimizerMs, millisecondsSince(start)};
+        record.timings = {forwardMs, strategyMs + afterStepMs, backwardMs, optimizerMs,
+                          millisecondsSince(start)};
         record.diagnostics = update.diagnostics;
         record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
         lastWeights = record.weights;

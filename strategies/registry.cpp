@@ -3,11 +3,17 @@
 #include <fmt/format.h>
 
 #include "strategies/dwa.h"
+#include "strategies/famo.h"
 #include "strategies/fixed.h"
 #include "strategies/gls.h"
 #include "strategies/gradnorm.h"
+#include "strategies/imtl.h"
 #include "strategies/imtl_l.h"
+#include "strategies/mgda.h"
+#include "strategies/pcgrad.h"
+#include "strategies/cagrad.h"
 #include "strategies/rlw.h"
+#include "strategies/stch.h"
 #include "strategies/uncertainty.h"
 
 namespace fulcrum {
@@ -51,6 +57,36 @@ const std::vector<StrategyInfo>& strategyTable() {
        "Liu et al., ICLR 2021 (IMTL, loss part)", GradientNeed::kLosses,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<ImtlL>(readImtlLOptions(options, tasks), tasks);
+       }},
+      {"stch", "smooth Tchebycheff: mu logsumexp_i(log(L_i/nadir_i)/mu), nadir from a warm-up epoch of sum_i log L_i",
+       "Lin, Zhang, Yang, Liu, Wang, Zhang, ICML 2024", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<SmoothTchebycheff>(readStchOptions(options, tasks), tasks);
+       }},
+      {"famo", "fast adaptive multitask optimisation: softmax(xi)-weighted log-losses, xi by Adam from each step's log-loss decrease",
+       "Liu, Feng, Stone, Liu, NeurIPS 2023", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<Famo>(readFamoOptions(options, tasks), tasks);
+       }},
+      {"mgda", "min-norm point of the convex hull of the task gradients (Frank-Wolfe; MGDA-UB with gradients: representation)",
+       "Sener, Koltun, NeurIPS 2018", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<Mgda>(readMgdaOptions(options, tasks), tasks);
+       }},
+      {"pcgrad", "gradient surgery: project conflicting task gradients onto each other's normal planes, sum",
+       "Yu, Kumar, Gupta, Levine, Hausman, Finn, NeurIPS 2020", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<PcGrad>(readPcGradOptions(options, tasks), tasks);
+       }},
+      {"cagrad", "conflict-averse: best worst-task improvement in a ball of radius c|g0| around the mean gradient",
+       "Liu, Liu, Jin, Stone, Liu, NeurIPS 2021", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<CaGrad>(readCaGradOptions(options, tasks), tasks);
+       }},
+      {"imtl", "impartial MTL: equal projections on all unit task gradients (IMTL-G), with IMTL-L scales (hybrid)",
+       "Liu et al., ICLR 2021 (IMTL)", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<Imtl>(readImtlOptions(options, tasks), tasks);
        }},
   };
   return table;

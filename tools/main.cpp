@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/commands.h"
+#include "tools/probe.h"
+#include "tools/slurm.h"
 #include "tools/sweep.h"
 
 int main(int argc, char** argv) {
@@ -32,6 +34,28 @@ int main(int argc, char** argv) {
   sweepCommand->add_flag("--dry-run", sweep.dryRun, "print the trial table and count, run nothing");
   sweepCommand->add_option("--jobs", sweep.jobs, "trials at once (default: the number of cores)");
   sweepCommand->add_flag("--retry-failed", sweep.retryFailed, "rerun trials whose file says failed");
+  std::string launcher = "local";
+  fulcrum::SlurmOptions slurm;
+  CLI::Option* launcherOption =
+      sweepCommand->add_option("--launcher", launcher, "local (default) or slurm: submit a job array and return")
+          ->check(CLI::IsMember({"local", "slurm"}));
+  sweepCommand->add_option("--partition", slurm.partition, "slurm: partition (default: the cluster's)")
+      ->needs(launcherOption);
+  sweepCommand->add_option("--time", slurm.time, "slurm: time limit per trial, e.g. 1:00:00")->needs(launcherOption);
+  sweepCommand->add_option("--array-parallelism", slurm.arrayParallelism, "slurm: at most K trials at once (%K)")
+      ->needs(launcherOption);
+  sweepCommand->add_option("--cpus-per-task", slurm.cpusPerTask, "slurm: CPUs per trial, also its threads (default 1)")
+      ->needs(launcherOption);
+  sweepCommand->add_flag("--gather", slurm.gather, "slurm: an afterany job writes `fulcrum summary` of the files")
+      ->needs(launcherOption);
+
+  fulcrum::StatusOptions status;
+  CLI::App* statusCommand = app.add_subcommand(
+      "status", "each trial's state read from its files (completed, running, stale, failed, corrupt)");
+  statusCommand->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
+      ->required();
+  statusCommand->add_option("--set", status.sets, "with an experiment file: as for sweep (repeatable)");
+  statusCommand->add_option("--sweep", status.sweeps, "with an experiment file: as for sweep (repeatable)");
 
   fulcrum::RunTrialOptions trial;
   CLI::App* runTrialCommand = app.add_subcommand(
@@ -52,6 +76,17 @@ int main(int argc, char** argv) {
       app.add_subcommand("summary", "final test metrics per strategy, mean ± std over trial files");
   summaryCommand->add_option("files", summaryFiles, "result files (.h5)")->required();
 
+  fulcrum::ProbeOptions probe;
+  CLI::App* probeCommand = app.add_subcommand(
+      "probe", "run one strategy on given per-task gradient matrices (CSV), print the update as JSON");
+  probeCommand->add_option("strategy", probe.strategy, "strategy name (see `fulcrum list`)")->required();
+  probeCommand->add_option("--grads", probe.grads, "CSV: T rows (tasks) of P gradients; K matrices separated by blank lines")
+      ->required();
+  probeCommand->add_option("--losses", probe.losses, "CSV: one line of T losses per step (default 1 each)");
+  probeCommand->add_option("--set", probe.sets, "a strategy option: --set c=0.5 (value as YAML; repeatable)");
+  probeCommand->add_option("--steps", probe.steps, "number of matrices in --grads (default 1)");
+  probeCommand->add_option("--seed", probe.seed, "StrategyContext seed (default 0)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -64,10 +99,13 @@ int main(int argc, char** argv) {
     }
     if (*runCommand) return fulcrum::runCommand(run);
     if (*listCommand) return fulcrum::listCommand();
+    if (*sweepCommand && launcher == "slurm") return fulcrum::slurmSweepCommand(sweep, slurm);
     if (*sweepCommand) return fulcrum::sweepCommand(sweep);
+    if (*statusCommand) return fulcrum::statusCommand(status);
     if (*runTrialCommand) return fulcrum::runTrialCommand(trial);
     if (*showCommand) return fulcrum::showCommand(files);
     if (*summaryCommand) return fulcrum::summaryCommand(summaryFiles);
+    if (*probeCommand) return fulcrum::probeCommand(probe, std::cout, std::cerr);
     std::cout << app.help();
     return 2;
   } catch (const std::exception& e) {

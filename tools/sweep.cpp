@@ -350,6 +350,19 @@ int error(const std::string& message, int code = 2) {
 
 }  // namespace
 
+TrialFileState readTrialFile(const std::string& resultPath) {
+  FileState state = readState(resultPath);
+  return {state.status, state.error};
+}
+
+std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
+                                            const std::vector<std::string>& sets,
+                                            const std::vector<std::string>& sweeps) {
+  return planAndValidate(file, sets, sweeps);
+}
+
+std::string fulcrumExecutable() { return selfExecutable(); }
+
 int runTrialCommand(const RunTrialOptions& options) {
   // From the start, so that a stop during planning or data loading still
   // ends in a marked file rather than a process killed mid-write.

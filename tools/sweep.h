@@ -34,6 +34,29 @@ struct RunTrialOptions {
   bool log = false;       ///< --log: once locked, write all output to <result>.log
 };
 
+struct TrialSpec;
+
+/// What a trial's result file says, read from the file itself.
+struct TrialFileState {
+  /// missing, completed, failed, interrupted (failed with an "interrupted at
+  /// step N" error), running (as written: the writer may be alive or gone)
+  /// or unreadable (not an intact trial file).
+  std::string status;
+  std::string error;  ///< the file's error attribute, or why it is unreadable
+};
+
+/// Reads the state of the trial file at `resultPath`; never throws for a bad file.
+TrialFileState readTrialFile(const std::string& resultPath);
+
+/// Plans the sweep of `file` with the given --set and --sweep arguments and
+/// validates every trial, strategy options included; throws ConfigError.
+std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
+                                            const std::vector<std::string>& sets,
+                                            const std::vector<std::string>& sweeps);
+
+/// Absolute path of the running fulcrum executable; throws std::runtime_error.
+std::string fulcrumExecutable();
+
 /// Plans and validates the sweep, then runs (or with dryRun lists) its
 /// trials. Exit code: 0 every trial completed; 1 some trial failed, crashed,
 /// was interrupted or runs elsewhere (each listed with its reason); 2 bad

@@ -36,9 +36,15 @@ TEST_CASE("registry: every row builds with default options for two tasks", "[str
     FixedGradients gradients({{1.0, 2.0}, {0.5, 0.0}});
     const std::vector<torch::Tensor> losses = makeLosses({1.0, 2.0});
     const StepOutput out = strategy->step(StepInput{losses, gradients, 0, 0});
-    CHECK(out.kind == StepOutput::Kind::kObjective);
-    REQUIRE(out.objective.defined());
-    CHECK(out.objective.dim() == 0);
+    if (out.kind == StepOutput::Kind::kObjective) {
+      REQUIRE(out.objective.defined());
+      CHECK(out.objective.dim() == 0);
+    } else {
+      // Gradient strategies: a combined shared gradient of length P = 2.
+      CHECK(out.kind == StepOutput::Kind::kSharedGradient);
+      REQUIRE(out.direction.defined());
+      CHECK(out.direction.sizes() == torch::IntArrayRef{2});
+    }
     CHECK(out.weights.sizes() == torch::IntArrayRef{2});
     CHECK(out.weights.scalar_type() == torch::kFloat32);
     CHECK(out.diagnostics.size() == strategy->diagnosticNames().size());
@@ -56,10 +62,10 @@ TEST_CASE("registry: the name picks the row and its options", "[strategy][regist
 
 TEST_CASE("registry: an unknown name lists the known names", "[strategy][registry]") {
   const auto tasks = makeTasks({"a", "b"});
-  REQUIRE_THROWS_AS(makeStrategy(yamlNode("{name: foo}"), tasks), ConfigError);
+  REQUIRE_THROWS_AS(makeStrategy(yamlNode("{name: xyzzy}"), tasks), ConfigError);
   REQUIRE_THROWS_WITH(
-      makeStrategy(yamlNode("{name: foo}"), tasks),
-      Contains("strategy.name: unknown strategy 'foo'; known: fixed, uncertainty, gradnorm, dwa"));
+      makeStrategy(yamlNode("{name: xyzzy}"), tasks),
+      Contains("strategy.name: unknown strategy 'xyzzy'; known: fixed, uncertainty, gradnorm, dwa"));
   REQUIRE_THROWS_WITH(makeStrategy(yamlNode("{name: gradnrom}"), tasks),
                       Contains("unknown strategy 'gradnrom' (did you mean 'gradnorm'?); known: "
                                "fixed, uncertainty, gradnorm, dwa"));

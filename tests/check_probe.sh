@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `fulcrum probe` on hand-derived cases and on bad input.
+#
+# Usage: check_probe.sh FULCRUM_BINARY
+set -u
+
+if [[ $# -ne 1 || ! -x $1 ]]; then
+  echo "usage: $0 FULCRUM_BINARY" >&2
+  exit 2
+fi
+fulcrum=$1
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/fulcrum-probe.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+failures=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect_output NAME EXPECTED_SUBSTRING ARGS...: exit 0 and stdout contains the text.
+expect_output() {
+  local name=$1 expected=$2
+  shift 2
+  local out
+  out=$("$fulcrum" probe "$@" 2>"$scratch/err")
+  local rc=$?
+  [[ $rc -eq 0 ]] || fail "$name: exit $rc, expected 0 ($(cat "$scratch/err"))"
+  [[ $out == *"$expected"* ]] || fail "$name: output lacks '$expected': $out"
+}
+
+# expect_error NAME EXPECTED_SUBSTRING ARGS...: exit 2 and stderr contains the text.
+expect_error() {
+  local name=$1 expected=$2
+  shift 2
+  "$fulcrum" probe "$@" >"$scratch/out" 2>"$scratch/err"
+  local rc=$?
+  [[ $rc -eq 2 ]] || fail "$name: exit $rc, expected 2"
+  grep -qF -- "$expected" "$scratch/err" || fail "$name: stderr lacks '$expected': $(cat "$scratch/err")"
+}
+
+printf '1,0\n0,1\n' >"$scratch/orthogonal.csv"
+# MGDA on two orthogonal unit gradients: γ = (1 − 0)/(1 + 1 − 0) = 1/2, d = (0.5, 0.5).
+expect_output mgda_orthogonal '"direction":[0.5,0.5],"weights":[1,1],"diagnostics":{"iterations":0,"alpha_task0":0.5,"alpha_task1":0.5}' \
+  mgda --grads "$scratch/orthogonal.csv"
+
+# Two steps: step 1 is the conflicting pair (1,0), (−1,1): PCGrad gives
+# (0.5,0.5) + (0,1) = (0.5, 1.5).
+printf '1,0\n0,1\n\n1,0\n-1,1\n' >"$scratch/two.csv"
+out=$("$fulcrum" probe pcgrad --grads "$scratch/two.csv" --steps 2 --seed 3)
+[[ $(grep -c '"step"' <<<"$out") -eq 2 ]] || fail "pcgrad_steps: expected 2 lines: $out"
+[[ $(sed -n 2p <<<"$out") == *'"direction":[0.5,1.5]'* ]] || fail "pcgrad_steps: step 1: $out"
+
+# An option: CAGrad with c = 0 is the mean gradient, (1,0) and (−1,2) → (0, 1).
+printf '1,0\n-1,2\n' >"$scratch/pair.csv"
+expect_output cagrad_c0 '"direction":[0,1]' cagrad --grads "$scratch/pair.csv" --set c=0
+
+# A loss-weighting strategy: direction = Σ (∂objective/∂L_i) g_i; fixed
+# weights (1, 3): 1·(1,0) + 3·(−1,2) = (−2, 6).
+printf '2,4\n' >"$scratch/losses.csv"
+expect_output fixed_objective '"kind":"objective","direction":[-2,6],"weights":[1,3]' \
+  fixed --grads "$scratch/pair.csv" --losses "$scratch/losses.csv" --set 'weights=[1, 3]'
+
+
+# Bad input (each run loads LibTorch, ~0.7 s, so a few representative cases).
+printf '1,0\n0,1,2\n' >"$scratch/ragged.csv"
+expect_error ragged 'ragged' mgda --grads "$scratch/ragged.csv"
+printf '1,0\nx,1\n' >"$scratch/word.csv"
+expect_error non_numeric "word.csv:2: row 2, column 1: 'x' is not a number" mgda --grads "$scratch/word.csv"
+printf '1,2,3\n' >"$scratch/three.csv"
+expect_error losses '3 losses, expected 2' mgda --grads "$scratch/orthogonal.csv" --losses "$scratch/three.csv"
+expect_error unknown_strategy "unknown strategy 'mgdb'" mgdb --grads "$scratch/orthogonal.csv"
+expect_error unknown_option 'strategy.normalisation' mgda --grads "$scratch/orthogonal.csv" --set normalisation=l2
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures probe check(s) failed" >&2
+  exit 1
+fi
+echo "probe checks passed"
