@@ -231,24 +231,45 @@ std::vector<T> readList(const ConfigNode& self, const YAML::Node& value, const s
 
 }  // namespace
 
+double ConfigNode::readNumber(const YAML::Node& item, const std::string& itemPath, double min,
+                              double max) const {
+  double result = 0.0;
+  if (!item.IsScalar() || !YAML::convert<double>::decode(item, result) || !std::isfinite(result)) {
+    failAt(item, itemPath, "expected a finite number, got " + describe(item));
+  }
+  if (result < min || result > max) {
+    failAt(item, itemPath,
+           fmt::format("{} is out of range: must be in [{}, {}]", formatNumber(result),
+                       formatNumber(min), formatNumber(max)));
+  }
+  return result;
+}
+
 std::vector<double> ConfigNode::getDoubleList(const std::string& key,
                                               const std::vector<double>& fallback, double min,
                                               double max) const {
   used_->insert(key);
   if (!has(key)) return fallback;
-  const YAML::Node list = at(key);
-  return readList<double>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
-    const std::string itemPath = fmt::format("{}[{}]", pathOf(key), i);
-    double result = 0.0;
-    if (!item.IsScalar() || !YAML::convert<double>::decode(item, result) || !std::isfinite(result)) {
-      failAt(item, itemPath, "expected a finite number, got " + describe(item));
+  return readList<double>(*this, at(key), key, [&](const YAML::Node& item, std::size_t i) {
+    return readNumber(item, fmt::format("{}[{}]", pathOf(key), i), min, max);
+  });
+}
+
+std::vector<std::vector<double>> ConfigNode::getDoubleRows(
+    const std::string& key, const std::vector<std::vector<double>>& fallback, std::size_t columns,
+    double min, double max) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  return readList<std::vector<double>>(*this, at(key), key, [&](const YAML::Node& row, std::size_t i) {
+    const std::string rowPath = fmt::format("{}[{}]", pathOf(key), i);
+    if (!row.IsSequence() || row.size() != columns) {
+      failAt(row, rowPath, fmt::format("expected a list of {} numbers, got {}", columns, describe(row)));
     }
-    if (result < min || result > max) {
-      failAt(item, itemPath,
-             fmt::format("{} is out of range: must be in [{}, {}]", formatNumber(result),
-                         formatNumber(min), formatNumber(max)));
+    std::vector<double> values;
+    for (std::size_t k = 0; k < columns; ++k) {
+      values.push_back(readNumber(row[k], fmt::format("{}[{}]", rowPath, k), min, max));
     }
-    return result;
+    return values;
   });
 }
 

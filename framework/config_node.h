@@ -68,6 +68,12 @@ class ConfigNode {
   /// A list of numbers (each within [min, max]); `fallback` if absent.
   std::vector<double> getDoubleList(const std::string& key, const std::vector<double>& fallback,
                                     double min = -1e300, double max = 1e300) const;
+  /// A list of rows, each a list of `columns` numbers within [min, max]
+  /// (e.g. points [[x1, x2], ...]); `fallback` if absent.
+  std::vector<std::vector<double>> getDoubleRows(const std::string& key,
+                                                 const std::vector<std::vector<double>>& fallback,
+                                                 std::size_t columns, double min = -1e300,
+                                                 double max = 1e300) const;
   /// A list of integers (each within [min, max]); `fallback` if absent.
   std::vector<int64_t> getIntList(const std::string& key, const std::vector<int64_t>& fallback,
                                   int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
@@ -94,6 +100,7 @@ class ConfigNode {
 
  private:
   YAML::Node at(const std::string& key) const;
+  double readNumber(const YAML::Node& item, const std::string& itemPath, double min, double max) const;
   [[noreturn]] void failAt(const YAML::Node& where, const std::string& keyPath,
                            const std::string& message) const;
   YAML::Node node_;

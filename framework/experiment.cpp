@@ -202,14 +202,10 @@ void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
   }
 }
 
-void readTrain(const ConfigNode& node, TrainSpec& train) {
-  train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
-  train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
-  train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
-  train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
-  train.threads = node.getInt("threads", train.threads, 0, 1024);
-  const ConfigNode optimizer = node.child("optimizer");
-  OptimizerSpec& o = train.optimizer;
+}  // namespace
+
+OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
+  OptimizerSpec o;
   o.kind = optimizer.getString("kind", o.kind, kOptimizers);
   o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
   o.weightDecay = optimizer.getDouble("weight_decay", o.weightDecay, 0.0, 1e3);
@@ -220,6 +216,18 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
     optimizer.fail("momentum", fmt::format("is used only with 'kind: sgd' (kind is '{}')", o.kind));
   }
   optimizer.finish();
+  return o;
+}
+
+namespace {
+
+void readTrain(const ConfigNode& node, TrainSpec& train) {
+  train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
+  train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
+  train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
+  train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
+  train.threads = node.getInt("threads", train.threads, 0, 1024);
+  train.optimizer = readOptimizerSpec(node.child("optimizer"));
   node.finish();
 }
 
@@ -268,11 +276,9 @@ std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
   return tasks;
 }
 
-ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
-                               const std::vector<std::string>& overrides) {
-  YAML::Node root;
+YAML::Node parseYaml(const std::string& text, const std::string& file) {
   try {
-    root = YAML::Load(text);
+    return YAML::Load(text);
   } catch (const YAML::ParserException& error) {
     const int line = error.mark.line + 1;
     const auto [tabLine, tabColumn] = tabIndentAtOrBefore(text, line);
@@ -289,6 +295,11 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   } catch (const YAML::Exception& error) {
     throw ConfigError(file, 0, 0, "", "cannot parse YAML: " + error.msg);
   }
+}
+
+ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
+                               const std::vector<std::string>& overrides) {
+  YAML::Node root = parseYaml(text, file);
   if (!root.IsDefined() || root.IsNull()) {
     root = YAML::Node(YAML::NodeType::Map);
     if (overrides.empty()) throw ConfigError(file, 0, 0, "", "the experiment file is empty");

@@ -41,6 +41,10 @@ struct OptimizerSpec {
   double momentum = 0.0;                ///< sgd only, in [0, 1)
 };
 
+/// Reads and validates an `optimizer:` mapping (kind, lr, weight_decay,
+/// momentum for sgd); unknown keys rejected.
+OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer);
+
 /// `train:`.
 struct TrainSpec {
   int64_t epochs = 10;                  ///< >= 1
@@ -79,6 +83,10 @@ ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::st
 /// The text of the experiment file `path`; ConfigError naming the path if it
 /// is missing, a directory or unreadable.
 std::string readExperimentFile(const std::string& path);
+
+/// The YAML document in `text` (null if empty); a syntax error becomes a
+/// ConfigError naming `file`, line and column (and a tab in the indentation).
+YAML::Node parseYaml(const std::string& text, const std::string& file);
 
 /// As loadExperiment, from YAML text; `file` names it in messages.
 ExperimentSpec parseExperiment(const std::string& text, const std::string& file,

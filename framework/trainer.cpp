@@ -96,28 +96,6 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
   return values;
 }
 
-std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec,
-                                                       std::vector<torch::Tensor> model,
-                                                       std::vector<torch::Tensor> strategy) {
-  using namespace torch::optim;
-  std::vector<OptimizerParamGroup> groups;
-  if (spec.kind == "sgd") {
-    auto options = SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weightDecay);
-    groups.emplace_back(std::move(model), std::make_unique<SGDOptions>(options));
-    if (!strategy.empty()) {
-      groups.emplace_back(std::move(strategy),
-                          std::make_unique<SGDOptions>(SGDOptions(options).weight_decay(0)));
-    }
-    return std::make_unique<SGD>(std::move(groups), options);
-  }
-  auto options = AdamOptions(spec.lr).weight_decay(spec.weightDecay);
-  groups.emplace_back(std::move(model), std::make_unique<AdamOptions>(options));
-  if (!strategy.empty()) {
-    groups.emplace_back(std::move(strategy),
-                        std::make_unique<AdamOptions>(AdamOptions(options).weight_decay(0)));
-  }
-  return std::make_unique<Adam>(std::move(groups), options);
-}
 
 /// Stores `value` as the parameter's gradient, reusing its storage when it
 /// has one (the optimizer detaches gradients in place, so never a view).
@@ -180,6 +158,29 @@ int64_t configureThreads(int64_t requested) {
     set(static_cast<int>(threads));
   }
   return threads;
+}
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec,
+                                                       std::vector<torch::Tensor> model,
+                                                       std::vector<torch::Tensor> strategy) {
+  using namespace torch::optim;
+  std::vector<OptimizerParamGroup> groups;
+  if (spec.kind == "sgd") {
+    auto options = SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weightDecay);
+    groups.emplace_back(std::move(model), std::make_unique<SGDOptions>(options));
+    if (!strategy.empty()) {
+      groups.emplace_back(std::move(strategy),
+                          std::make_unique<SGDOptions>(SGDOptions(options).weight_decay(0)));
+    }
+    return std::make_unique<SGD>(std::move(groups), options);
+  }
+  auto options = AdamOptions(spec.lr).weight_decay(spec.weightDecay);
+  groups.emplace_back(std::move(model), std::make_unique<AdamOptions>(options));
+  if (!strategy.empty()) {
+    groups.emplace_back(std::move(strategy),
+                        std::make_unique<AdamOptions>(AdamOptions(options).weight_decay(0)));
+  }
+  return std::make_unique<Adam>(std::move(groups), options);
 }
 
 TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,

@@ -2,12 +2,20 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include <torch/types.h>
 
 #include "framework/data.h"
 #include "framework/experiment.h"
 #include "framework/run_log.h"
 #include "framework/strategy.h"
+
+namespace torch::optim {
+class Optimizer;
+}
 
 namespace fulcrum {
 
@@ -31,6 +39,12 @@ struct TrainHooks {
 /// fulcrum's default (one thread: measured fastest for the small models of
 /// this framework on 2 cores, see the README). Returns the count in force.
 int64_t configureThreads(int64_t requested);
+
+/// The optimizer of `spec` over the model's parameters `model` and the
+/// strategy's own parameters `strategy` (a second group without weight decay).
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec,
+                                                       std::vector<torch::Tensor> model,
+                                                       std::vector<torch::Tensor> strategy);
 
 /// Trains `spec` on `data` with `strategy`, reporting everything to `log`.
 /// `description` carries the caller's metadata; the trainer adds the tasks,

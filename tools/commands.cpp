@@ -58,25 +58,6 @@ std::string blasLibrary() {
   return "unknown";
 }
 
-int error(const std::string& message, int code = 2) {
-  std::cerr << "fulcrum: " << message << "\n";
-  return code;
-}
-
-/// Checks that `folder` exists (creating it) and accepts a new file.
-void prepareOutputFolder(const fs::path& folder) {
-  std::error_code code;
-  fs::create_directories(folder, code);
-  if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
-  const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
-  {
-    std::ofstream out(probe);
-    if (!(out << "x") || !out.flush()) {
-      throw std::runtime_error(fmt::format("output folder '{}' is not writable", folder.string()));
-    }
-  }
-  fs::remove(probe, code);
-}
 
 /// Mean and sample standard deviation.
 std::pair<double, double> meanStd(const std::vector<double>& values) {
@@ -91,6 +72,25 @@ std::pair<double, double> meanStd(const std::vector<double>& values) {
 
 }  // namespace
 
+int reportError(const std::string& message, int code) {
+  std::cerr << "fulcrum: " << message << "\n";
+  return code;
+}
+
+void prepareOutputFolder(const fs::path& folder) {
+  std::error_code code;
+  fs::create_directories(folder, code);
+  if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+  const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
+  {
+    std::ofstream out(probe);
+    if (!(out << "x") || !out.flush()) {
+      throw std::runtime_error(fmt::format("output folder '{}' is not writable", folder.string()));
+    }
+  }
+  fs::remove(probe, code);
+}
+
 std::string versionText() {
   return fmt::format("fulcrum {} (commit {})\nLibTorch {}\nHDF5 {}.{}.{}\nBLAS {}\nthreads available {}\n",
                      FULCRUM_VERSION, FULCRUM_GIT_COMMIT, TORCH_VERSION, H5_VERS_MAJOR,
@@ -104,7 +104,7 @@ int runCommand(const RunOptions& options) {
     spec = loadExperiment(options.experiment, options.overrides);
     strategy = makeStrategy(spec.strategy, spec.tasks);
   } catch (const ConfigError& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
   const fs::path path = options.out.empty()
                             ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
@@ -112,17 +112,17 @@ int runCommand(const RunOptions& options) {
   try {
     prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   } catch (const std::exception& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
   if (fs::exists(path) && !options.overwrite) {
-    return error(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
+    return reportError(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
   }
 
   MultiTaskData data;
   try {
     data = loadData(spec);
   } catch (const DataError& e) {
-    return error(fmt::format("{}: data: {}", spec.file, e.what()));
+    return reportError(fmt::format("{}: data: {}", spec.file, e.what()));
   }
 
   TrialDescription description;
@@ -154,11 +154,11 @@ int runCommand(const RunOptions& options) {
   try {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
-    return error(e.what());
+    return reportError(e.what());
   } catch (const c10::Error& e) {
-    return error(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
+    return reportError(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
   } catch (const std::exception& e) {
-    return error(fmt::format("trial failed: {}", e.what()), 1);
+    return reportError(fmt::format("trial failed: {}", e.what()), 1);
   }
   if (result.status != "completed") {
     std::cerr << "fulcrum: trial failed: " << result.error << "\n";

@@ -2,6 +2,7 @@
 // 1 a trial failed (e.g. a NaN loss), 2 bad input (configuration, data, files).
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,13 @@ struct RunOptions {
   bool overwrite = false;              ///< --overwrite: replace an existing result file
   bool quiet = false;                  ///< --quiet: no per-epoch lines
 };
+
+/// Prints "fulcrum: <message>" to stderr and returns `code`.
+int reportError(const std::string& message, int code = 2);
+
+/// Creates `folder` if needed and checks that it accepts a new file;
+/// std::runtime_error naming the folder otherwise.
+void prepareOutputFolder(const std::filesystem::path& folder);
 
 int runCommand(const RunOptions& options);
 int listCommand();

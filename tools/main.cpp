@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/commands.h"
+#include "tools/landscape.h"
 #include "tools/probe.h"
 #include "tools/slurm.h"
 #include "tools/sweep.h"
@@ -87,6 +88,16 @@ int main(int argc, char** argv) {
   probeCommand->add_option("--steps", probe.steps, "number of matrices in --grads (default 1)");
   probeCommand->add_option("--seed", probe.seed, "StrategyContext seed (default 0)");
 
+  fulcrum::LandscapeOptions landscape;
+  CLI::App* landscapeCommand = app.add_subcommand(
+      "landscape", "run strategies on the two-task landscape (x in R^2) from given starts; trajectories to HDF5");
+  landscapeCommand->add_option("experiment", landscape.experiment, "landscape YAML file")->required();
+  landscapeCommand->add_option("--strategy", landscape.strategies, "only this entry of `strategies:` (repeatable)");
+  landscapeCommand->add_option("--steps", landscape.steps, "override landscape.steps")->check(CLI::Range(1, 100000000));
+  landscapeCommand->add_option("--out", landscape.out, "result file (default <output>/<name>.h5)");
+  landscapeCommand->add_option("--jobs", landscape.jobs, "runs at once (default: the number of cores)")
+      ->check(CLI::Range(1, 1024));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +116,7 @@ int main(int argc, char** argv) {
     if (*runTrialCommand) return fulcrum::runTrialCommand(trial);
     if (*showCommand) return fulcrum::showCommand(files);
     if (*summaryCommand) return fulcrum::summaryCommand(summaryFiles);
+    if (*landscapeCommand) return fulcrum::landscapeCommand(landscape);
     if (*probeCommand) return fulcrum::probeCommand(probe, std::cout, std::cerr);
     std::cout << app.help();
     return 2;

@@ -23,6 +23,7 @@
 
 #include "framework/sweep.h"
 #include "results/trial_file.h"
+#include "tools/commands.h"
 
 extern char** environ;
 
@@ -32,10 +33,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int error(const std::string& message, int code = 2) {
-  std::cerr << "fulcrum: " << message << "\n";
-  return code;
-}
 
 /// True if a live process holds an flock on `<result>.lock`. Read from
 /// /proc/locks rather than by trying the lock: a try-lock, however brief,
@@ -239,19 +236,19 @@ bool plainValue(const std::string& value) {
 
 int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slurm) {
   if (slurm.arrayParallelism < 0)
-    return error(fmt::format("--array-parallelism {} is out of range: must be >= 0 (0: no limit)",
+    return reportError(fmt::format("--array-parallelism {} is out of range: must be >= 0 (0: no limit)",
                              slurm.arrayParallelism));
   if (slurm.cpusPerTask < 1)
-    return error(
+    return reportError(
         fmt::format("--cpus-per-task {} is out of range: must be >= 1", slurm.cpusPerTask));
   if (!plainValue(slurm.partition))
-    return error(fmt::format("--partition '{}': spaces, quotes and '#$`\\' are not allowed",
+    return reportError(fmt::format("--partition '{}': spaces, quotes and '#$`\\' are not allowed",
                              slurm.partition));
   if (!plainValue(slurm.time))
-    return error(
+    return reportError(
         fmt::format("--time '{}': spaces, quotes and '#$`\\' are not allowed", slurm.time));
   if (sweep.jobs != 0)
-    return error(fmt::format(
+    return reportError(fmt::format(
         "--jobs {} is for the local launcher; with --launcher slurm use --array-parallelism",
         sweep.jobs));
 
@@ -259,7 +256,7 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
   try {
     trials = planAndValidateSweep(sweep.experiment, sweep.sets, sweep.sweeps);
   } catch (const ConfigError& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
 
   // The resume rules of the local runner, applied at submission time.
@@ -301,7 +298,7 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
     folder = fs::absolute(fs::path(trials.front().resultPath).parent_path()).lexically_normal() /
              "slurm";
   } catch (const std::exception& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
 
   std::string name = trials.front().spec.name;
@@ -338,7 +335,7 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
   }
   const std::string sbatch = findOnPath("sbatch");
   if (sbatch.empty())
-    return error(
+    return reportError(
         "sbatch is not on PATH: is Slurm installed? (tools/start-slurm installs and starts a "
         "one-node cluster on this machine)");
 
@@ -384,7 +381,7 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
     }
     std::cout << jobId << std::endl;
   } catch (const std::exception& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
   return 0;
 }
@@ -401,7 +398,7 @@ int statusCommand(const StatusOptions& options) {
   try {
     if (isFolder) {
       if (!options.sets.empty() || !options.sweeps.empty())
-        return error("--set and --sweep apply to an experiment file, not to a folder");
+        return reportError("--set and --sweep apply to an experiment file, not to a folder");
       std::map<std::string, std::string> files;  // sorted by name
       for (const auto& entry : fs::directory_iterator(options.target)) {
         const std::string fileName = entry.path().filename().string();
@@ -422,7 +419,7 @@ int statusCommand(const StatusOptions& options) {
       try {
         trials = planAndValidateSweep(options.target, options.sets, options.sweeps);
       } catch (const ConfigError& e) {
-        return error(e.what());
+        return reportError(e.what());
       }
       for (const auto& trial : trials) {
         rows.push_back({fmt::format("{:>4}  {:<12}  {:<12}  {:>4}", trial.index, trial.id,
@@ -430,11 +427,11 @@ int statusCommand(const StatusOptions& options) {
                         trial.resultPath, trialState(trial.resultPath)});
       }
     } else {
-      return error(fmt::format("'{}' is neither a folder of trial files nor an experiment file",
+      return reportError(fmt::format("'{}' is neither a folder of trial files nor an experiment file",
                                options.target));
     }
   } catch (const std::exception& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
 
   if (isFolder) {

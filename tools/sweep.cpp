@@ -343,10 +343,6 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
   }
 }
 
-int error(const std::string& message, int code = 2) {
-  std::cerr << "fulcrum: " << message << "\n";
-  return code;
-}
 
 }  // namespace
 
@@ -371,17 +367,17 @@ int runTrialCommand(const RunTrialOptions& options) {
   try {
     trials = planAndValidate(options.experiment, options.sets, options.sweeps);
   } catch (const ConfigError& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
   if (options.index >= trials.size()) {
-    return error(fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
+    return reportError(fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
                              options.index, options.experiment, trials.size(), trials.size() - 1));
   }
   const TrialSpec& trial = trials[options.index];
   std::error_code code;
   fs::create_directories(fs::path(trial.resultPath).parent_path(), code);
   if (code)
-    return error(
+    return reportError(
         fmt::format("cannot create folder for '{}': {}", trial.resultPath, code.message()));
   const TrialLock lock(trial.resultPath);
   if (!lock.held()) {
@@ -397,7 +393,7 @@ int runTrialCommand(const RunTrialOptions& options) {
   if (options.log) {
     const std::string logPath = trial.resultPath + ".log";
     const int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return error(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
+    if (fd < 0) return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
     std::cout.flush();
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
@@ -427,11 +423,11 @@ int sweepCommand(const SweepCommandOptions& options) {
   try {
     trials = planAndValidate(options.experiment, options.sets, options.sweeps);
   } catch (const ConfigError& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (options.jobs < 0)
-    return error(fmt::format("--jobs {} is out of range: must be >= 0", options.jobs));
+    return reportError(fmt::format("--jobs {} is out of range: must be >= 0", options.jobs));
   const int jobs = options.jobs > 0 ? options.jobs : cores;
   const int threads = std::max(1, cores / jobs);  // per trial, so that jobs × threads <= cores
 
@@ -461,7 +457,7 @@ int sweepCommand(const SweepCommandOptions& options) {
             fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
     }
   } catch (const std::exception& e) {
-    return error(e.what());
+    return reportError(e.what());
   }
 
   installStopHandlers();
