@@ -38,13 +38,16 @@ NashMtlOptions readNashMtlOptions(const ConfigNode& options, const std::vector<T
 /// directions in a ball, d = Σ_i α_i g_i with α > 0 solving
 /// \f[ G G^\top \alpha = 1/\alpha \quad\text{(elementwise)}, \f]
 /// i.e. g_iᵀd = 1/α_i for every task. α is found by the paper's sequence of
-/// convex problems (detail::solveNashMtl): at most `optim_niter` steps, each
+/// convex problems (detail::solveNashMtl), in the form the official code
+/// writes them: at most `optim_niter` steps, each
 /// \f[ \min_\alpha \; 1^\top G G^\top \alpha + \nabla\phi(\alpha_k)^\top \alpha
 ///     \;\;\text{s.t.}\;\; \log\alpha_i + \log (G G^\top\alpha)_i \ge 0, \f]
 /// φ(α) = Σ_i log α_i + log (GGᵀα)_i, warm-started from the previous solve's α
 /// (α = 1 at the first) and stopped early as the official code does. The
 /// official code solves each problem with cvxpy/ECOS; fulcrum's own barrier
 /// Newton method replaces it (same problem, same iterates to solver accuracy).
+/// The solution is a vertex of the feasible set (all constraints active), so
+/// one problem usually lands on it and the next passes the stop test.
 ///
 /// Details from the official code, reproduced: the Gram matrix is divided by
 /// its Frobenius norm before solving (α itself is for the raw GGᵀ); the loss
