@@ -4,12 +4,14 @@
 
 #include "strategies/dwa.h"
 #include "strategies/famo.h"
+#include "strategies/fairgrad.h"
 #include "strategies/fixed.h"
 #include "strategies/gls.h"
 #include "strategies/gradnorm.h"
 #include "strategies/imtl.h"
 #include "strategies/imtl_l.h"
 #include "strategies/mgda.h"
+#include "strategies/nash_mtl.h"
 #include "strategies/pcgrad.h"
 #include "strategies/cagrad.h"
 #include "strategies/rlw.h"
@@ -87,6 +89,16 @@ const std::vector<StrategyInfo>& strategyTable() {
        "Liu et al., ICLR 2021 (IMTL)", GradientNeed::kSharedParameters,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<Imtl>(readImtlOptions(options, tasks), tasks);
+       }},
+      {"nash_mtl", "Nash bargaining: d = sum_i a_i g_i with G G^T a = 1/a (concave-convex procedure), clipped to max_norm",
+       "Navon, Shamsian, Achituve, Maron, Kawaguchi, Chechik, Fetaya, ICML 2022", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<NashMtl>(readNashMtlOptions(options, tasks), tasks);
+       }},
+      {"fairgrad", "alpha-fair allocation: d = sum_i w_i g_i with G G^T w = w^(-1/alpha), clipped to max_norm",
+       "Ban, Ji, ICML 2024", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<FairGrad>(readFairGradOptions(options, tasks), tasks);
        }},
   };
   return table;

@@ -55,6 +55,20 @@ out=$("$fulcrum" probe pcgrad --grads "$scratch/two.csv" --steps 2 --seed 3)
 printf '1,0\n-1,2\n' >"$scratch/pair.csv"
 expect_output cagrad_c0 '"direction":[0,1]' cagrad --grads "$scratch/pair.csv" --set c=0
 
+# Nash-MTL on orthogonal (3,0), (0,4): α = 1/‖g_i‖ = (1/3, 1/4) (float32
+# weights), d = (1, 1) clipped to norm 1 (max_norm 1.0).
+printf '3,0\n0,4\n' >"$scratch/orth34.csv"
+expect_output nash_mtl_orthogonal '"direction":[0.70710628' nash_mtl --grads "$scratch/orth34.csv"
+expect_output nash_mtl_weights '"weights":[0.3333333432674408,0.25],"diagnostics":{"updated":1,"solved":1,"iterations":1' \
+  nash_mtl --grads "$scratch/orth34.csv"
+# Opposed gradients: no solution, α stays 1, d = 0.
+printf '1,0\n-1,0\n' >"$scratch/opposed.csv"
+expect_output nash_mtl_opposed '"direction":[0,0],"weights":[1,1],"diagnostics":{"updated":1,"solved":0' \
+  nash_mtl --grads "$scratch/opposed.csv"
+# FairGrad with α = 2 on (8,0), (0,1): w_i = ‖g_i‖^{−4/3} = (1/16, 1).
+printf '8,0\n0,1\n' >"$scratch/orth81.csv"
+expect_output fairgrad_alpha2 '"w_task0":0.0625' fairgrad --grads "$scratch/orth81.csv" --set alpha=2
+
 # A loss-weighting strategy: direction = Σ (∂objective/∂L_i) g_i; fixed
 # weights (1, 3): 1·(1,0) + 3·(−1,2) = (−2, 6).
 printf '2,4\n' >"$scratch/losses.csv"
