@@ -151,6 +151,25 @@ TEST_CASE("aligned_mtl: a non-orthogonal pair in closed form", "[strategy][align
   }
 }
 
+TEST_CASE("aligned_mtl: α can be negative, so heads keep weight 1 by default",
+          "[strategy][aligned_mtl]") {
+  // g_a = (1,0), g_b = (10,1): nearly parallel with unequal norms. Ĝ = B G must
+  // be orthogonal, which takes a negative share of g_b: α ≈ (0.8933, −0.0777).
+  const auto tasks = makeTasks({"a", "b"});
+  FixedGradients g({{1, 0}, {10, 1}});
+  auto aligned = attached("{name: aligned_mtl}", tasks);
+  const StepOutput out = stepWith(*aligned, {1, 1}, g);
+  REQUIRE(out.diagnostics[2] == Approx(0.89328892).epsilon(1e-6));
+  REQUIRE(out.diagnostics[3] == Approx(-0.0776773).epsilon(1e-5));
+  REQUIRE(weightsOf(out) == std::vector<double>{1.0, 1.0});
+  // The aligned gradients each improve by Ĝ d = Ĝ Ĝᵀ 1 = σ² (about 0.0098);
+  // the original ones by G d = σ M^{1/2} 1 ≈ (0.1165, 1.0875).
+  const auto d = directionOf(out);
+  REQUIRE(d[0] == Approx(0.11651595).epsilon(1e-6));
+  REQUIRE(10.0 * d[0] + d[1] == Approx(1.08748216).epsilon(1e-6));
+  REQUIRE(out.diagnostics[1] * out.diagnostics[1] == Approx(0.009804864).epsilon(1e-6));
+}
+
 TEST_CASE("aligned_mtl: aligned rows are orthogonal with equal norms; invariances",
           "[strategy][aligned_mtl]") {
   torch::manual_seed(3);
