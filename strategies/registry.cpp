@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "strategies/aligned_mtl.h"
+#include "strategies/cagrad.h"
+#include "strategies/db_mtl.h"
 #include "strategies/dwa.h"
 #include "strategies/famo.h"
 #include "strategies/fairgrad.h"
@@ -13,10 +16,10 @@
 #include "strategies/mgda.h"
 #include "strategies/nash_mtl.h"
 #include "strategies/pcgrad.h"
-#include "strategies/cagrad.h"
 #include "strategies/rlw.h"
 #include "strategies/stch.h"
 #include "strategies/uncertainty.h"
+#include "strategies/upgrad.h"
 
 namespace fulcrum {
 
@@ -99,6 +102,21 @@ const std::vector<StrategyInfo>& strategyTable() {
        "Ban, Ji, ICML 2024", GradientNeed::kSharedParameters,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<FairGrad>(readFairGradOptions(options, tasks), tasks);
+       }},
+      {"aligned_mtl", "aligned gradients: condition G through the eigendecomposition of G G^T to orthogonal rows of equal norm sigma_min, sum (Aligned-MTL-UB with gradients: representation)",
+       "Senushkin, Patakin, Kuznetsov, Konushin, CVPR 2023", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<AlignedMtl>(readAlignedMtlOptions(options, tasks), tasks);
+       }},
+      {"upgrad", "unconflicting projection: project each task gradient onto the dual cone of all of them, average",
+       "Quinton, Rey, arXiv 2024 (Jacobian descent)", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<UpGrad>(readUpGradOptions(options, tasks), tasks);
+       }},
+      {"db_mtl", "dual balancing: EMA of log-loss gradients, each scaled to the largest norm, summed",
+       "Lin, Jiang, Ye, Zhang, Chen, Chen, Liu, Kwok, arXiv 2023", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<DbMtl>(readDbMtlOptions(options, tasks), tasks);
        }},
   };
   return table;

@@ -76,6 +76,18 @@ expect_output fixed_objective '"kind":"objective","direction":[-2,6],"weights":[
   fixed --grads "$scratch/pair.csv" --losses "$scratch/losses.csv" --set 'weights=[1, 3]'
 
 
+# Aligned-MTL on orthogonal gradients of norms 1 and 2: M = diag(1, 4), σ = 1,
+# α_i = σ/‖g_i‖ = (1, 0.5), d = (1,0) + 0.5·(0,2) = (1, 1).
+printf '1,0\n0,2\n' >"$scratch/norms.csv"
+expect_output aligned_mtl_orthogonal '"direction":[1,1],"weights":[1,1],"diagnostics":{"rank":2,"sigma":1,"alpha_task0":1,"alpha_task1":0.5}' \
+  aligned_mtl --grads "$scratch/norms.csv"
+
+# UPGrad on non-conflicting gradients (1,0), (1,1): both already lie in the
+# dual cone, λ̄ = (1/2, 1/2), d = their mean (1, 0.5).
+printf '1,0\n1,1\n' >"$scratch/agree.csv"
+expect_output upgrad_no_conflict '"direction":[1,0.5],"weights":[1,1],"diagnostics":{"iterations":0,"lambda_task0":0.5,"lambda_task1":0.5}' \
+  upgrad --grads "$scratch/agree.csv"
+
 # Bad input (each run loads LibTorch, ~0.7 s, so a few representative cases).
 printf '1,0\n0,1,2\n' >"$scratch/ragged.csv"
 expect_error ragged 'ragged' mgda --grads "$scratch/ragged.csv"
