@@ -34,17 +34,17 @@ GradDropOptions readGradDropOptions(const ConfigNode& options, const std::vector
 /// so each element keeps the positive or the negative task gradients, the
 /// positive ones with probability P (f is the identity, the paper's choice).
 ///
-/// Where this follows lines 10–15 of Algorithm 1 and not all of it: the
-/// paper multiplies by sgn(z) and, for a batched z, sums over the batch
-/// before computing P and M (G_i = Σ_batch sgn(z)∘∇_z L_i; LibMTL and the
-/// authors' lingvo layer do the same). The GradientSource gives neither z
-/// nor the batch layout, so P and M are per element of the flattened B·D
+/// Where this follows the combination steps of Algorithm 1 and not all of
+/// it: the paper multiplies by sgn(z) and, for a batched z, sums over the
+/// batch before computing P and M (G_i = Σ_batch sgn(z)∘∇_z L_i; LibMTL and
+/// the authors' lingvo layer do the same). The GradientSource gives neither
+/// z nor the batch layout, so P and M are per element of the flattened B·D
 /// gradient, as TorchJD's GradDrop. Without the batch sum the sgn(z) factor
 /// changes no mask's distribution (it maps P to 1 − P and swaps the signs,
 /// and U and 1 − U are alike), except where z = 0, where the paper drops
-/// every task's gradient (for a ReLU output that gradient is 0 anyway
-/// below z). The authors' layer also rescales the result's
-/// norm by default (`keep_gradnorm_constant`); the paper does not, nor does
+/// every task's gradient (when z is a ReLU output nothing flows below a
+/// zero z anyway). The authors' layer also rescales the result's norm by
+/// default (`keep_gradnorm_constant`); the paper does not, nor does
 /// this. An element whose task gradients are all 0 has P = ½ (the paper's
 /// 0/0; LibMTL's 1e-7 guard gives the same) and contributes 0; an element
 /// with g_i = 0 keeps nothing of task i, which is 0 anyway.
