@@ -10,6 +10,8 @@
 #include "strategies/fairgrad.h"
 #include "strategies/fixed.h"
 #include "strategies/gls.h"
+#include "strategies/graddrop.h"
+#include "strategies/gradvac.h"
 #include "strategies/gradnorm.h"
 #include "strategies/imtl.h"
 #include "strategies/imtl_l.h"
@@ -117,6 +119,17 @@ const std::vector<StrategyInfo>& strategyTable() {
        "Lin, Jiang, Ye, Zhang, Chen, Chen, Liu, Kwok, arXiv 2023", GradientNeed::kSharedParameters,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<DbMtl>(readDbMtlOptions(options, tasks), tasks);
+       }},
+      {"gradvac", "gradient vaccine: raise each pair's cosine to an EMA target of its past cosines, sum",
+       "Wang, Tsvetkov, Firat, Cao, ICLR 2021", GradientNeed::kSharedParameters,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<GradVac>(readGradVacOptions(options, tasks), tasks);
+       }},
+      {"graddrop", "gradient sign dropout: per representation element keep one sign, positive with probability P",
+       "Chen, Ngiam, Huang, Luong, Kretzschmar, Chai, Anguelov, NeurIPS 2020",
+       GradientNeed::kRepresentation,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<GradDrop>(readGradDropOptions(options, tasks), tasks);
        }},
   };
   return table;

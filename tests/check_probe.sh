@@ -75,6 +75,16 @@ printf '2,4\n' >"$scratch/losses.csv"
 expect_output fixed_objective '"kind":"objective","direction":[-2,6],"weights":[1,3]' \
   fixed --grads "$scratch/pair.csv" --losses "$scratch/losses.csv" --set 'weights=[1, 3]'
 
+# GradVac with the initial targets 0 leaves orthogonal gradients alone: the sum.
+expect_output gradvac_orthogonal '"direction":[1,1],"weights":[1,1],"diagnostics":{"corrections":0,' \
+  gradvac --grads "$scratch/orthogonal.csv"
+
+# GradDrop keeps every component where the tasks agree in sign, and with
+# leak = 1 everything: (1,0) + (−1,2) = (0, 2).
+printf '1,2\n3,4\n' >"$scratch/agree.csv"
+expect_output graddrop_agree '"kind":"representation_gradient","direction":[4,6]' \
+  graddrop --grads "$scratch/agree.csv"
+expect_output graddrop_leak '"direction":[0,2]' graddrop --grads "$scratch/pair.csv" --set leak=1
 
 # Aligned-MTL on orthogonal gradients of norms 1 and 2: M = diag(1, 4), σ = 1,
 # α_i = σ/‖g_i‖ = (1, 0.5), d = (1,0) + 0.5·(0,2) = (1, 1).

@@ -48,7 +48,8 @@ inline ConfigNode yamlNode(const std::string& text) {
 }
 
 /// A GradientSource holding one fixed T × P matrix (rows = per-task
-/// gradients) for both shared-parameter views; counts what was asked for.
+/// gradients) for every view (shared parameters, last shared layer,
+/// representation); counts what was asked for.
 class FixedGradients final : public GradientSource {
  public:
   /// No gradients (an empty matrix), for strategies that need the losses only.
@@ -65,13 +66,15 @@ class FixedGradients final : public GradientSource {
     return matrix_;
   }
   const torch::Tensor& representation() override {
-    throw std::logic_error("FixedGradients: representation gradients were not expected");
+    ++representationCalls;
+    return matrix_;
   }
   /// Replaces the matrix (the counters keep counting).
   void set(const std::vector<std::vector<double>>& rows) { matrix_ = toMatrix(rows); }
 
   int sharedCalls = 0;
   int lastLayerCalls = 0;
+  int representationCalls = 0;
 
  private:
   static torch::Tensor toMatrix(const std::vector<std::vector<double>>& rows) {

@@ -40,8 +40,11 @@ TEST_CASE("registry: every row builds with default options for two tasks", "[str
       REQUIRE(out.objective.defined());
       CHECK(out.objective.dim() == 0);
     } else {
-      // Gradient strategies: a combined shared gradient of length P = 2.
-      CHECK(out.kind == StepOutput::Kind::kSharedGradient);
+      // Gradient strategies: a combined gradient of length 2 (P, or B·D for
+      // the strategies that work on the representation).
+      CHECK(out.kind == (row.needs == GradientNeed::kRepresentation
+                             ? StepOutput::Kind::kRepresentationGradient
+                             : StepOutput::Kind::kSharedGradient));
       REQUIRE(out.direction.defined());
       CHECK(out.direction.sizes() == torch::IntArrayRef{2});
     }
