@@ -34,7 +34,8 @@ std::vector<std::string> chooseColumns(const std::set<std::string>& available,
       if (metricOf(column) != "loss") tasksWithMetric.insert(taskOf(column));
     }
     for (const std::string& column : available) {
-      if (metricOf(column) != "loss" || tasksWithMetric.count(taskOf(column)) == 0) columns.push_back(column);
+      if (metricOf(column) != "loss" || tasksWithMetric.count(taskOf(column)) == 0)
+        columns.push_back(column);
     }
     return columns;
   }
@@ -43,12 +44,14 @@ std::vector<std::string> chooseColumns(const std::set<std::string>& available,
     for (const std::string& column : available) {
       if (column == name || metricOf(column) == name) {
         matched = true;
-        if (std::find(columns.begin(), columns.end(), column) == columns.end()) columns.push_back(column);
+        if (std::find(columns.begin(), columns.end(), column) == columns.end())
+          columns.push_back(column);
       }
     }
     if (!matched) {
-      throw std::invalid_argument(fmt::format("--metric '{}' names no metric of the trials (known: {})", name,
-                                              fmt::join(available, ", ")));
+      throw std::invalid_argument(
+          fmt::format("--metric '{}' names no metric of the trials (known: {})", name,
+                      fmt::join(available, ", ")));
     }
   }
   return columns;
@@ -65,8 +68,15 @@ const std::map<std::string, double>& selected(const TrialScore& score, Selection
 
 std::string contextText(const std::vector<std::pair<std::string, std::string>>& context) {
   std::string text;
-  for (const auto& [key, value] : context) text += fmt::format("{}{}={}", text.empty() ? "" : " ", key, value);
+  for (const auto& [key, value] : context)
+    text += fmt::format("{}{}={}", text.empty() ? "" : " ", key, value);
   return text;
+}
+
+/// A reader's message without its leading "<path>: " (the listing names the file).
+std::string withoutPath(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
 }
 
 }  // namespace
@@ -90,7 +100,8 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     double best = kNaN;
     int64_t bestEpoch = -1;
     if (reader.hasCurve(validation)) {
-      const std::ptrdiff_t index = bestIndex(reader.curve(validation), higherIsBetter(metricOf(column)));
+      const std::ptrdiff_t index =
+          bestIndex(reader.curve(validation), higherIsBetter(metricOf(column)));
       if (index >= 0 && static_cast<std::size_t>(index) < test.size()) {
         best = test[static_cast<std::size_t>(index)];
         bestEpoch = static_cast<std::size_t>(index) < epochs.size()
@@ -101,7 +112,9 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     score.bestValues[column] = best;
     score.bestEpochs[column] = bestEpoch;
   }
-  score.msPerStep = reader.hasCurve("steps/time/total_ms") ? meanStd(reader.curve("steps/time/total_ms")).mean : kNaN;
+  score.msPerStep = reader.hasCurve("steps/time/total_ms")
+                        ? meanStd(reader.curve("steps/time/total_ms")).mean
+                        : kNaN;
   double seconds = 0.0;
   if (reader.hasCurve("epochs/seconds")) {
     for (double value : reader.curve("epochs/seconds")) seconds += value;
@@ -123,7 +136,8 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
   }
 
   // Groups in (context, label) order.
-  std::map<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>, std::vector<const TrialScore*>>
+  std::map<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>,
+           std::vector<const TrialScore*>>
       groups;
   for (const TrialScore& score : scores) groups[{score.context, score.label}].push_back(&score);
   for (const auto& [key, members] : groups) {
@@ -146,13 +160,25 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
       row.finalStats[column] = meanStd(finals);
       row.bestStats[column] = meanStd(bests);
     }
+    // Two files of one configuration and seed (a `fulcrum run` file next to
+    // the sweep's, say) would count one seed twice: say so.
+    std::map<int64_t, std::vector<std::string>> bySeed;
+    for (const TrialScore* score : members) bySeed[score->seed].push_back(score->path);
+    for (const auto& [seed, paths] : bySeed) {
+      if (paths.size() > 1)
+        result.notes.push_back(fmt::format("'{}'{}{} has seed {} in {} files, each counted: {}",
+                                           key.second, key.first.empty() ? "" : " where ",
+                                           contextText(key.first), seed, paths.size(),
+                                           fmt::join(paths, ", ")));
+    }
     row.msPerStep = meanStd(ms);
     row.secondsPerTrial = meanStd(seconds);
     result.rows.push_back(std::move(row));
   }
 
   std::vector<bool> higher;
-  for (const std::string& column : result.columns) higher.push_back(higherIsBetter(metricOf(column)));
+  for (const std::string& column : result.columns)
+    higher.push_back(higherIsBetter(metricOf(column)));
   auto baselineMeans = [&](const ComparisonRow& row) {
     std::vector<double> means;
     const auto& stats = options.selection == Selection::kBest ? row.bestStats : row.finalStats;
@@ -172,9 +198,11 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
   };
 
   if (!options.baselineValues.empty()) {
-    result.baseline = options.baselineDescription.empty() ? "given baseline values" : options.baselineDescription;
+    result.baseline =
+        options.baselineDescription.empty() ? "given baseline values" : options.baselineDescription;
     std::vector<double> base;
-    for (const std::string& column : result.columns) base.push_back(valueAt(options.baselineValues, column));
+    for (const std::string& column : result.columns)
+      base.push_back(valueAt(options.baselineValues, column));
     for (ComparisonRow& row : result.rows) row.deltaM = deltaOf(row, base);
   } else {
     result.baseline = fmt::format("configuration '{}' (mean over its seeds, same other swept keys)",
@@ -183,8 +211,9 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (const ComparisonRow& row : result.rows) labels.insert(row.label);
     if (labels.count(options.baseline) == 0) {
       if (options.baseline != "fixed" && !result.rows.empty()) {
-        throw std::invalid_argument(fmt::format("--baseline '{}' names no configuration (known: {})",
-                                                options.baseline, fmt::join(labels, ", ")));
+        throw std::invalid_argument(
+            fmt::format("--baseline '{}' names no configuration (known: {})", options.baseline,
+                        fmt::join(labels, ", ")));
       }
       if (!result.rows.empty())
         result.notes.push_back(fmt::format(
@@ -209,8 +238,8 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     if (labels.count(options.baseline) != 0) {
       for (const auto& context : contexts) {
         if (withBaseline.count(context) == 0)
-          result.notes.push_back(fmt::format("no '{}' trials where {}: Δm% not computed there", options.baseline,
-                                             contextText(context)));
+          result.notes.push_back(fmt::format("no '{}' trials where {}: Δm% not computed there",
+                                             options.baseline, contextText(context)));
       }
     }
   }
@@ -220,27 +249,31 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
   for (ComparisonRow& row : result.rows) byContext[row.context].push_back(&row);
   for (auto& entry : byContext) {
     std::vector<double> deltas;
-    for (const ComparisonRow* row : entry.second) deltas.push_back(row->deltaM.n > 0 ? row->deltaM.mean : kNaN);
+    for (const ComparisonRow* row : entry.second)
+      deltas.push_back(row->deltaM.n > 0 ? row->deltaM.mean : kNaN);
     const std::vector<int> order = ranks(deltas);
     for (std::size_t i = 0; i < order.size(); ++i) entry.second[i]->rank = order[i];
   }
   return result;
 }
 
-Comparison compareTrialSet(const TrialSet& set, const std::string& source, const CompareOptions& options) {
+Comparison compareTrialSet(const TrialSet& set, const std::string& source,
+                           const CompareOptions& options) {
   std::vector<TrialScore> scores;
   std::vector<ExcludedTrial> excluded;
-  for (const UnreadableFile& file : set.unreadable) excluded.push_back({file.path, "unreadable: " + file.reason});
+  for (const UnreadableFile& file : set.unreadable)
+    excluded.push_back({file.path, "unreadable: " + withoutPath(file.reason, file.path)});
   for (const TrialEntry& entry : set.trials) {
     if (entry.status != "completed") {
-      excluded.push_back({entry.path, entry.error.empty() ? entry.status : entry.status + ": " + entry.error});
+      excluded.push_back(
+          {entry.path, entry.error.empty() ? entry.status : entry.status + ": " + entry.error});
       continue;
     }
     try {
       const TrialReader reader(entry.path);
       scores.push_back(scoreTrial(reader, entry));
     } catch (const FileError& e) {
-      excluded.push_back({entry.path, std::string("unreadable: ") + e.what()});
+      excluded.push_back({entry.path, "unreadable: " + withoutPath(e.what(), entry.path)});
     }
   }
   Comparison result = compare(scores, options);
@@ -257,7 +290,8 @@ ComparisonFormat parseComparisonFormat(const std::string& name) {
   if (name == "csv") return ComparisonFormat::kCsv;
   if (name == "json") return ComparisonFormat::kJson;
   if (name == "html") return ComparisonFormat::kHtml;
-  throw std::invalid_argument(fmt::format("unknown format '{}' (known: table, markdown, csv, json, html)", name));
+  throw std::invalid_argument(
+      fmt::format("unknown format '{}' (known: table, markdown, csv, json, html)", name));
 }
 
 // ---------------------------------------------------------------------------
@@ -302,23 +336,29 @@ std::vector<std::string> preamble(const Comparison& c) {
   std::size_t compared = 0;
   for (const ComparisonRow& row : c.rows) compared += row.paths.size();
   std::vector<std::string> lines;
-  lines.push_back(fmt::format("{}: {} trial files, {} compared in {} configurations, {} not included", c.source,
-                              c.trialsRead, compared, c.rows.size(), c.excluded.size()));
-  lines.push_back(fmt::format(
-      "configurations: trials grouped by their configuration minus {}; cells are mean ± sample std over seeds "
-      "(n seeds)",
-      fmt::join(ignoredConfigKeys(), ", ")));
   lines.push_back(
-      "metrics on the test split: final = at the last epoch; best = at the epoch with the best validation value "
+      fmt::format("{}: {} trial files, {} compared in {} configurations, {} not included", c.source,
+                  c.trialsRead, compared, c.rows.size(), c.excluded.size()));
+  lines.push_back(
+      fmt::format("configurations: trials grouped by their configuration minus {}; cells are mean "
+                  "± sample std over seeds "
+                  "(n seeds)",
+                  fmt::join(ignoredConfigKeys(), ", ")));
+  lines.push_back(
+      "metrics on the test split: final = at the last epoch; best = at the epoch with the best "
+      "validation value "
       "of the same metric (ties: the earliest)");
-  lines.push_back(fmt::format("{}; computed per seed on the {} values against the baseline's mean over seeds, "
-                              "then mean ± std over seeds",
-                              kDeltaMDefinition, selectionName(c.selection)));
-  lines.push_back(fmt::format("baseline: {}; rank: by mean Δm% among configurations with the same other swept "
-                              "keys (1 = best)",
-                              c.baseline));
   lines.push_back(
-      "time: ms/step = mean training step (steps/time/total_ms); s/trial = training time per trial (sum of "
+      fmt::format("{}; computed per seed on the {} values against the baseline's mean over seeds, "
+                  "then mean ± std over seeds",
+                  kDeltaMDefinition, selectionName(c.selection)));
+  lines.push_back(
+      fmt::format("baseline: {}; rank: by mean Δm% among configurations with the same other swept "
+                  "keys (1 = best)",
+                  c.baseline));
+  lines.push_back(
+      "time: ms/step = mean training step (steps/time/total_ms); s/trial = training time per trial "
+      "(sum of "
       "epochs/seconds, evaluation excluded)");
   for (const std::string& note : c.notes) lines.push_back("note: " + note);
   return lines;
@@ -386,7 +426,8 @@ std::string renderTable(const Comparison& c) {
   if (c.rows.empty()) out += "(no completed trials)\n";
   if (!c.excluded.empty()) {
     out += fmt::format("\nnot included ({}):\n", c.excluded.size());
-    for (const ExcludedTrial& trial : c.excluded) out += fmt::format("  {}: {}\n", trial.path, trial.reason);
+    for (const ExcludedTrial& trial : c.excluded)
+      out += fmt::format("  {}: {}\n", trial.path, trial.reason);
   }
   return out;
 }
@@ -408,7 +449,8 @@ std::string renderMarkdown(const Comparison& c) {
   out += "|";
   for (const std::string& name : header) out += " " + markdownEscape(name) + " |";
   out += "\n|";
-  for (std::size_t i = 0; i < header.size(); ++i) out += i < 1 + c.contextKeys.size() ? " --- |" : " ---: |";
+  for (std::size_t i = 0; i < header.size(); ++i)
+    out += i < 1 + c.contextKeys.size() ? " --- |" : " ---: |";
   out += "\n";
   for (const ComparisonRow& row : c.rows) {
     out += "|";
@@ -476,8 +518,8 @@ std::string renderCsv(const Comparison& c) {
 
 std::string jsonStats(const MeanStd& stats) {
   if (stats.n == 0) return "null";
-  return fmt::format("{{\"mean\": {}, \"std\": {}, \"n\": {}}}", jsonNumber(stats.mean), jsonNumber(stats.std),
-                     stats.n);
+  return fmt::format("{{\"mean\": {}, \"std\": {}, \"n\": {}}}", jsonNumber(stats.mean),
+                     jsonNumber(stats.std), stats.n);
 }
 
 std::string renderJson(const Comparison& c) {
@@ -487,7 +529,8 @@ std::string renderJson(const Comparison& c) {
   out += fmt::format("  \"selection\": {},\n", jsonString(selectionName(c.selection)));
   out += fmt::format("  \"definitions\": [{}],\n", [&] {
     std::string list;
-    for (const std::string& line : preamble(c)) list += (list.empty() ? "" : ", ") + jsonString(line);
+    for (const std::string& line : preamble(c))
+      list += (list.empty() ? "" : ", ") + jsonString(line);
     return list;
   }());
   out += fmt::format("  \"delta_m_definition\": {},\n", jsonString(kDeltaMDefinition));
@@ -504,7 +547,8 @@ std::string renderJson(const Comparison& c) {
     const ComparisonRow& row = c.rows[r];
     std::string context;
     for (const auto& [key, value] : row.context)
-      context += fmt::format("{}{}: {}", context.empty() ? "" : ", ", jsonString(key), jsonString(value));
+      context +=
+          fmt::format("{}{}: {}", context.empty() ? "" : ", ", jsonString(key), jsonString(value));
     std::string finals, bests;
     for (const std::string& column : c.columns) {
       finals += fmt::format("{}{}: {}", finals.empty() ? "" : ", ", jsonString(column),
@@ -513,19 +557,21 @@ std::string renderJson(const Comparison& c) {
                            jsonStats(row.bestStats.at(column)));
     }
     out += fmt::format(
-        "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": {}, "
+        "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "
+        "{}, "
         "\"final\": {{{}}}, \"best\": {{{}}}, \"delta_m\": {}, \"rank\": {}, \"baseline\": {}, "
         "\"ms_per_step\": {}, \"s_per_trial\": {}}}",
         r ? "," : "", jsonString(row.label), context, row.paths.size(), fmt::join(row.seeds, ", "),
-        list(row.paths), finals, bests, jsonStats(row.deltaM), row.rank > 0 ? std::to_string(row.rank) : "null",
-        row.baseline ? "true" : "false", jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
+        list(row.paths), finals, bests, jsonStats(row.deltaM),
+        row.rank > 0 ? std::to_string(row.rank) : "null", row.baseline ? "true" : "false",
+        jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
   }
   out += c.rows.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"notes\": {},\n", list(c.notes));
   out += "  \"excluded\": [";
   for (std::size_t i = 0; i < c.excluded.size(); ++i) {
-    out += fmt::format("{}\n    {{\"path\": {}, \"reason\": {}}}", i ? "," : "", jsonString(c.excluded[i].path),
-                       jsonString(c.excluded[i].reason));
+    out += fmt::format("{}\n    {{\"path\": {}, \"reason\": {}}}", i ? "," : "",
+                       jsonString(c.excluded[i].path), jsonString(c.excluded[i].reason));
   }
   out += c.excluded.empty() ? "]\n" : "\n  ]\n";
   out += "}\n";
@@ -536,11 +582,20 @@ std::string htmlEscape(const std::string& text) {
   std::string out;
   for (char ch : text) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -557,7 +612,8 @@ std::string renderHtml(const Comparison& c) {
     out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
     const std::vector<std::string> cells = rowCells(c, row);
     for (std::size_t i = 0; i < cells.size(); ++i)
-      out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"", htmlEscape(cells[i]));
+      out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
+                         htmlEscape(cells[i]));
     out += "</tr>\n";
   }
   out += "</tbody>\n</table>\n";
@@ -568,11 +624,16 @@ std::string renderHtml(const Comparison& c) {
 
 std::string renderComparison(const Comparison& comparison, ComparisonFormat format) {
   switch (format) {
-    case ComparisonFormat::kMarkdown: return renderMarkdown(comparison);
-    case ComparisonFormat::kCsv: return renderCsv(comparison);
-    case ComparisonFormat::kJson: return renderJson(comparison);
-    case ComparisonFormat::kHtml: return renderHtml(comparison);
-    case ComparisonFormat::kTable: break;
+    case ComparisonFormat::kMarkdown:
+      return renderMarkdown(comparison);
+    case ComparisonFormat::kCsv:
+      return renderCsv(comparison);
+    case ComparisonFormat::kJson:
+      return renderJson(comparison);
+    case ComparisonFormat::kHtml:
+      return renderHtml(comparison);
+    case ComparisonFormat::kTable:
+      break;
   }
   return renderTable(comparison);
 }

@@ -32,7 +32,7 @@ struct TrialScore {
   std::map<std::string, double> finalValues;  ///< test value at the last epoch
   std::map<std::string, double> bestValues;   ///< test value at the best validation epoch
   std::map<std::string, int64_t> bestEpochs;  ///< that epoch (as logged in epochs/epoch)
-  double msPerStep = 0.0;        ///< mean of steps/time/total_ms; NaN if no step
+  double msPerStep = 0.0;                     ///< mean of steps/time/total_ms; NaN if no step
   double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
 };
 
@@ -65,8 +65,8 @@ struct ComparisonRow {
   std::vector<int64_t> seeds;
   std::map<std::string, MeanStd> finalStats;  ///< per column, over seeds
   std::map<std::string, MeanStd> bestStats;   ///< per column, over seeds
-  MeanStd deltaM;      ///< Δm% per seed against the baseline's mean, over seeds; n = 0 if none
-  int rank = 0;        ///< by mean Δm% within the same context, 1 = best; 0 = unranked
+  MeanStd deltaM;         ///< Δm% per seed against the baseline's mean, over seeds; n = 0 if none
+  int rank = 0;           ///< by mean Δm% within the same context, 1 = best; 0 = unranked
   bool baseline = false;  ///< this row is the baseline of its context
   MeanStd msPerStep;
   MeanStd secondsPerTrial;
@@ -80,15 +80,15 @@ struct ExcludedTrial {
 
 /// The comparison of a trial set.
 struct Comparison {
-  std::string source;  ///< the folder or files compared, for the header
+  std::string source;                    ///< the folder or files compared, for the header
   std::vector<std::string> columns;      ///< "task/metric", in display order
   std::vector<std::string> contextKeys;  ///< swept keys shown as columns
   std::vector<ComparisonRow> rows;       ///< grouped by context, then by label
   Selection selection = Selection::kBest;
-  std::string baseline;                  ///< what Δm% is measured against
-  std::vector<std::string> notes;        ///< e.g. a context without its baseline
-  std::vector<ExcludedTrial> excluded;   ///< failed, incomplete, unreadable
-  std::size_t trialsRead = 0;            ///< files found
+  std::string baseline;                 ///< what Δm% is measured against
+  std::vector<std::string> notes;       ///< e.g. a context without its baseline
+  std::vector<ExcludedTrial> excluded;  ///< failed, incomplete, unreadable
+  std::size_t trialsRead = 0;           ///< files found
 };
 
 /// Groups `scores` and computes every statistic. Throws std::invalid_argument
@@ -102,7 +102,8 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
 /// killed) and files that turn out damaged when their curves are read go to
 /// Comparison::excluded with the reason, as do set.unreadable; never throws
 /// for a bad file. `source` names the folder in the output.
-Comparison compareTrialSet(const TrialSet& set, const std::string& source, const CompareOptions& options);
+Comparison compareTrialSet(const TrialSet& set, const std::string& source,
+                           const CompareOptions& options);
 
 /// Output formats of renderComparison.
 enum class ComparisonFormat {

@@ -16,7 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
   if (node.IsMap() && node.size() > 0) {
     for (const auto& entry : node) {
       const std::string key = entry.first.as<std::string>();
@@ -47,7 +48,9 @@ void describeConfigurations(TrialSet& set) {
     std::set<std::string> values;
     for (const TrialEntry& trial : set.trials) {
       const auto found = trial.config.find(key);
-      values.insert(found == trial.config.end() ? std::string("\x01" "absent") : found->second);
+      values.insert(found == trial.config.end() ? std::string("\x01"
+                                                              "absent")
+                                                : found->second);
     }
     if (values.size() > 1) set.sweptKeys.push_back(key);
   }
@@ -129,7 +132,8 @@ TrialSet scanFolder(const std::string& folder) {
   for (fs::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
     if (it->path().extension() == ".h5") paths.push_back(it->path().string());
   }
-  if (error) throw FileError(fmt::format("{}: cannot list the folder ({})", folder, error.message()));
+  if (error)
+    throw FileError(fmt::format("{}: cannot list the folder ({})", folder, error.message()));
   std::sort(paths.begin(), paths.end());
   return readFiles(paths);
 }

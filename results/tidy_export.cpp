@@ -21,7 +21,8 @@ struct Row {
 /// Writes rows of one trial; the per-trial columns are fixed at construction.
 class RowWriter {
  public:
-  RowWriter(const TrialSet& set, const TrialEntry& trial, ExportWhat what, ExportFormat format, std::ostream& out)
+  RowWriter(const TrialSet& set, const TrialEntry& trial, ExportWhat what, ExportFormat format,
+            std::ostream& out)
       : what_(what), format_(format), out_(out), columns_(exportColumns(set, what)) {
     fixed_ = {trial.name, trial.status, trial.label, trial.strategy, std::to_string(trial.seed)};
     for (const std::string& key : set.sweptKeys) {
@@ -32,7 +33,8 @@ class RowWriter {
 
   void write(const Row& row) {
     std::vector<std::string> fields = fixed_;
-    for (const std::string* text : {&row.task, &row.split, &row.step, &row.epoch, &row.metric}) fields.push_back(*text);
+    for (const std::string* text : {&row.task, &row.split, &row.step, &row.epoch, &row.metric})
+      fields.push_back(*text);
     if (what_ == ExportWhat::kSummary) fields.push_back(row.select);
     std::string line;
     if (format_ == ExportFormat::kCsv) {
@@ -43,8 +45,10 @@ class RowWriter {
       for (std::size_t i = 0; i < fields.size(); ++i) {
         // Numbers stay numbers in JSON: seed, step, epoch.
         const std::string& name = columns_[i];
-        const bool numeric = (name == "seed" || name == "step" || name == "epoch") && !fields[i].empty();
-        line += fmt::format("{}: {}, ", jsonString(name), numeric ? fields[i] : jsonString(fields[i]));
+        const bool numeric =
+            (name == "seed" || name == "step" || name == "epoch") && !fields[i].empty();
+        line +=
+            fmt::format("{}: {}, ", jsonString(name), numeric ? fields[i] : jsonString(fields[i]));
       }
       line += fmt::format("\"value\": {}}}", jsonNumber(row.value));
     }
@@ -76,7 +80,8 @@ std::string integerText(double value) {
 
 void writeSteps(const TrialReader& reader, RowWriter& writer) {
   const std::vector<double> steps = reader.curve("steps/step");
-  const std::vector<double> epochs = reader.hasCurve("steps/epoch") ? reader.curve("steps/epoch") : std::vector<double>{};
+  const std::vector<double> epochs =
+      reader.hasCurve("steps/epoch") ? reader.curve("steps/epoch") : std::vector<double>{};
   for (const std::string& curve : reader.curves()) {
     if (curve.rfind("steps/", 0) != 0 || curve == "steps/step" || curve == "steps/epoch") continue;
     const std::string rest = curve.substr(6);
@@ -151,7 +156,8 @@ ExportWhat parseExportWhat(const std::string& name) {
   if (name == "steps") return ExportWhat::kSteps;
   if (name == "epochs") return ExportWhat::kEpochs;
   if (name == "summary") return ExportWhat::kSummary;
-  throw std::invalid_argument(fmt::format("unknown --what '{}' (known: steps, epochs, summary)", name));
+  throw std::invalid_argument(
+      fmt::format("unknown --what '{}' (known: steps, epochs, summary)", name));
 }
 
 ExportFormat parseExportFormat(const std::string& name) {
@@ -169,13 +175,15 @@ std::vector<std::string> exportColumns(const TrialSet& set, ExportWhat what) {
   return columns;
 }
 
-ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat format, std::ostream& out) {
+ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat format,
+                        std::ostream& out) {
   ExportResult result;
   result.unreadable = set.unreadable;
   if (format == ExportFormat::kCsv) {
     const std::vector<std::string> columns = exportColumns(set, what);
     std::string header;
-    for (const std::string& column : columns) header += (header.empty() ? "" : ",") + RowWriter::csvField(column);
+    for (const std::string& column : columns)
+      header += (header.empty() ? "" : ",") + RowWriter::csvField(column);
     out << header << '\n';
   }
   for (const TrialEntry& trial : set.trials) {

@@ -46,13 +46,15 @@ std::vector<std::string> exportColumns(const TrialSet& set, ExportWhat what);
 
 /// What exportTidy wrote.
 struct ExportResult {
-  std::size_t trials = 0;                 ///< files exported
-  std::size_t rows = 0;                   ///< rows written (header excluded)
-  std::vector<UnreadableFile> unreadable;  ///< set.unreadable plus files that failed on reading curves
+  std::size_t trials = 0;  ///< files exported
+  std::size_t rows = 0;    ///< rows written (header excluded)
+  std::vector<UnreadableFile>
+      unreadable;  ///< set.unreadable plus files that failed on reading curves
 };
 
 /// Writes every trial of `set` (summary: completed trials only) to `out`.
 /// Never throws for a bad file: it is listed in the result and skipped.
-ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat format, std::ostream& out);
+ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat format,
+                        std::ostream& out);
 
 }  // namespace fulcrum::results

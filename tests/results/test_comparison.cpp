@@ -2,10 +2,9 @@
 // with hand-computed numbers, of grouping a folder of trial files written
 // with the results writer, and of the tidy export read back.
 
-#include <catch2/catch.hpp>
-
 #include <stdlib.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -51,17 +50,20 @@ class TempDir {
 
 /// A completed two-epoch trial with one task "a" (metric accuracy) whose
 /// val/test accuracies are given, and two steps of 10 and 20 ms.
-void writeTrial(const std::string& path, const std::string& strategy, int64_t seed, const std::string& lr,
-                const std::vector<double>& val, const std::vector<double>& test, const std::string& status = "completed") {
+void writeTrial(const std::string& path, const std::string& strategy, int64_t seed,
+                const std::string& lr, const std::vector<double>& val,
+                const std::vector<double>& test, const std::string& status = "completed") {
   Attributes attributes;
   attributes.text["strategy"] = strategy;
-  attributes.text["config_yaml"] = "name: t\nseed: " + std::to_string(seed) + "\ntrain: {lr: " + lr +
+  attributes.text["config_yaml"] = "name: t\nseed: " + std::to_string(seed) +
+                                   "\ntrain: {lr: " + lr +
                                    ", threads: 1}\nstrategy: {name: " + strategy + "}\n";
   attributes.integers["seed"] = seed;
-  const std::vector<std::string> curves = {"steps/step",          "steps/epoch",          "steps/loss/a",
-                                           "steps/weight/a",      "steps/time/total_ms",  "epochs/epoch",
-                                           "epochs/seconds",      "epochs/val/a/accuracy", "epochs/test/a/accuracy",
-                                           "epochs/test/a/loss"};
+  const std::vector<std::string> curves = {
+      "steps/step",        "steps/epoch",           "steps/loss/a",
+      "steps/weight/a",    "steps/time/total_ms",   "epochs/epoch",
+      "epochs/seconds",    "epochs/val/a/accuracy", "epochs/test/a/accuracy",
+      "epochs/test/a/loss"};
   TrialWriter writer(path, attributes, curves);
   const double steps[][5] = {{0, 0, 0.9, 1.0, 10.0}, {1, 1, 0.8, 1.0, 20.0}};
   for (const auto& row : steps) {
@@ -106,7 +108,8 @@ TEST_CASE("meanStd uses the sample standard deviation and skips NaN", "[results]
   CHECK(std::isnan(meanStd({kNaN}).mean));
 }
 
-TEST_CASE("bestIndex picks the best validation value, ties to the earliest", "[results][aggregate]") {
+TEST_CASE("bestIndex picks the best validation value, ties to the earliest",
+          "[results][aggregate]") {
   CHECK(bestIndex({0.5, 0.7, 0.7, 0.6}, true) == 1);
   CHECK(bestIndex({0.5, 0.3, kNaN, 0.3}, false) == 1);
   CHECK(bestIndex({kNaN, kNaN}, true) == -1);
@@ -132,9 +135,10 @@ TEST_CASE("ranks are competition ranks, lower first, non-finite unranked", "[res
 TEST_CASE("compare groups by configuration and computes Δm% per seed", "[results][compare]") {
   // Baseline "fixed": accuracy 0.8 and 0.6 (mean 0.7). "dwa": 0.77 and 0.84.
   // Δm per dwa seed = −(0.77 − 0.7)/0.7·100 = −10 and −(0.84 − 0.7)/0.7·100 = −20.
-  const std::vector<TrialScore> scores = {
-      score("fixed", 0, {{"a/accuracy", 0.8}, {"a/loss", 0.5}}), score("fixed", 1, {{"a/accuracy", 0.6}, {"a/loss", 0.5}}),
-      score("dwa", 0, {{"a/accuracy", 0.77}, {"a/loss", 0.5}}), score("dwa", 1, {{"a/accuracy", 0.84}, {"a/loss", 0.5}})};
+  const std::vector<TrialScore> scores = {score("fixed", 0, {{"a/accuracy", 0.8}, {"a/loss", 0.5}}),
+                                          score("fixed", 1, {{"a/accuracy", 0.6}, {"a/loss", 0.5}}),
+                                          score("dwa", 0, {{"a/accuracy", 0.77}, {"a/loss", 0.5}}),
+                                          score("dwa", 1, {{"a/accuracy", 0.84}, {"a/loss", 0.5}})};
   const Comparison c = compare(scores, CompareOptions{});
   REQUIRE(c.columns == std::vector<std::string>{"a/accuracy"});  // loss left out by default
   REQUIRE(c.rows.size() == 2);
@@ -150,15 +154,23 @@ TEST_CASE("compare groups by configuration and computes Δm% per seed", "[result
   CHECK(dwa.rank == 1);
   CHECK(fixed.rank == 2);
 
+  std::vector<TrialScore> repeated = scores;
+  repeated.push_back(score("dwa", 1, {{"a/accuracy", 0.84}}));
+  const Comparison twice = compare(repeated, CompareOptions{});
+  REQUIRE(twice.notes.size() == 1);
+  CHECK_THAT(twice.notes[0], Contains("'dwa' has seed 1 in 2 files, each counted: dwa1, dwa1"));
+
   CompareOptions lossOnly;
   lossOnly.metrics = {"loss"};
   CHECK(compare(scores, lossOnly).columns == std::vector<std::string>{"a/loss"});
   CompareOptions unknown;
   unknown.metrics = {"f1"};
-  CHECK_THROWS_WITH(compare(scores, unknown), Contains("--metric 'f1' names no metric") && Contains("a/accuracy"));
+  CHECK_THROWS_WITH(compare(scores, unknown),
+                    Contains("--metric 'f1' names no metric") && Contains("a/accuracy"));
   CompareOptions badBaseline;
   badBaseline.baseline = "gradnorm";
-  CHECK_THROWS_WITH(compare(scores, badBaseline), Contains("--baseline 'gradnorm'") && Contains("dwa, fixed"));
+  CHECK_THROWS_WITH(compare(scores, badBaseline),
+                    Contains("--baseline 'gradnorm'") && Contains("dwa, fixed"));
 
   CompareOptions given;
   given.baselineValues = {{"a/accuracy", 0.7}};
@@ -204,7 +216,8 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   CHECK_THAT(excluded, Contains("t-dwa-seed3.h5: running"));
 
   REQUIRE(c.rows.size() == 3);  // (lr 0.01, fixed), (lr 0.1, dwa), (lr 0.1, fixed)
-  CHECK(c.rows[0].context == std::vector<std::pair<std::string, std::string>>{{"train.lr", "0.01"}});
+  CHECK(c.rows[0].context ==
+        std::vector<std::pair<std::string, std::string>>{{"train.lr", "0.01"}});
   const ComparisonRow& dwa = c.rows[1];
   const ComparisonRow& fixed = c.rows[2];
   REQUIRE(dwa.label == "dwa");
@@ -227,7 +240,8 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
   CHECK_THAT(csv, Contains("strategy,train.lr,n,seeds,a/accuracy_final_mean"));
   const std::string json = renderComparison(c, ComparisonFormat::kJson);
-  CHECK_THAT(json, Contains("\"strategy\": \"dwa\", \"context\": {\"train.lr\": \"0.1\"}, \"n\": 2"));
+  CHECK_THAT(json,
+             Contains("\"strategy\": \"dwa\", \"context\": {\"train.lr\": \"0.1\"}, \"n\": 2"));
   CHECK_THAT(renderComparison(c, ComparisonFormat::kHtml), Contains("<table id=\"comparison\">"));
 
   SECTION("the tidy export holds exactly the files' numbers") {
@@ -236,23 +250,29 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
     CHECK(result.trials == 7);
     CHECK(result.unreadable.size() == 1);
     const std::string text = out.str();
-    CHECK(text.rfind("trial,status,config,strategy,seed,strategy.name,train.lr,task,split,step,epoch,metric,value\n", 0) == 0);
+    CHECK(text.rfind("trial,status,config,strategy,seed,strategy.name,train.lr,task,split,step,"
+                     "epoch,metric,value\n",
+                     0) == 0);
     CHECK_THAT(text, Contains("t-dwa-seed0,completed,dwa,dwa,0,dwa,0.1,a,test,,1,accuracy,0.9\n"));
     CHECK_THAT(text, Contains("t-dwa-seed0,completed,dwa,dwa,0,dwa,0.1,,,,0,seconds,1.5\n"));
-    // Per completed two-epoch trial: 2 epochs × (seconds + 3 curves) = 8 rows; the running one has 1 epoch.
+    // Per completed two-epoch trial: 2 epochs × (seconds + 3 curves) = 8 rows; the running one has
+    // 1 epoch.
     CHECK(result.rows == 6 * 8 + 4);
 
     std::ostringstream steps;
     exportTidy(set, ExportWhat::kSteps, ExportFormat::kJsonl, steps);
-    CHECK_THAT(steps.str(), Contains("{\"trial\": \"t-dwa-seed0\", \"status\": \"completed\", \"config\": \"dwa\", "
-                                     "\"strategy\": \"dwa\", \"seed\": 0, \"strategy.name\": \"dwa\", \"train.lr\": "
-                                     "\"0.1\", \"task\": \"a\", \"split\": \"train\", \"step\": 1, \"epoch\": 1, "
-                                     "\"metric\": \"loss\", \"value\": 0.8}"));
+    CHECK_THAT(
+        steps.str(),
+        Contains("{\"trial\": \"t-dwa-seed0\", \"status\": \"completed\", \"config\": \"dwa\", "
+                 "\"strategy\": \"dwa\", \"seed\": 0, \"strategy.name\": \"dwa\", \"train.lr\": "
+                 "\"0.1\", \"task\": \"a\", \"split\": \"train\", \"step\": 1, \"epoch\": 1, "
+                 "\"metric\": \"loss\", \"value\": 0.8}"));
 
     std::ostringstream summary;
     const ExportResult s = exportTidy(set, ExportWhat::kSummary, ExportFormat::kCsv, summary);
     CHECK(s.trials == 5);  // completed only
-    CHECK_THAT(summary.str(), Contains("t-dwa-seed1,completed,dwa,dwa,1,dwa,0.1,a,test,,1,accuracy,best,0.72\n"));
+    CHECK_THAT(summary.str(),
+               Contains("t-dwa-seed1,completed,dwa,dwa,1,dwa,0.1,a,test,,1,accuracy,best,0.72\n"));
   }
 }
 
