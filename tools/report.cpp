@@ -128,16 +128,31 @@ int runPlots(const ReportCommandOptions& options, const std::string& folder,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/// The PNG files in `figures`, sorted: (file name, stem for the alt text).
-std::vector<std::pair<std::string, std::string>> figureList(const fs::path& figures) {
-  std::vector<std::pair<std::string, std::string>> list;
+/// The PNG files in `figures`: first those plotted-data.json lists, in its
+/// order (one figure per concern, as the plot script arranged them), then
+/// any others sorted. The file names are all that is read from the JSON.
+std::vector<std::string> figureList(const fs::path& figures) {
+  std::vector<std::string> listed, others;
   std::error_code code;
-  for (fs::directory_iterator it(figures, code), end; !code && it != end; it.increment(code)) {
-    if (it->path().extension() == ".png")
-      list.emplace_back(it->path().filename().string(), it->path().stem().string());
+  if (fs::is_regular_file(figures / "plotted-data.json", code)) {
+    const std::string json = readFile(figures / "plotted-data.json");
+    const std::string key = "\"file\": \"";
+    for (std::size_t at = json.find(key); at != std::string::npos; at = json.find(key, at + 1)) {
+      const std::size_t start = at + key.size(), end = json.find('"', start);
+      if (end == std::string::npos) break;
+      const std::string name = json.substr(start, end - start);
+      if (fs::is_regular_file(figures / name, code)) listed.push_back(name);
+    }
   }
-  std::sort(list.begin(), list.end());
-  return list;
+  for (fs::directory_iterator it(figures, code), end; !code && it != end; it.increment(code)) {
+    const std::string name = it->path().filename().string();
+    if (it->path().extension() == ".png" &&
+        std::find(listed.begin(), listed.end(), name) == listed.end())
+      others.push_back(name);
+  }
+  std::sort(others.begin(), others.end());
+  listed.insert(listed.end(), others.begin(), others.end());
+  return listed;
 }
 
 std::string section(const std::string& id, const std::string& title, const std::string& body) {
@@ -247,6 +262,7 @@ tr.baseline { background: #f3f3f3; }
 ul.definitions { font-size: 0.9em; color: #444; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
+div.scroll { overflow-x: auto; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
 )";
 
@@ -258,7 +274,9 @@ std::string renderPage(const std::string& folder, const results::TrialSet& set,
   page +=
       fmt::format("<h1>fulcrum report: {}</h1>\n<p>Written {}.</p>\n", escape(folder), utcNow());
   page += section("comparison-section", "Comparison",
-                  results::renderComparison(comparison, results::ComparisonFormat::kHtml));
+                  "<div class=\"scroll\">\n" +
+                      results::renderComparison(comparison, results::ComparisonFormat::kHtml) +
+                      "</div>\n");
   page += section("figures", "Figures", figureBody);
   page += section("experiment", "Experiment", experimentSection(set));
   page += section("environment", "Environment", environmentSection(set));
@@ -308,11 +326,11 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
       figureBody = fmt::format("<p>The plot script failed (exit {}); see <code>{}</code>.</p>\n",
                                status, escape(log.string()));
     }
-    for (const auto& [name, title] : figureList(figures)) {
+    for (const std::string& name : figureList(figures)) {
       figureBody += fmt::format(
           "<figure><img src=\"data:image/png;base64,{}\" "
           "alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
-          base64(readFile(figures / name)), escape(title), escape(name));
+          base64(readFile(figures / name)), escape(fs::path(name).stem().string()), escape(name));
     }
   }
 
