@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
                              "instead: a folder of single-task runs, averaged per task and metric");
   compareCommand->add_option("--metric", compare.metrics,
                              "a metric (accuracy) or column (top_left/accuracy) to show; repeatable; "
-                             "default all but loss");
+                             "default all but loss")
+      ->allow_extra_args(false);
   compareCommand->add_option("--select", compare.select, "values Δm% and rank use: best (default) or final")
       ->check(CLI::IsMember({"best", "final"}));
   compareCommand->add_option("--format", compare.format, "table (default), markdown, csv or json")
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
   reportCommand->add_option("--out", report.out, "HTML file (default <folder>/report.html)");
   reportCommand->add_option("--baseline", report.compare.baseline, "as for compare");
   reportCommand->add_option("--baseline-dir", report.compare.baselineDir, "as for compare");
-  reportCommand->add_option("--metric", report.compare.metrics, "as for compare (repeatable)");
+  reportCommand->add_option("--metric", report.compare.metrics, "as for compare (repeatable)")
+      ->allow_extra_args(false);
   reportCommand->add_option("--select", report.compare.select, "as for compare")
       ->check(CLI::IsMember({"best", "final"}));
   reportCommand->add_option("--plot-script", report.plotScript, "the plot script (default the source tree's tools/plot)");
