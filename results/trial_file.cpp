@@ -532,7 +532,7 @@ struct TrialReader::Impl {
   std::map<std::string, std::vector<double>> curves;  ///< sorted by path
 };
 
-TrialReader::TrialReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std::make_unique<Impl>()) {
   QuietErrors quiet;
   Impl& impl = *impl_;
   impl.path = path;
@@ -559,6 +559,10 @@ TrialReader::TrialReader(const std::string& path) : impl_(std::make_unique<Impl>
   if (version->second < 1 || version->second > kSchemaVersion)
     fail(path, fmt::format("schema_version {} is not supported (this build reads 1 to {})", version->second,
                            kSchemaVersion));
+  if (contents == Contents::kAttributesOnly) {
+    if (!file.close()) failHdf5(path, "cannot close the file");
+    return;
+  }
 
   std::vector<std::string> links;
   auto collect = [](hid_t, const char* name, const H5L_info_t* info, void* data) -> herr_t {

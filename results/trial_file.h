@@ -74,9 +74,14 @@ class TrialWriter {
 /// or was killed (opened as an SWMR reader then).
 class TrialReader {
  public:
+  /// What the constructor reads into memory.
+  enum class Contents {
+    kEverything,      ///< attributes and every curve
+    kAttributesOnly,  ///< attributes only: curves() is empty (cheap scans of a folder)
+  };
   /// Opens `path` read-only; throws FileError naming the path if it is
   /// missing, not HDF5, truncated or not a fulcrum trial file.
-  explicit TrialReader(const std::string& path);
+  explicit TrialReader(const std::string& path, Contents contents = Contents::kEverything);
   ~TrialReader();
   TrialReader(const TrialReader&) = delete;
   TrialReader& operator=(const TrialReader&) = delete;

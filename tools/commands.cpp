@@ -59,17 +59,6 @@ std::string blasLibrary() {
 }
 
 
-/// Mean and sample standard deviation.
-std::pair<double, double> meanStd(const std::vector<double>& values) {
-  double mean = 0.0;
-  for (double v : values) mean += v;
-  mean /= static_cast<double>(values.size());
-  double squares = 0.0;
-  for (double v : values) squares += (v - mean) * (v - mean);
-  const double std = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0.0;
-  return {mean, std};
-}
-
 }  // namespace
 
 int reportError(const std::string& message, int code) {
@@ -176,61 +165,6 @@ int listCommand() {
                              row.reference);
   }
   return 0;
-}
-
-int summaryCommand(const std::vector<std::string>& files) {
-  // strategy → metric column → final values over the trials (seeds).
-  std::map<std::string, std::map<std::string, std::vector<double>>> table;
-  std::vector<std::string> order, columns;
-  std::map<std::string, int> trials;
-  std::vector<std::string> skipped;
-  for (const auto& file : files) {
-    try {
-      results::TrialReader reader(file);
-      if (reader.text("status") != "completed") {
-        skipped.push_back(fmt::format("{} ({}{}{})", file, reader.text("status"),
-                                      reader.text("error").empty() ? "" : ": ", reader.text("error")));
-        continue;
-      }
-      const std::string strategy = reader.text("strategy");
-      if (!trials.count(strategy)) order.push_back(strategy);
-      ++trials[strategy];
-      for (const auto& curve : reader.curves()) {
-        if (curve.rfind("epochs/test/", 0) != 0) continue;
-        const std::string column = curve.substr(12);
-        if (column.size() >= 5 && column.compare(column.size() - 5, 5, "/loss") == 0) continue;
-        const std::vector<double> values = reader.curve(curve);
-        if (values.empty()) continue;
-        if (std::find(columns.begin(), columns.end(), column) == columns.end()) columns.push_back(column);
-        table[strategy][column].push_back(values.back());
-      }
-      const std::vector<double> steps = reader.curve("steps/time/total_ms");
-      if (!steps.empty()) {
-        table[strategy]["ms/step"].push_back(meanStd(steps).first);
-      }
-    } catch (const results::FileError& e) {
-      skipped.push_back(e.what());
-    }
-  }
-  columns.push_back("ms/step");
-  std::cout << fmt::format("final test metrics, mean ± std over trials (n)\n{:<14} {:>3}", "strategy", "n");
-  for (const auto& column : columns) std::cout << fmt::format("  {:>26}", column);
-  std::cout << "\n";
-  for (const auto& strategy : order) {
-    std::cout << fmt::format("{:<14} {:>3}", strategy, trials[strategy]);
-    for (const auto& column : columns) {
-      const auto& values = table[strategy][column];
-      if (values.empty()) {
-        std::cout << fmt::format("  {:>26}", "-");
-        continue;
-      }
-      const auto [mean, std] = meanStd(values);
-      std::cout << fmt::format("  {:>26}", fmt::format("{:.4f} ± {:.4f}", mean, std));
-    }
-    std::cout << "\n";
-  }
-  for (const auto& line : skipped) std::cout << "not included: " << line << "\n";
-  return skipped.empty() ? 0 : 1;
 }
 
 int showCommand(const std::vector<std::string>& files) {

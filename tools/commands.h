@@ -26,9 +26,6 @@ void prepareOutputFolder(const std::filesystem::path& folder);
 
 int runCommand(const RunOptions& options);
 int listCommand();
-/// Final test metrics per strategy, mean ± std over the given trial files;
-/// failed or unreadable files are listed, never averaged in.
-int summaryCommand(const std::vector<std::string>& files);
 int showCommand(const std::vector<std::string>& files);
 /// fulcrum's, LibTorch's and HDF5's versions and the BLAS library in use.
 std::string versionText();

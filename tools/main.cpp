@@ -7,6 +7,7 @@
 #include "tools/commands.h"
 #include "tools/landscape.h"
 #include "tools/probe.h"
+#include "tools/result_commands.h"
 #include "tools/slurm.h"
 #include "tools/sweep.h"
 
@@ -72,10 +73,54 @@ int main(int argc, char** argv) {
   CLI::App* showCommand = app.add_subcommand("show", "print a result file's metadata and final metrics");
   showCommand->add_option("files", files, "result files (.h5)")->required();
 
+  fulcrum::CompareCommandOptions compare;
+  CLI::App* compareCommand = app.add_subcommand(
+      "compare", "per configuration (minus seed): test metrics mean ± std over seeds, Δm%, rank, time");
+  compareCommand->add_option("target", compare.targets, "a folder of trial files (or trial files)")->required();
+  compareCommand->add_option("--baseline", compare.baseline,
+                             "configuration Δm% is measured against, as labelled in the table (default fixed)");
+  compareCommand->add_option("--baseline-dir", compare.baselineDir,
+                             "instead: a folder of single-task runs, averaged per task and metric");
+  compareCommand->add_option("--metric", compare.metrics,
+                             "a metric (accuracy) or column (top_left/accuracy) to show; repeatable; "
+                             "default all but loss")
+      ->allow_extra_args(false);
+  compareCommand->add_option("--select", compare.select, "values Δm% and rank use: best (default) or final")
+      ->check(CLI::IsMember({"best", "final"}));
+  compareCommand->add_option("--format", compare.format, "table (default), markdown, csv or json")
+      ->check(CLI::IsMember({"table", "markdown", "csv", "json"}));
+
   std::vector<std::string> summaryFiles;
   CLI::App* summaryCommand =
-      app.add_subcommand("summary", "final test metrics per strategy, mean ± std over trial files");
+      app.add_subcommand("summary", "`compare` of the given trial files, as a table");
   summaryCommand->add_option("files", summaryFiles, "result files (.h5)")->required();
+
+  fulcrum::ExportCommandOptions exportOptions;
+  CLI::App* exportCommand = app.add_subcommand(
+      "export", "a folder's curves in long (tidy) form, one value per row, for pandas or seaborn");
+  exportCommand->add_option("target", exportOptions.target, "a folder of trial files")->required();
+  exportCommand->add_option("--format", exportOptions.format, "csv (default) or jsonl")
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  exportCommand->add_option("--what", exportOptions.what,
+                            "epochs (default): per-epoch metrics; steps: per-step losses, weights, timings, "
+                            "diagnostics; summary: final and best test metrics")
+      ->check(CLI::IsMember({"steps", "epochs", "summary"}));
+  exportCommand->add_option("--out", exportOptions.out, "output file (default standard output)");
+
+  fulcrum::ReportCommandOptions report;
+  CLI::App* reportCommand = app.add_subcommand(
+      "report", "one self-contained HTML page: comparison, figures, experiment, environment, failed trials");
+  reportCommand->add_option("target", report.compare.targets, "a folder of trial files")->required();
+  reportCommand->add_option("--out", report.out, "HTML file (default <folder>/report.html)");
+  reportCommand->add_option("--baseline", report.compare.baseline, "as for compare");
+  reportCommand->add_option("--baseline-dir", report.compare.baselineDir, "as for compare");
+  reportCommand->add_option("--metric", report.compare.metrics, "as for compare (repeatable)")
+      ->allow_extra_args(false);
+  reportCommand->add_option("--select", report.compare.select, "as for compare")
+      ->check(CLI::IsMember({"best", "final"}));
+  reportCommand->add_option("--plot-script", report.plotScript, "the plot script (default the source tree's tools/plot)");
+  reportCommand->add_option("--python", report.python, "Python with h5py and matplotlib (default /usr/bin/python3)");
+  reportCommand->add_flag("--no-plots", report.noPlots, "leave the figures out");
 
   fulcrum::ProbeOptions probe;
   CLI::App* probeCommand = app.add_subcommand(
@@ -115,7 +160,14 @@ int main(int argc, char** argv) {
     if (*statusCommand) return fulcrum::statusCommand(status);
     if (*runTrialCommand) return fulcrum::runTrialCommand(trial);
     if (*showCommand) return fulcrum::showCommand(files);
-    if (*summaryCommand) return fulcrum::summaryCommand(summaryFiles);
+    if (*compareCommand) return fulcrum::compareCommand(compare, std::cout, std::cerr);
+    if (*summaryCommand) {
+      fulcrum::CompareCommandOptions options;
+      options.targets = summaryFiles;
+      return fulcrum::compareCommand(options, std::cout, std::cerr);
+    }
+    if (*exportCommand) return fulcrum::exportCommand(exportOptions, std::cout, std::cerr);
+    if (*reportCommand) return fulcrum::reportCommand(report, std::cout, std::cerr);
     if (*landscapeCommand) return fulcrum::landscapeCommand(landscape);
     if (*probeCommand) return fulcrum::probeCommand(probe, std::cout, std::cerr);
     std::cout << app.help();

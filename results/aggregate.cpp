@@ -1,0 +1,80 @@
+#include "results/aggregate.h"
+
+#include <cmath>
+#include <limits>
+
+namespace fulcrum::results {
+
+const char* const kDeltaMDefinition =
+    "Δm% = (1/K) Σ_k (−1)^s_k (M_k − M_b,k) / M_b,k × 100 over the K metrics shown, "
+    "s_k = 1 where higher is better (accuracy), M_b the baseline; lower is better";
+
+MeanStd meanStd(const std::vector<double>& values) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  MeanStd result;
+  double sum = 0.0;
+  for (double value : values) {
+    if (!std::isfinite(value)) continue;
+    sum += value;
+    ++result.n;
+  }
+  if (result.n == 0) return {nan, nan, 0};
+  result.mean = sum / static_cast<double>(result.n);
+  if (result.n == 1) return result;
+  double squares = 0.0;
+  for (double value : values) {
+    if (std::isfinite(value)) squares += (value - result.mean) * (value - result.mean);
+  }
+  result.std = std::sqrt(squares / static_cast<double>(result.n - 1));
+  return result;
+}
+
+bool higherIsBetter(const std::string& metric) {
+  // The trainer's metric names (framework/task.cpp); results/ cannot include
+  // framework/, so the few "higher is better" names are listed here.
+  return metric == "accuracy" || metric == "auc" || metric == "f1";
+}
+
+std::ptrdiff_t bestIndex(const std::vector<double>& validation, bool higherIsBetter) {
+  std::ptrdiff_t best = -1;
+  for (std::size_t i = 0; i < validation.size(); ++i) {
+    const double value = validation[i];
+    if (std::isnan(value)) continue;
+    if (best < 0) {
+      best = static_cast<std::ptrdiff_t>(i);
+      continue;
+    }
+    const double current = validation[static_cast<std::size_t>(best)];
+    if (higherIsBetter ? value > current : value < current) best = static_cast<std::ptrdiff_t>(i);
+  }
+  return best;
+}
+
+double deltaM(const std::vector<double>& values, const std::vector<double>& baseline,
+              const std::vector<bool>& higherIsBetter) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t k = values.size();
+  if (k == 0 || baseline.size() != k || higherIsBetter.size() != k) return nan;
+  double sum = 0.0;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (!std::isfinite(values[i]) || !std::isfinite(baseline[i]) || baseline[i] == 0.0) return nan;
+    const double relative = (values[i] - baseline[i]) / baseline[i];
+    sum += higherIsBetter[i] ? -relative : relative;
+  }
+  return sum / static_cast<double>(k) * 100.0;
+}
+
+std::vector<int> ranks(const std::vector<double>& values) {
+  std::vector<int> result(values.size(), 0);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) continue;
+    int better = 0;
+    for (double other : values) {
+      if (std::isfinite(other) && other < values[i]) ++better;
+    }
+    result[i] = better + 1;
+  }
+  return result;
+}
+
+}  // namespace fulcrum::results

@@ -1,0 +1,47 @@
+// The arithmetic of comparing trials: mean ± std over seeds, best-epoch
+// selection, the Δm% summary number and ranks. Plain numbers in, plain
+// numbers out; nothing here reads a file.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace fulcrum::results {
+
+/// Mean and sample standard deviation of some values.
+struct MeanStd {
+  double mean = 0.0;  ///< NaN when n == 0
+  double std = 0.0;   ///< sample (n − 1) standard deviation; 0 when n == 1, NaN when n == 0
+  std::size_t n = 0;  ///< number of finite values used
+};
+
+/// Mean ± sample std of the finite values in `values` (NaN and ±inf are
+/// left out, and n says how many were used).
+MeanStd meanStd(const std::vector<double>& values);
+
+/// True for metrics where a larger value is better ("accuracy"); false for
+/// losses and errors (loss, mse, mae, ...).
+bool higherIsBetter(const std::string& metric);
+
+/// Index of the best entry of `validation` (largest if `higherIsBetter`,
+/// else smallest), NaN entries skipped, ties going to the earliest; -1 when
+/// no entry is finite.
+std::ptrdiff_t bestIndex(const std::vector<double>& validation, bool higherIsBetter);
+
+/// Δm% of one result against a baseline (REFERENCES.md section 6):
+/// \f[ \Delta m = \frac{1}{K} \sum_k (-1)^{s_k} \frac{M_k - M_{b,k}}{M_{b,k}} \times 100 \f]
+/// with s_k = 1 where higher is better, so that a negative Δm is an
+/// improvement. All three vectors have K entries. NaN if K == 0, the sizes
+/// differ, or any value is not finite or a baseline value is 0.
+double deltaM(const std::vector<double>& values, const std::vector<double>& baseline,
+              const std::vector<bool>& higherIsBetter);
+
+/// The text that states deltaM's definition in every comparison output.
+extern const char* const kDeltaMDefinition;
+
+/// Competition ranks ("1224") of `values`, lower value = better = rank 1.
+/// Entries that are not finite get rank 0 (unranked).
+std::vector<int> ranks(const std::vector<double>& values);
+
+}  // namespace fulcrum::results

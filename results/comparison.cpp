@@ -1,0 +1,641 @@
+#include "results/comparison.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <stdexcept>
+
+#include "results/json.h"
+#include "results/trial_file.h"
+
+namespace fulcrum::results {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string metricOf(const std::string& column) { return column.substr(column.rfind('/') + 1); }
+std::string taskOf(const std::string& column) { return column.substr(0, column.rfind('/')); }
+
+const char* selectionName(Selection selection) {
+  return selection == Selection::kBest ? "best" : "final";
+}
+
+/// The columns to show: those `wanted` names (as columns or metric names),
+/// or by default every metric but "loss" (loss where a task has nothing else).
+std::vector<std::string> chooseColumns(const std::set<std::string>& available,
+                                       const std::vector<std::string>& wanted) {
+  std::vector<std::string> columns;
+  if (wanted.empty()) {
+    std::set<std::string> tasksWithMetric;
+    for (const std::string& column : available) {
+      if (metricOf(column) != "loss") tasksWithMetric.insert(taskOf(column));
+    }
+    for (const std::string& column : available) {
+      if (metricOf(column) != "loss" || tasksWithMetric.count(taskOf(column)) == 0)
+        columns.push_back(column);
+    }
+    return columns;
+  }
+  for (const std::string& name : wanted) {
+    bool matched = false;
+    for (const std::string& column : available) {
+      if (column == name || metricOf(column) == name) {
+        matched = true;
+        if (std::find(columns.begin(), columns.end(), column) == columns.end())
+          columns.push_back(column);
+      }
+    }
+    if (!matched) {
+      throw std::invalid_argument(
+          fmt::format("--metric '{}' names no metric of the trials (known: {})", name,
+                      fmt::join(available, ", ")));
+    }
+  }
+  return columns;
+}
+
+double valueAt(const std::map<std::string, double>& values, const std::string& column) {
+  const auto found = values.find(column);
+  return found == values.end() ? kNaN : found->second;
+}
+
+const std::map<std::string, double>& selected(const TrialScore& score, Selection selection) {
+  return selection == Selection::kBest ? score.bestValues : score.finalValues;
+}
+
+std::string contextText(const std::vector<std::pair<std::string, std::string>>& context) {
+  std::string text;
+  for (const auto& [key, value] : context)
+    text += fmt::format("{}{}={}", text.empty() ? "" : " ", key, value);
+  return text;
+}
+
+/// A reader's message without its leading "<path>: " (the listing names the file).
+std::string withoutPath(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
+}  // namespace
+
+TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
+  TrialScore score;
+  score.path = entry.path;
+  score.label = entry.label;
+  score.context = entry.context;
+  score.seed = entry.seed;
+  const std::vector<double> epochs = reader.curve("epochs/epoch");
+  const std::string prefix = "epochs/test/";
+  for (const std::string& curve : reader.curves()) {
+    if (curve.rfind(prefix, 0) != 0) continue;
+    const std::string column = curve.substr(prefix.size());
+    if (column.find('/') == std::string::npos) continue;
+    const std::vector<double> test = reader.curve(curve);
+    if (test.empty()) continue;
+    score.finalValues[column] = test.back();
+    const std::string validation = "epochs/val/" + column;
+    double best = kNaN;
+    int64_t bestEpoch = -1;
+    if (reader.hasCurve(validation)) {
+      const std::ptrdiff_t index =
+          bestIndex(reader.curve(validation), higherIsBetter(metricOf(column)));
+      if (index >= 0 && static_cast<std::size_t>(index) < test.size()) {
+        best = test[static_cast<std::size_t>(index)];
+        bestEpoch = static_cast<std::size_t>(index) < epochs.size()
+                        ? static_cast<int64_t>(epochs[static_cast<std::size_t>(index)])
+                        : index;
+      }
+    }
+    score.bestValues[column] = best;
+    score.bestEpochs[column] = bestEpoch;
+  }
+  score.msPerStep = reader.hasCurve("steps/time/total_ms")
+                        ? meanStd(reader.curve("steps/time/total_ms")).mean
+                        : kNaN;
+  double seconds = 0.0;
+  if (reader.hasCurve("epochs/seconds")) {
+    for (double value : reader.curve("epochs/seconds")) seconds += value;
+  }
+  score.secondsPerTrial = seconds;
+  return score;
+}
+
+Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& options) {
+  Comparison result;
+  result.selection = options.selection;
+  std::set<std::string> available;
+  for (const TrialScore& score : scores) {
+    for (const auto& entry : score.finalValues) available.insert(entry.first);
+  }
+  result.columns = chooseColumns(available, options.metrics);
+  if (!scores.empty()) {
+    for (const auto& entry : scores.front().context) result.contextKeys.push_back(entry.first);
+  }
+
+  // Groups in (context, label) order.
+  std::map<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>,
+           std::vector<const TrialScore*>>
+      groups;
+  for (const TrialScore& score : scores) groups[{score.context, score.label}].push_back(&score);
+  for (const auto& [key, members] : groups) {
+    ComparisonRow row;
+    row.context = key.first;
+    row.label = key.second;
+    std::vector<double> ms, seconds;
+    for (const TrialScore* score : members) {
+      row.paths.push_back(score->path);
+      row.seeds.push_back(score->seed);
+      ms.push_back(score->msPerStep);
+      seconds.push_back(score->secondsPerTrial);
+    }
+    for (const std::string& column : result.columns) {
+      std::vector<double> finals, bests;
+      for (const TrialScore* score : members) {
+        finals.push_back(valueAt(score->finalValues, column));
+        bests.push_back(valueAt(score->bestValues, column));
+      }
+      row.finalStats[column] = meanStd(finals);
+      row.bestStats[column] = meanStd(bests);
+    }
+    // Two files of one configuration and seed (a `fulcrum run` file next to
+    // the sweep's, say) would count one seed twice: say so.
+    std::map<int64_t, std::vector<std::string>> bySeed;
+    for (const TrialScore* score : members) bySeed[score->seed].push_back(score->path);
+    for (const auto& [seed, paths] : bySeed) {
+      if (paths.size() > 1)
+        result.notes.push_back(fmt::format("'{}'{}{} has seed {} in {} files, each counted: {}",
+                                           key.second, key.first.empty() ? "" : " where ",
+                                           contextText(key.first), seed, paths.size(),
+                                           fmt::join(paths, ", ")));
+    }
+    row.msPerStep = meanStd(ms);
+    row.secondsPerTrial = meanStd(seconds);
+    result.rows.push_back(std::move(row));
+  }
+
+  std::vector<bool> higher;
+  for (const std::string& column : result.columns)
+    higher.push_back(higherIsBetter(metricOf(column)));
+  auto baselineMeans = [&](const ComparisonRow& row) {
+    std::vector<double> means;
+    const auto& stats = options.selection == Selection::kBest ? row.bestStats : row.finalStats;
+    for (const std::string& column : result.columns) means.push_back(stats.at(column).mean);
+    return means;
+  };
+  auto deltaOf = [&](const ComparisonRow& row, const std::vector<double>& base) {
+    std::vector<double> perSeed;
+    for (const TrialScore& score : scores) {
+      if (score.context != row.context || score.label != row.label) continue;
+      std::vector<double> values;
+      for (const std::string& column : result.columns)
+        values.push_back(valueAt(selected(score, options.selection), column));
+      perSeed.push_back(deltaM(values, base, higher));
+    }
+    return meanStd(perSeed);
+  };
+
+  if (!options.baselineValues.empty()) {
+    result.baseline =
+        options.baselineDescription.empty() ? "given baseline values" : options.baselineDescription;
+    std::vector<double> base;
+    for (const std::string& column : result.columns)
+      base.push_back(valueAt(options.baselineValues, column));
+    for (ComparisonRow& row : result.rows) row.deltaM = deltaOf(row, base);
+  } else {
+    result.baseline = fmt::format("configuration '{}' (mean over its seeds, same other swept keys)",
+                                  options.baseline);
+    std::set<std::string> labels;
+    for (const ComparisonRow& row : result.rows) labels.insert(row.label);
+    if (labels.count(options.baseline) == 0) {
+      if (options.baseline != "fixed" && !result.rows.empty()) {
+        throw std::invalid_argument(
+            fmt::format("--baseline '{}' names no configuration (known: {})", options.baseline,
+                        fmt::join(labels, ", ")));
+      }
+      if (!result.rows.empty())
+        result.notes.push_back(fmt::format(
+            "no configuration '{}': Δm% and ranks not computed (choose one with --baseline: {})",
+            options.baseline, fmt::join(labels, ", ")));
+    }
+    for (const ComparisonRow& candidate : result.rows) {
+      if (candidate.label != options.baseline) continue;
+      const std::vector<double> base = baselineMeans(candidate);
+      for (ComparisonRow& row : result.rows) {
+        if (row.context == candidate.context) row.deltaM = deltaOf(row, base);
+      }
+    }
+    std::set<std::vector<std::pair<std::string, std::string>>> contexts, withBaseline;
+    for (ComparisonRow& row : result.rows) {
+      contexts.insert(row.context);
+      if (row.label == options.baseline) {
+        row.baseline = true;
+        withBaseline.insert(row.context);
+      }
+    }
+    if (labels.count(options.baseline) != 0) {
+      for (const auto& context : contexts) {
+        if (withBaseline.count(context) == 0)
+          result.notes.push_back(fmt::format("no '{}' trials where {}: Δm% not computed there",
+                                             options.baseline, contextText(context)));
+      }
+    }
+  }
+
+  // Ranks within each context.
+  std::map<std::vector<std::pair<std::string, std::string>>, std::vector<ComparisonRow*>> byContext;
+  for (ComparisonRow& row : result.rows) byContext[row.context].push_back(&row);
+  for (auto& entry : byContext) {
+    std::vector<double> deltas;
+    for (const ComparisonRow* row : entry.second)
+      deltas.push_back(row->deltaM.n > 0 ? row->deltaM.mean : kNaN);
+    const std::vector<int> order = ranks(deltas);
+    for (std::size_t i = 0; i < order.size(); ++i) entry.second[i]->rank = order[i];
+  }
+  return result;
+}
+
+Comparison compareTrialSet(const TrialSet& set, const std::string& source,
+                           const CompareOptions& options) {
+  std::vector<TrialScore> scores;
+  std::vector<ExcludedTrial> excluded;
+  for (const UnreadableFile& file : set.unreadable)
+    excluded.push_back({file.path, "unreadable: " + withoutPath(file.reason, file.path)});
+  for (const TrialEntry& entry : set.trials) {
+    if (entry.status != "completed") {
+      excluded.push_back(
+          {entry.path, entry.error.empty() ? entry.status : entry.status + ": " + entry.error});
+      continue;
+    }
+    try {
+      const TrialReader reader(entry.path);
+      scores.push_back(scoreTrial(reader, entry));
+    } catch (const FileError& e) {
+      excluded.push_back({entry.path, "unreadable: " + withoutPath(e.what(), entry.path)});
+    }
+  }
+  Comparison result = compare(scores, options);
+  if (result.contextKeys.empty()) result.contextKeys = set.contextKeys;
+  result.source = source;
+  result.trialsRead = set.trials.size() + set.unreadable.size();
+  result.excluded = std::move(excluded);
+  return result;
+}
+
+ComparisonFormat parseComparisonFormat(const std::string& name) {
+  if (name == "table") return ComparisonFormat::kTable;
+  if (name == "markdown") return ComparisonFormat::kMarkdown;
+  if (name == "csv") return ComparisonFormat::kCsv;
+  if (name == "json") return ComparisonFormat::kJson;
+  if (name == "html") return ComparisonFormat::kHtml;
+  throw std::invalid_argument(
+      fmt::format("unknown format '{}' (known: table, markdown, csv, json, html)", name));
+}
+
+// ---------------------------------------------------------------------------
+// Rendering
+
+namespace {
+
+/// printf-style format for a value of `reference`'s magnitude: 4 decimals,
+/// or 4 significant digits in exponent form for very large or small values.
+const char* numberFormat(double reference) {
+  const double magnitude = std::fabs(reference);
+  return magnitude != 0.0 && (magnitude >= 1e5 || magnitude < 1e-3) ? "{:.3e}" : "{:.4f}";
+}
+
+std::string number(double value, const char* format) {
+  return std::isfinite(value) ? fmt::format(fmt::runtime(format), value) : std::string("-");
+}
+
+/// "0.8123 ± 0.0051" (the std written like the mean), with "[n=2]" when fewer
+/// values than the row's trials.
+std::string cell(const MeanStd& stats, std::size_t trials) {
+  if (stats.n == 0) return "-";
+  const char* format = numberFormat(stats.mean);
+  std::string text = fmt::format("{} ± {}", number(stats.mean, format), number(stats.std, format));
+  if (stats.n != trials) text += fmt::format(" [n={}]", stats.n);
+  return text;
+}
+
+std::string deltaCell(const MeanStd& stats) {
+  if (stats.n == 0) return "-";
+  // No "-0.00" for the baseline, whose mean is zero up to rounding.
+  const double mean = std::fabs(stats.mean) < 0.005 ? 0.0 : stats.mean;
+  return fmt::format("{:+.2f} ± {:.2f}", mean, stats.std);
+}
+
+std::string plain(const MeanStd& stats, const char* format) {
+  return stats.n == 0 ? std::string("-") : fmt::format(fmt::runtime(format), stats.mean);
+}
+
+/// The statements every human-readable output starts with.
+std::vector<std::string> preamble(const Comparison& c) {
+  std::size_t compared = 0;
+  for (const ComparisonRow& row : c.rows) compared += row.paths.size();
+  std::vector<std::string> lines;
+  lines.push_back(
+      fmt::format("{}: {} trial files, {} compared in {} configurations, {} not included", c.source,
+                  c.trialsRead, compared, c.rows.size(), c.excluded.size()));
+  lines.push_back(
+      fmt::format("configurations: trials grouped by their configuration minus {}; cells are mean "
+                  "± sample std over seeds "
+                  "(n seeds)",
+                  fmt::join(ignoredConfigKeys(), ", ")));
+  lines.push_back(
+      "metrics on the test split: final = at the last epoch; best = at the epoch with the best "
+      "validation value "
+      "of the same metric (ties: the earliest)");
+  lines.push_back(
+      fmt::format("{}; computed per seed on the {} values against the baseline's mean over seeds, "
+                  "then mean ± std over seeds",
+                  kDeltaMDefinition, selectionName(c.selection)));
+  lines.push_back(
+      fmt::format("baseline: {}; rank: by mean Δm% among configurations with the same other swept "
+                  "keys (1 = best)",
+                  c.baseline));
+  lines.push_back(
+      "time: ms/step = mean training step (steps/time/total_ms); s/trial = training time per trial "
+      "(sum of "
+      "epochs/seconds, evaluation excluded)");
+  for (const std::string& note : c.notes) lines.push_back("note: " + note);
+  return lines;
+}
+
+std::vector<std::string> headerCells(const Comparison& c) {
+  std::vector<std::string> header = {"strategy"};
+  for (const std::string& key : c.contextKeys) header.push_back(key);
+  header.push_back("n");
+  for (const std::string& column : c.columns) {
+    header.push_back(column + " final");
+    header.push_back(column + " best");
+  }
+  for (const char* name : {"Δm%", "rank", "ms/step", "s/trial"}) header.push_back(name);
+  return header;
+}
+
+std::vector<std::string> rowCells(const Comparison& c, const ComparisonRow& row) {
+  std::vector<std::string> cells = {row.label + (row.baseline ? " (baseline)" : "")};
+  for (const auto& entry : row.context) cells.push_back(entry.second);
+  const std::size_t n = row.paths.size();
+  cells.push_back(std::to_string(n));
+  for (const std::string& column : c.columns) {
+    cells.push_back(cell(row.finalStats.at(column), n));
+    cells.push_back(cell(row.bestStats.at(column), n));
+  }
+  cells.push_back(deltaCell(row.deltaM));
+  cells.push_back(row.rank > 0 ? std::to_string(row.rank) : "-");
+  cells.push_back(plain(row.msPerStep, "{:.2f}"));
+  cells.push_back(plain(row.secondsPerTrial, "{:.1f}"));
+  return cells;
+}
+
+/// Display width of UTF-8 text: code points, not bytes ("±", "Δ").
+std::size_t width(const std::string& text) {
+  std::size_t count = 0;
+  for (unsigned char ch : text) count += (ch & 0xC0) != 0x80;
+  return count;
+}
+
+std::string pad(const std::string& text, std::size_t to, bool left) {
+  const std::string space(to > width(text) ? to - width(text) : 0, ' ');
+  return left ? text + space : space + text;
+}
+
+std::string renderTable(const Comparison& c) {
+  std::string out;
+  for (const std::string& line : preamble(c)) out += line + "\n";
+  out += "\n";
+  std::vector<std::vector<std::string>> lines = {headerCells(c)};
+  for (const ComparisonRow& row : c.rows) lines.push_back(rowCells(c, row));
+  std::vector<std::size_t> widths(lines.front().size(), 0);
+  for (const auto& line : lines) {
+    for (std::size_t i = 0; i < line.size(); ++i) widths[i] = std::max(widths[i], width(line[i]));
+  }
+  const std::size_t textColumns = 1 + c.contextKeys.size();
+  for (const auto& line : lines) {
+    std::string text;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      text += (i == 0 ? "" : "  ") + pad(line[i], widths[i], i < textColumns);
+    }
+    text.erase(text.find_last_not_of(' ') + 1);
+    out += text + "\n";
+  }
+  if (c.rows.empty()) out += "(no completed trials)\n";
+  if (!c.excluded.empty()) {
+    out += fmt::format("\nnot included ({}):\n", c.excluded.size());
+    for (const ExcludedTrial& trial : c.excluded)
+      out += fmt::format("  {}: {}\n", trial.path, trial.reason);
+  }
+  return out;
+}
+
+std::string markdownEscape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '|') out += "\\";
+    out += ch;
+  }
+  return out;
+}
+
+std::string renderMarkdown(const Comparison& c) {
+  std::string out;
+  for (const std::string& line : preamble(c)) out += "- " + markdownEscape(line) + "\n";
+  out += "\n";
+  const std::vector<std::string> header = headerCells(c);
+  out += "|";
+  for (const std::string& name : header) out += " " + markdownEscape(name) + " |";
+  out += "\n|";
+  for (std::size_t i = 0; i < header.size(); ++i)
+    out += i < 1 + c.contextKeys.size() ? " --- |" : " ---: |";
+  out += "\n";
+  for (const ComparisonRow& row : c.rows) {
+    out += "|";
+    for (const std::string& value : rowCells(c, row)) out += " " + markdownEscape(value) + " |";
+    out += "\n";
+  }
+  if (!c.excluded.empty()) {
+    out += fmt::format("\nNot included ({}):\n\n", c.excluded.size());
+    for (const ExcludedTrial& trial : c.excluded)
+      out += fmt::format("- `{}`: {}\n", trial.path, markdownEscape(trial.reason));
+  }
+  return out;
+}
+
+std::string csvField(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char ch : text) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
+
+std::string csvNumber(double value) { return std::isfinite(value) ? fmt::format("{}", value) : ""; }
+
+std::string renderCsv(const Comparison& c) {
+  std::vector<std::string> header = {"strategy"};
+  for (const std::string& key : c.contextKeys) header.push_back(key);
+  header.push_back("n");
+  header.push_back("seeds");
+  for (const std::string& column : c.columns) {
+    for (const char* kind : {"final", "best"}) {
+      header.push_back(fmt::format("{}_{}_mean", column, kind));
+      header.push_back(fmt::format("{}_{}_std", column, kind));
+    }
+  }
+  for (const char* name : {"delta_m_mean", "delta_m_std", "rank", "baseline", "ms_per_step_mean",
+                           "ms_per_step_std", "s_per_trial_mean", "s_per_trial_std"})
+    header.push_back(name);
+  std::string out;
+  for (std::size_t i = 0; i < header.size(); ++i) out += (i ? "," : "") + csvField(header[i]);
+  out += "\n";
+  for (const ComparisonRow& row : c.rows) {
+    std::vector<std::string> fields = {row.label};
+    for (const auto& entry : row.context) fields.push_back(entry.second);
+    fields.push_back(std::to_string(row.paths.size()));
+    fields.push_back(fmt::format("{}", fmt::join(row.seeds, " ")));
+    for (const std::string& column : c.columns) {
+      for (const auto* stats : {&row.finalStats.at(column), &row.bestStats.at(column)}) {
+        fields.push_back(csvNumber(stats->mean));
+        fields.push_back(csvNumber(stats->std));
+      }
+    }
+    fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.mean : kNaN));
+    fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.std : kNaN));
+    fields.push_back(row.rank > 0 ? std::to_string(row.rank) : "");
+    fields.push_back(row.baseline ? "true" : "false");
+    fields.push_back(csvNumber(row.msPerStep.mean));
+    fields.push_back(csvNumber(row.msPerStep.std));
+    fields.push_back(csvNumber(row.secondsPerTrial.mean));
+    fields.push_back(csvNumber(row.secondsPerTrial.std));
+    for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + csvField(fields[i]);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string jsonStats(const MeanStd& stats) {
+  if (stats.n == 0) return "null";
+  return fmt::format("{{\"mean\": {}, \"std\": {}, \"n\": {}}}", jsonNumber(stats.mean),
+                     jsonNumber(stats.std), stats.n);
+}
+
+std::string renderJson(const Comparison& c) {
+  std::string out = "{\n";
+  out += fmt::format("  \"source\": {},\n", jsonString(c.source));
+  out += fmt::format("  \"trial_files\": {},\n", c.trialsRead);
+  out += fmt::format("  \"selection\": {},\n", jsonString(selectionName(c.selection)));
+  out += fmt::format("  \"definitions\": [{}],\n", [&] {
+    std::string list;
+    for (const std::string& line : preamble(c))
+      list += (list.empty() ? "" : ", ") + jsonString(line);
+    return list;
+  }());
+  out += fmt::format("  \"delta_m_definition\": {},\n", jsonString(kDeltaMDefinition));
+  out += fmt::format("  \"baseline\": {},\n", jsonString(c.baseline));
+  auto list = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const std::string& item : items) text += (text.empty() ? "" : ", ") + jsonString(item);
+    return "[" + text + "]";
+  };
+  out += fmt::format("  \"columns\": {},\n", list(c.columns));
+  out += fmt::format("  \"context_keys\": {},\n", list(c.contextKeys));
+  out += "  \"rows\": [";
+  for (std::size_t r = 0; r < c.rows.size(); ++r) {
+    const ComparisonRow& row = c.rows[r];
+    std::string context;
+    for (const auto& [key, value] : row.context)
+      context +=
+          fmt::format("{}{}: {}", context.empty() ? "" : ", ", jsonString(key), jsonString(value));
+    std::string finals, bests;
+    for (const std::string& column : c.columns) {
+      finals += fmt::format("{}{}: {}", finals.empty() ? "" : ", ", jsonString(column),
+                            jsonStats(row.finalStats.at(column)));
+      bests += fmt::format("{}{}: {}", bests.empty() ? "" : ", ", jsonString(column),
+                           jsonStats(row.bestStats.at(column)));
+    }
+    out += fmt::format(
+        "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "
+        "{}, "
+        "\"final\": {{{}}}, \"best\": {{{}}}, \"delta_m\": {}, \"rank\": {}, \"baseline\": {}, "
+        "\"ms_per_step\": {}, \"s_per_trial\": {}}}",
+        r ? "," : "", jsonString(row.label), context, row.paths.size(), fmt::join(row.seeds, ", "),
+        list(row.paths), finals, bests, jsonStats(row.deltaM),
+        row.rank > 0 ? std::to_string(row.rank) : "null", row.baseline ? "true" : "false",
+        jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
+  }
+  out += c.rows.empty() ? "],\n" : "\n  ],\n";
+  out += fmt::format("  \"notes\": {},\n", list(c.notes));
+  out += "  \"excluded\": [";
+  for (std::size_t i = 0; i < c.excluded.size(); ++i) {
+    out += fmt::format("{}\n    {{\"path\": {}, \"reason\": {}}}", i ? "," : "",
+                       jsonString(c.excluded[i].path), jsonString(c.excluded[i].reason));
+  }
+  out += c.excluded.empty() ? "]\n" : "\n  ]\n";
+  out += "}\n";
+  return out;
+}
+
+std::string htmlEscape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += ch;
+    }
+  }
+  return out;
+}
+
+std::string renderHtml(const Comparison& c) {
+  std::string out = "<ul class=\"definitions\">\n";
+  for (const std::string& line : preamble(c)) out += "<li>" + htmlEscape(line) + "</li>\n";
+  out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
+  for (const std::string& name : headerCells(c)) out += "<th>" + htmlEscape(name) + "</th>";
+  out += "</tr></thead>\n<tbody>\n";
+  const std::size_t textColumns = 1 + c.contextKeys.size();
+  for (const ComparisonRow& row : c.rows) {
+    out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
+    const std::vector<std::string> cells = rowCells(c, row);
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
+                         htmlEscape(cells[i]));
+    out += "</tr>\n";
+  }
+  out += "</tbody>\n</table>\n";
+  return out;
+}
+
+}  // namespace
+
+std::string renderComparison(const Comparison& comparison, ComparisonFormat format) {
+  switch (format) {
+    case ComparisonFormat::kMarkdown:
+      return renderMarkdown(comparison);
+    case ComparisonFormat::kCsv:
+      return renderCsv(comparison);
+    case ComparisonFormat::kJson:
+      return renderJson(comparison);
+    case ComparisonFormat::kHtml:
+      return renderHtml(comparison);
+    case ComparisonFormat::kTable:
+      break;
+  }
+  return renderTable(comparison);
+}
+
+}  // namespace fulcrum::results

@@ -1,0 +1,128 @@
+// `fulcrum compare`: trials grouped by configuration minus seed, each
+// group's final and best test metrics as mean ± std over seeds, Δm% against
+// a baseline configuration, ranks and timings; rendered as an aligned table,
+// Markdown, CSV or JSON.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "results/aggregate.h"
+#include "results/sweep_folder.h"
+
+namespace fulcrum::results {
+
+class TrialReader;
+
+/// Which of a trial's values Δm% and the rank use.
+enum class Selection {
+  kBest,   ///< the test value at the epoch with the best validation value (default)
+  kFinal,  ///< the test value at the last epoch
+};
+
+/// One completed trial's numbers. Columns are named "<task>/<metric>".
+struct TrialScore {
+  std::string path;
+  std::string label;  ///< configuration label (TrialEntry::label)
+  std::vector<std::pair<std::string, std::string>> context;  ///< TrialEntry::context
+  int64_t seed = 0;
+  std::map<std::string, double> finalValues;  ///< test value at the last epoch
+  std::map<std::string, double> bestValues;   ///< test value at the best validation epoch
+  std::map<std::string, int64_t> bestEpochs;  ///< that epoch (as logged in epochs/epoch)
+  double msPerStep = 0.0;                     ///< mean of steps/time/total_ms; NaN if no step
+  double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
+};
+
+/// Reads the test metrics of a trial file read with all its curves:
+/// every epochs/test/<task>/<metric> curve, the best epoch chosen on
+/// epochs/val/<task>/<metric> (the same metric, direction from
+/// higherIsBetter). Throws FileError if the file has no epochs/epoch curve.
+TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry);
+
+/// Options of compare().
+struct CompareOptions {
+  /// Label of the baseline configuration ("fixed": fixed/equal weighting).
+  std::string baseline = "fixed";
+  /// Instead of a configuration of the set: per column, the baseline value
+  /// (e.g. single-task runs); used when non-empty, described by
+  /// `baselineDescription`.
+  std::map<std::string, double> baselineValues;
+  std::string baselineDescription;
+  /// Columns ("task/metric") or metric names ("accuracy") to show and use;
+  /// empty = every metric except "loss" (loss too for a task with no other).
+  std::vector<std::string> metrics;
+  Selection selection = Selection::kBest;
+};
+
+/// One configuration: the trials that differ only in ignoredConfigKeys().
+struct ComparisonRow {
+  std::string label;
+  std::vector<std::pair<std::string, std::string>> context;
+  std::vector<std::string> paths;
+  std::vector<int64_t> seeds;
+  std::map<std::string, MeanStd> finalStats;  ///< per column, over seeds
+  std::map<std::string, MeanStd> bestStats;   ///< per column, over seeds
+  MeanStd deltaM;         ///< Δm% per seed against the baseline's mean, over seeds; n = 0 if none
+  int rank = 0;           ///< by mean Δm% within the same context, 1 = best; 0 = unranked
+  bool baseline = false;  ///< this row is the baseline of its context
+  MeanStd msPerStep;
+  MeanStd secondsPerTrial;
+};
+
+/// A trial left out of the averages, and why.
+struct ExcludedTrial {
+  std::string path;
+  std::string reason;  ///< "failed: loss of task ...", "running", or why it is unreadable
+};
+
+/// The comparison of a trial set.
+struct Comparison {
+  std::string source;                    ///< the folder or files compared, for the header
+  std::vector<std::string> columns;      ///< "task/metric", in display order
+  std::vector<std::string> contextKeys;  ///< swept keys shown as columns
+  std::vector<ComparisonRow> rows;       ///< grouped by context, then by label
+  Selection selection = Selection::kBest;
+  std::string baseline;                 ///< what Δm% is measured against
+  std::vector<std::string> notes;       ///< e.g. a context without its baseline
+  std::vector<ExcludedTrial> excluded;  ///< failed, incomplete, unreadable
+  std::size_t trialsRead = 0;           ///< files found
+};
+
+/// Groups `scores` and computes every statistic. Throws std::invalid_argument
+/// if `options.metrics` names no column of the scores (the message lists
+/// them), or if `options.baseline` was changed from "fixed" and names no
+/// configuration (the message lists the labels).
+Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& options);
+
+/// Reads every completed trial of `set` with all its curves, one file at a
+/// time, and compares them. Trials that are not completed (failed, running,
+/// killed) and files that turn out damaged when their curves are read go to
+/// Comparison::excluded with the reason, as do set.unreadable; never throws
+/// for a bad file. `source` names the folder in the output.
+Comparison compareTrialSet(const TrialSet& set, const std::string& source,
+                           const CompareOptions& options);
+
+/// Output formats of renderComparison.
+enum class ComparisonFormat {
+  kTable,     ///< aligned plain text for a terminal
+  kMarkdown,  ///< the statements as a list, then a pipe table
+  kCsv,       ///< one row per configuration, machine-readable
+  kJson,      ///< everything, machine-readable
+  kHtml,      ///< an HTML fragment: the statements as a list and <table id="comparison">
+};
+
+/// Parses "table", "markdown", "csv", "json" or "html"; throws std::invalid_argument.
+ComparisonFormat parseComparisonFormat(const std::string& name);
+
+/// Renders `comparison`. Table and Markdown state the selection rule, the
+/// Δm% definition and the baseline, and list excluded trials after the
+/// table; CSV is one row per configuration (columns <column>_final_mean,
+/// _final_std, _best_mean, _best_std, delta_m_mean, delta_m_std, ...) with
+/// excluded trials left out; JSON holds everything; HTML is a fragment
+/// without the excluded trials (the report lists them in its own section).
+std::string renderComparison(const Comparison& comparison, ComparisonFormat format);
+
+}  // namespace fulcrum::results

@@ -1,0 +1,141 @@
+#include "results/sweep_folder.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+
+#include "results/trial_file.h"
+
+namespace fulcrum::results {
+namespace {
+
+namespace fs = std::filesystem;
+
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
+  if (node.IsMap() && node.size() > 0) {
+    for (const auto& entry : node) {
+      const std::string key = entry.first.as<std::string>();
+      flatten(entry.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+    return;
+  }
+  if (node.IsScalar()) {
+    out[prefix] = node.Scalar();
+    return;
+  }
+  YAML::Emitter emitter;
+  emitter << YAML::Flow << node;
+  out[prefix] = emitter.c_str();
+}
+
+bool isStrategyKey(const std::string& key) { return key.rfind("strategy.", 0) == 0; }
+
+/// Fills sweptKeys, contextKeys and each trial's label and context.
+void describeConfigurations(TrialSet& set) {
+  const std::vector<std::string>& ignored = ignoredConfigKeys();
+  std::set<std::string> keys;
+  for (const TrialEntry& trial : set.trials) {
+    for (const auto& entry : trial.config) keys.insert(entry.first);
+  }
+  for (const std::string& key : keys) {
+    if (std::find(ignored.begin(), ignored.end(), key) != ignored.end()) continue;
+    std::set<std::string> values;
+    for (const TrialEntry& trial : set.trials) {
+      const auto found = trial.config.find(key);
+      values.insert(found == trial.config.end() ? std::string("\x01"
+                                                              "absent")
+                                                : found->second);
+    }
+    if (values.size() > 1) set.sweptKeys.push_back(key);
+  }
+  for (const std::string& key : set.sweptKeys) {
+    if (!isStrategyKey(key)) set.contextKeys.push_back(key);
+  }
+  for (TrialEntry& trial : set.trials) {
+    trial.label = trial.strategy.empty() ? "?" : trial.strategy;
+    trial.context.clear();
+    for (const std::string& key : set.sweptKeys) {
+      const auto found = trial.config.find(key);
+      if (isStrategyKey(key)) {
+        if (key != "strategy.name" && found != trial.config.end())
+          trial.label += fmt::format(" {}={}", key.substr(9), found->second);
+      } else {
+        trial.context.emplace_back(key, found == trial.config.end() ? "-" : found->second);
+      }
+    }
+  }
+}
+
+TrialSet readFiles(const std::vector<std::string>& paths) {
+  TrialSet set;
+  for (const std::string& path : paths) {
+    try {
+      TrialReader reader(path, TrialReader::Contents::kAttributesOnly);
+      TrialEntry trial;
+      trial.path = path;
+      trial.name = fs::path(path).stem().string();
+      trial.status = reader.text("status", "unknown");
+      trial.error = reader.text("error");
+      trial.strategy = reader.text("strategy");
+      trial.seed = reader.integer("seed");
+      const std::string yaml = reader.text("config_yaml");
+      if (!yaml.empty()) {
+        try {
+          trial.config = flattenConfig(yaml);
+        } catch (const std::exception& e) {
+          throw FileError(fmt::format("{}: attribute config_yaml: {}", path, e.what()));
+        }
+      }
+      set.trials.push_back(std::move(trial));
+    } catch (const FileError& e) {
+      set.unreadable.push_back({path, e.what()});
+    }
+  }
+  std::sort(set.trials.begin(), set.trials.end(),
+            [](const TrialEntry& a, const TrialEntry& b) { return a.path < b.path; });
+  describeConfigurations(set);
+  return set;
+}
+
+}  // namespace
+
+const std::vector<std::string>& ignoredConfigKeys() {
+  static const std::vector<std::string> keys = {"seed", "output", "train.threads"};
+  return keys;
+}
+
+std::map<std::string, std::string> flattenConfig(const std::string& yaml) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error(fmt::format("not valid YAML: {}", e.what()));
+  }
+  if (!root.IsMap()) throw std::runtime_error("not a YAML mapping");
+  std::map<std::string, std::string> out;
+  flatten(root, "", out);
+  return out;
+}
+
+TrialSet scanFiles(const std::vector<std::string>& paths) { return readFiles(paths); }
+
+TrialSet scanFolder(const std::string& folder) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) throw FileError(fmt::format("{}: not a folder", folder));
+  std::vector<std::string> paths;
+  for (fs::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".h5") paths.push_back(it->path().string());
+  }
+  if (error)
+    throw FileError(fmt::format("{}: cannot list the folder ({})", folder, error.message()));
+  std::sort(paths.begin(), paths.end());
+  return readFiles(paths);
+}
+
+}  // namespace fulcrum::results

@@ -1,0 +1,66 @@
+// A folder of trial files (what `fulcrum sweep` writes) read as one set:
+// every trial's state, its configuration flattened to key paths, and the
+// keys that vary between trials, recovered by diffing the configurations.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fulcrum::results {
+
+/// Configuration keys that never make two trials different configurations:
+/// `seed` (trials differing only there are repeats), `output` and
+/// `train.threads` (where and how fast, not what, a trial ran).
+const std::vector<std::string>& ignoredConfigKeys();
+
+/// Flattens a YAML mapping into key paths ("train.optimizer.lr") and their
+/// values as flow YAML ("0.001", "[16, 16]"); sequences are leaves. Throws
+/// std::runtime_error if `yaml` does not parse or is not a mapping.
+std::map<std::string, std::string> flattenConfig(const std::string& yaml);
+
+/// One trial file, as far as grouping needs it (no curves).
+struct TrialEntry {
+  std::string path;
+  std::string name;      ///< file name without ".h5"
+  std::string status;    ///< completed, failed, running
+  std::string error;     ///< the file's error attribute
+  std::string strategy;  ///< the `strategy` attribute
+  int64_t seed = 0;
+  std::map<std::string, std::string> config;  ///< flattened `config_yaml`; empty if absent
+  /// The strategy name followed by its swept options, "gradnorm alpha=0.12".
+  std::string label;
+  /// Values of the swept keys outside `strategy.` (in sweptKeys' order; "-"
+  /// where the trial's configuration has no such key).
+  std::vector<std::pair<std::string, std::string>> context;
+};
+
+/// A file that is not a readable trial file, and why.
+struct UnreadableFile {
+  std::string path;
+  std::string reason;  ///< the reader's message (it names the file)
+};
+
+/// The trials of a folder or a list of files.
+struct TrialSet {
+  std::vector<TrialEntry> trials;          ///< readable files, sorted by path
+  std::vector<UnreadableFile> unreadable;  ///< missing, truncated, not HDF5...
+  /// Keys whose values differ between trials, except ignoredConfigKeys();
+  /// sorted.
+  std::vector<std::string> sweptKeys;
+  /// sweptKeys outside `strategy.`: the columns that, with the label, name a
+  /// configuration.
+  std::vector<std::string> contextKeys;
+};
+
+/// Every `*.h5` file directly in `folder`, sorted by name, read (attributes
+/// only) into a TrialSet. A bad file becomes an UnreadableFile; only a
+/// missing or unlistable folder throws (FileError).
+TrialSet scanFolder(const std::string& folder);
+
+/// As scanFolder, for the given files.
+TrialSet scanFiles(const std::vector<std::string>& paths);
+
+}  // namespace fulcrum::results

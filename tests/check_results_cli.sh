@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# `fulcrum compare`, `export`, `report` and tools/plot on a tiny gradnorm_toy
+# sweep (fixed and dwa × seeds 0, 1; two epochs) plus a truncated copy of one
+# of its files:
+#  1. compare prints the table with both configurations at n = 2, states Δm%'s
+#     definition and the baseline, names the truncated file and exits 1;
+#     markdown, csv and json outputs parse;
+#  2. export --format csv (epochs) loads with pandas, or the csv module, and
+#     every value equals the HDF5 file's (read with h5py); jsonl steps parse;
+#  3. report writes the HTML; headless Chromium loads it and finds the table
+#     and the embedded images; the figures are valid PNGs and the series the
+#     plot script recorded match means over seeds computed here from the files.
+# Usage: check_results_cli.sh FULCRUM EXPERIMENT.yaml PLOT_SCRIPT
+set -u
+fulcrum="$1"
+experiment="$2"
+plot="$3"
+python=/usr/bin/python3
+dir="$(mktemp -d)"
+trap 'rm -rf "$dir"' EXIT
+passed=0
+failed=0
+check() {  # check DESCRIPTION COMMAND...
+  local what="$1"; shift
+  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
+}
+
+out="$dir/sweep"
+"$fulcrum" sweep "$experiment" --set data.train_size=200 --set data.val_size=50 --set data.test_size=50 \
+  --set 'model.trunk.hidden=[16, 16]' --set train.batch_size=50 --set train.epochs=2 --set output="$out" \
+  --sweep 'strategy={name: fixed},{name: dwa}' --sweep seeds=0,1 --jobs 2 > "$dir/sweep.txt" 2>&1
+code=$?
+check "the tiny sweep exits 0 (got $code)" test "$code" -eq 0
+good="$(ls "$out"/*.h5 | head -1)"
+head -c "$(( $(stat -c %s "$good") / 2 ))" "$good" > "$out/zz-truncated.h5"
+
+# 1. compare
+"$fulcrum" compare "$out" > "$dir/table.txt" 2>&1
+code=$?
+cat "$dir/table.txt"
+check "compare exits 1 when a file is left out (got $code)" test "$code" -eq 1
+check "compare lists fixed as baseline with n = 2" grep -qE '^fixed \(baseline\) +2 ' "$dir/table.txt"
+check "compare lists dwa with n = 2" grep -qE '^dwa +2 ' "$dir/table.txt"
+check "compare states the Δm% definition" grep -q 'Δm% = (1/K) Σ_k' "$dir/table.txt"
+check "compare states the best-epoch rule" grep -q 'best validation value' "$dir/table.txt"
+check "compare names the truncated file" grep -q 'zz-truncated.h5: unreadable' "$dir/table.txt"
+"$fulcrum" compare "$out" --format markdown 2>/dev/null | grep -q '^| strategy | n |'
+check "markdown has a pipe table" test "$?" -eq 0
+"$fulcrum" compare "$out" --format json 2>/dev/null |
+  "$python" -c 'import json, sys; d = json.load(sys.stdin); assert [r["n"] for r in d["rows"]] == [2, 2], d["rows"]'
+check "json parses with two rows of n = 2" test "$?" -eq 0
+"$fulcrum" compare "$out" --format csv 2>/dev/null |
+  "$python" -c 'import csv, sys; rows = list(csv.DictReader(sys.stdin)); assert len(rows) == 2 and rows[0]["n"] == "2"'
+check "csv parses with two rows" test "$?" -eq 0
+"$fulcrum" compare "$out" --baseline nosuch > /dev/null 2> "$dir/bad.txt"
+check "an unknown --baseline exits 2 naming the labels (got $?)" grep -q "names no configuration (known: dwa, fixed)" "$dir/bad.txt"
+
+# 2. export
+"$fulcrum" export "$out" --format csv --what epochs --out "$dir/epochs.csv" 2> "$dir/export.txt"
+code=$?
+cat "$dir/export.txt"
+check "export exits 1 with a skipped file (got $code)" test "$code" -eq 1
+check "export reports the truncated file" grep -q 'skipped .*zz-truncated.h5' "$dir/export.txt"
+"$python" - "$dir/epochs.csv" "$out" <<'EOF'
+import csv, math, os, sys
+import h5py
+path, folder = sys.argv[1], sys.argv[2]
+try:
+    import pandas
+    rows = pandas.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+except ImportError:
+    rows = list(csv.DictReader(open(path)))
+assert len(rows) > 0
+files = {}
+checked = 0
+for row in rows:
+    name = row["trial"]
+    if name not in files:
+        files[name] = h5py.File(os.path.join(folder, name + ".h5"), "r")
+    f = files[name]
+    curve = "epochs/" + "/".join(p for p in (row["split"], row["task"], row["metric"]) if p)
+    epoch = int(row["epoch"])
+    index = list(f["epochs/epoch"][()]).index(epoch)
+    expected = f[curve][index]
+    value = float(row["value"]) if row["value"] != "" else math.nan
+    assert value == expected or (math.isnan(value) and math.isnan(expected)), (row, expected)
+    checked += 1
+# Every epoch curve value of every trial appears once.
+expected_rows = 0
+for f in files.values():
+    def visit(name, obj):
+        global expected_rows
+        if isinstance(obj, h5py.Dataset) and name.startswith("epochs/") and name != "epochs/epoch":
+            expected_rows += len(obj)
+    f.visititems(visit)
+assert checked == expected_rows, (checked, expected_rows)
+assert len(files) == 4, sorted(files)
+print(f"export: {checked} values equal the HDF5 files'")
+EOF
+check "exported CSV values equal the HDF5 files'" test "$?" -eq 0
+"$fulcrum" export "$out" --format jsonl --what steps 2>/dev/null |
+  "$python" -c 'import json, sys; rows = [json.loads(l) for l in sys.stdin]; assert len(rows) > 0 and {"trial", "step", "metric", "value"} <= set(rows[0])'
+check "jsonl steps parse" test "$?" -eq 0
+
+# 3. report (runs the plot script) and headless Chromium
+"$fulcrum" report "$out" --plot-script "$plot" > "$dir/report.txt" 2>&1
+code=$?
+cat "$dir/report.txt"
+check "report exits 1 with a file left out (got $code)" test "$code" -eq 1
+check "report writes report.html" test -s "$out/report.html"
+if command -v chromium > /dev/null; then
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$out/report.html" \
+    > "$dir/dom.html" 2> "$dir/chromium.txt"
+  "$python" - "$dir/dom.html" <<'EOF'
+import sys
+from html.parser import HTMLParser
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.images, self.rows = set(), 0, 0
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs: self.ids.add(attrs["id"])
+        if tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"): self.images += 1
+        if tag == "tr": self.rows += 1
+page = Page()
+page.feed(open(sys.argv[1]).read())
+assert "comparison" in page.ids and "excluded" in page.ids and "environment" in page.ids, page.ids
+assert page.images >= 6, page.images
+print(f"chromium: table, {page.images} images")
+EOF
+  check "Chromium finds the table and the images" test "$?" -eq 0
+else
+  echo "FAIL: chromium is not installed (tools/install-deps installs it)"
+  failed=$((failed + 1))
+fi
+"$python" - "$out" <<'EOF'
+import json, os, sys
+import h5py
+import matplotlib.image
+import numpy as np
+folder = sys.argv[1]
+figures = os.path.join(folder, "figures")
+data = json.load(open(os.path.join(figures, "plotted-data.json")))
+names = [f["file"] for f in data["figures"]]
+for expected in ["test-task0-mse-by-epoch.png", "test-task1-mae-by-epoch.png", "task-weights-by-step.png",
+                 "delta-m-percent.png"]:
+    assert expected in names, names
+for name in names:
+    with open(os.path.join(figures, name), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+    image = matplotlib.image.imread(os.path.join(figures, name))
+    assert image.shape[0] > 200 and image.shape[1] > 200, (name, image.shape)
+figure = next(f for f in data["figures"] if f["file"] == "test-task0-mse-by-epoch.png")
+assert sorted(s["label"] for s in figure["series"]) == ["dwa", "fixed"]
+for series in figure["series"]:
+    curves = np.array([h5py.File(p, "r")["epochs/test/task0/mse"][()] for p in series["files"]])
+    assert len(series["files"]) == 2
+    assert np.allclose(series["mean"], curves.mean(axis=0)), (series["mean"], curves.mean(axis=0))
+    assert np.allclose(series["std"], curves.std(axis=0, ddof=1))
+print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'")
+EOF
+check "figures are valid PNGs with the expected series" test "$?" -eq 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

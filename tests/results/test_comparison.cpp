@@ -1,0 +1,286 @@
+// Tests of the comparison arithmetic (mean ± std, best epoch, Δm%, ranks)
+// with hand-computed numbers, of grouping a folder of trial files written
+// with the results writer, and of the tidy export read back.
+
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "results/aggregate.h"
+#include "results/comparison.h"
+#include "results/sweep_folder.h"
+#include "results/tidy_export.h"
+#include "results/trial_file.h"
+
+namespace fs = std::filesystem;
+using namespace fulcrum::results;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "fulcrum_compare_XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code error;
+    fs::remove_all(path_, error);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+/// A completed two-epoch trial with one task "a" (metric accuracy) whose
+/// val/test accuracies are given, and two steps of 10 and 20 ms.
+void writeTrial(const std::string& path, const std::string& strategy, int64_t seed,
+                const std::string& lr, const std::vector<double>& val,
+                const std::vector<double>& test, const std::string& status = "completed") {
+  Attributes attributes;
+  attributes.text["strategy"] = strategy;
+  attributes.text["config_yaml"] = "name: t\nseed: " + std::to_string(seed) +
+                                   "\ntrain: {lr: " + lr +
+                                   ", threads: 1}\nstrategy: {name: " + strategy + "}\n";
+  attributes.integers["seed"] = seed;
+  const std::vector<std::string> curves = {
+      "steps/step",        "steps/epoch",           "steps/loss/a",
+      "steps/weight/a",    "steps/time/total_ms",   "epochs/epoch",
+      "epochs/seconds",    "epochs/val/a/accuracy", "epochs/test/a/accuracy",
+      "epochs/test/a/loss"};
+  TrialWriter writer(path, attributes, curves);
+  const double steps[][5] = {{0, 0, 0.9, 1.0, 10.0}, {1, 1, 0.8, 1.0, 20.0}};
+  for (const auto& row : steps) {
+    for (std::size_t i = 0; i < 5; ++i) writer.append(i, row[i]);
+  }
+  for (std::size_t e = 0; e < val.size(); ++e) {
+    writer.append(writer.curve("epochs/epoch"), static_cast<double>(e));
+    writer.append(writer.curve("epochs/seconds"), 1.5);
+    writer.append(writer.curve("epochs/val/a/accuracy"), val[e]);
+    writer.append(writer.curve("epochs/test/a/accuracy"), test[e]);
+    writer.append(writer.curve("epochs/test/a/loss"), 1.0 - test[e]);
+  }
+  if (status == "running") {
+    writer.flush();
+    return;  // the destructor leaves it "running"
+  }
+  writer.finish(status, status == "failed" ? "loss of task 'a' is NaN at step 1" : "");
+}
+
+TrialScore score(const std::string& label, int64_t seed, std::map<std::string, double> values) {
+  TrialScore s;
+  s.path = label + std::to_string(seed);
+  s.label = label;
+  s.seed = seed;
+  s.finalValues = values;
+  s.bestValues = values;
+  s.msPerStep = 10.0;
+  s.secondsPerTrial = 3.0;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("meanStd uses the sample standard deviation and skips NaN", "[results][aggregate]") {
+  const MeanStd stats = meanStd({1.0, 2.0, 4.0, kNaN});
+  CHECK(stats.n == 3);
+  CHECK(stats.mean == Approx(7.0 / 3.0));
+  // Squares about 7/3: 16/9 + 1/9 + 25/9 = 42/9; / (3 − 1) = 7/3.
+  CHECK(stats.std == Approx(std::sqrt(7.0 / 3.0)));
+  CHECK(meanStd({5.0}).std == 0.0);
+  CHECK(meanStd({}).n == 0);
+  CHECK(std::isnan(meanStd({kNaN}).mean));
+}
+
+TEST_CASE("bestIndex picks the best validation value, ties to the earliest",
+          "[results][aggregate]") {
+  CHECK(bestIndex({0.5, 0.7, 0.7, 0.6}, true) == 1);
+  CHECK(bestIndex({0.5, 0.3, kNaN, 0.3}, false) == 1);
+  CHECK(bestIndex({kNaN, kNaN}, true) == -1);
+  CHECK(bestIndex({}, false) == -1);
+}
+
+TEST_CASE("deltaM follows REFERENCES.md section 6", "[results][aggregate]") {
+  // Accuracy 0.88 vs 0.80 (+10 %, higher is better → −10) and mse 1.2 vs 1.0
+  // (+20 %, lower is better → +20): (−10 + 20) / 2 = +5.
+  CHECK(deltaM({0.88, 1.2}, {0.80, 1.0}, {true, false}) == Approx(5.0));
+  CHECK(deltaM({0.8, 1.0}, {0.8, 1.0}, {true, false}) == Approx(0.0));
+  CHECK(std::isnan(deltaM({1.0}, {0.0}, {false})));
+  CHECK(std::isnan(deltaM({1.0, 2.0}, {1.0}, {false})));
+  CHECK(std::isnan(deltaM({}, {}, {})));
+  CHECK(higherIsBetter("accuracy"));
+  CHECK_FALSE(higherIsBetter("mse"));
+}
+
+TEST_CASE("ranks are competition ranks, lower first, non-finite unranked", "[results][aggregate]") {
+  CHECK(ranks({3.0, 1.0, 3.0, kNaN, 2.0}) == std::vector<int>{3, 1, 3, 0, 2});
+}
+
+TEST_CASE("compare groups by configuration and computes Δm% per seed", "[results][compare]") {
+  // Baseline "fixed": accuracy 0.8 and 0.6 (mean 0.7). "dwa": 0.77 and 0.84.
+  // Δm per dwa seed = −(0.77 − 0.7)/0.7·100 = −10 and −(0.84 − 0.7)/0.7·100 = −20.
+  const std::vector<TrialScore> scores = {score("fixed", 0, {{"a/accuracy", 0.8}, {"a/loss", 0.5}}),
+                                          score("fixed", 1, {{"a/accuracy", 0.6}, {"a/loss", 0.5}}),
+                                          score("dwa", 0, {{"a/accuracy", 0.77}, {"a/loss", 0.5}}),
+                                          score("dwa", 1, {{"a/accuracy", 0.84}, {"a/loss", 0.5}})};
+  const Comparison c = compare(scores, CompareOptions{});
+  REQUIRE(c.columns == std::vector<std::string>{"a/accuracy"});  // loss left out by default
+  REQUIRE(c.rows.size() == 2);
+  const ComparisonRow& dwa = c.rows[0];
+  const ComparisonRow& fixed = c.rows[1];
+  CHECK(dwa.label == "dwa");
+  CHECK(fixed.baseline);
+  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.7));
+  CHECK(fixed.bestStats.at("a/accuracy").std == Approx(std::sqrt(0.02)));
+  CHECK(dwa.deltaM.mean == Approx(-15.0));
+  CHECK(dwa.deltaM.std == Approx(std::sqrt(50.0)));
+  CHECK(fixed.deltaM.mean == Approx(0.0).margin(1e-12));
+  CHECK(dwa.rank == 1);
+  CHECK(fixed.rank == 2);
+
+  std::vector<TrialScore> repeated = scores;
+  repeated.push_back(score("dwa", 1, {{"a/accuracy", 0.84}}));
+  const Comparison twice = compare(repeated, CompareOptions{});
+  REQUIRE(twice.notes.size() == 1);
+  CHECK_THAT(twice.notes[0], Contains("'dwa' has seed 1 in 2 files, each counted: dwa1, dwa1"));
+
+  CompareOptions lossOnly;
+  lossOnly.metrics = {"loss"};
+  CHECK(compare(scores, lossOnly).columns == std::vector<std::string>{"a/loss"});
+  CompareOptions unknown;
+  unknown.metrics = {"f1"};
+  CHECK_THROWS_WITH(compare(scores, unknown),
+                    Contains("--metric 'f1' names no metric") && Contains("a/accuracy"));
+  CompareOptions badBaseline;
+  badBaseline.baseline = "gradnorm";
+  CHECK_THROWS_WITH(compare(scores, badBaseline),
+                    Contains("--baseline 'gradnorm'") && Contains("dwa, fixed"));
+
+  CompareOptions given;
+  given.baselineValues = {{"a/accuracy", 0.7}};
+  given.baselineDescription = "single-task runs";
+  const Comparison g = compare(scores, given);
+  CHECK(g.rows[0].deltaM.mean == Approx(-15.0));
+  CHECK(g.baseline == "single-task runs");
+}
+
+TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[results][compare]") {
+  TempDir dir;
+  // lr is swept; fixed and dwa at lr 0.1, two seeds each; one failed, one running.
+  writeTrial(dir.file("t-fixed-seed0.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.50, 0.70});
+  writeTrial(dir.file("t-fixed-seed1.h5"), "fixed", 1, "0.1", {0.7, 0.6}, {0.60, 0.65});
+  writeTrial(dir.file("t-dwa-seed0.h5"), "dwa", 0, "0.1", {0.6, 0.6}, {0.66, 0.90});
+  writeTrial(dir.file("t-dwa-seed1.h5"), "dwa", 1, "0.1", {0.6, 0.8}, {0.60, 0.72});
+  writeTrial(dir.file("t-fixed-seed0-lr.h5"), "fixed", 0, "0.01", {0.5, 0.6}, {0.5, 0.6});
+  writeTrial(dir.file("t-dwa-seed2.h5"), "dwa", 2, "0.1", {0.1, 0.1}, {0.1, 0.1}, "failed");
+  writeTrial(dir.file("t-dwa-seed3.h5"), "dwa", 3, "0.1", {0.1}, {0.1}, "running");
+  {
+    // A truncated copy of a good file.
+    std::ifstream in(dir.file("t-fixed-seed0.h5"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream out(dir.file("t-truncated.h5"), std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  std::ofstream(dir.file("notes.txt")) << "not a trial";
+
+  const TrialSet set = scanFolder(dir.path());
+  CHECK(set.trials.size() == 7);
+  REQUIRE(set.unreadable.size() == 1);
+  CHECK_THAT(set.unreadable[0].reason, Contains("t-truncated.h5"));
+  CHECK(set.sweptKeys == std::vector<std::string>{"strategy.name", "train.lr"});
+  CHECK(set.contextKeys == std::vector<std::string>{"train.lr"});
+
+  const Comparison c = compareTrialSet(set, dir.path(), CompareOptions{});
+  CHECK(c.trialsRead == 8);
+  REQUIRE(c.excluded.size() == 3);
+  std::string excluded;
+  for (const auto& e : c.excluded) excluded += e.path + ": " + e.reason + "\n";
+  CHECK_THAT(excluded, Contains("t-truncated.h5: unreadable"));
+  CHECK_THAT(excluded, Contains("t-dwa-seed2.h5: failed: loss of task 'a' is NaN at step 1"));
+  CHECK_THAT(excluded, Contains("t-dwa-seed3.h5: running"));
+
+  REQUIRE(c.rows.size() == 3);  // (lr 0.01, fixed), (lr 0.1, dwa), (lr 0.1, fixed)
+  CHECK(c.rows[0].context ==
+        std::vector<std::pair<std::string, std::string>>{{"train.lr", "0.01"}});
+  const ComparisonRow& dwa = c.rows[1];
+  const ComparisonRow& fixed = c.rows[2];
+  REQUIRE(dwa.label == "dwa");
+  // Final: dwa 0.90, 0.72; fixed 0.70, 0.65. Best (by val): dwa epoch 0 (tie →
+  // earliest) 0.66 and epoch 1 0.72; fixed epoch 1 0.70 and epoch 0 0.60.
+  CHECK(dwa.finalStats.at("a/accuracy").mean == Approx(0.81));
+  CHECK(dwa.bestStats.at("a/accuracy").mean == Approx(0.69));
+  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.65));
+  // Δm on best values against fixed's 0.65: −(0.66−0.65)/0.65·100 and −(0.72−0.65)/0.65·100.
+  CHECK(dwa.deltaM.mean == Approx(-(0.01 + 0.07) / 2 / 0.65 * 100));
+  CHECK(dwa.msPerStep.mean == Approx(15.0));
+  CHECK(dwa.secondsPerTrial.mean == Approx(3.0));
+  CHECK(c.rows[0].rank == 1);  // alone in its context, its own baseline
+  CHECK(c.notes.empty());
+
+  const std::string table = renderComparison(c, ComparisonFormat::kTable);
+  CHECK_THAT(table, Contains("Δm% = (1/K)"));
+  CHECK_THAT(table, Contains("0.6900 ± 0.0424"));
+  CHECK_THAT(table, Contains("not included (3)"));
+  const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
+  CHECK_THAT(csv, Contains("strategy,train.lr,n,seeds,a/accuracy_final_mean"));
+  const std::string json = renderComparison(c, ComparisonFormat::kJson);
+  CHECK_THAT(json,
+             Contains("\"strategy\": \"dwa\", \"context\": {\"train.lr\": \"0.1\"}, \"n\": 2"));
+  CHECK_THAT(renderComparison(c, ComparisonFormat::kHtml), Contains("<table id=\"comparison\">"));
+
+  SECTION("the tidy export holds exactly the files' numbers") {
+    std::ostringstream out;
+    const ExportResult result = exportTidy(set, ExportWhat::kEpochs, ExportFormat::kCsv, out);
+    CHECK(result.trials == 7);
+    CHECK(result.unreadable.size() == 1);
+    const std::string text = out.str();
+    CHECK(text.rfind("trial,status,config,strategy,seed,strategy.name,train.lr,task,split,step,"
+                     "epoch,metric,value\n",
+                     0) == 0);
+    CHECK_THAT(text, Contains("t-dwa-seed0,completed,dwa,dwa,0,dwa,0.1,a,test,,1,accuracy,0.9\n"));
+    CHECK_THAT(text, Contains("t-dwa-seed0,completed,dwa,dwa,0,dwa,0.1,,,,0,seconds,1.5\n"));
+    // Per completed two-epoch trial: 2 epochs × (seconds + 3 curves) = 8 rows; the running one has
+    // 1 epoch.
+    CHECK(result.rows == 6 * 8 + 4);
+
+    std::ostringstream steps;
+    exportTidy(set, ExportWhat::kSteps, ExportFormat::kJsonl, steps);
+    CHECK_THAT(
+        steps.str(),
+        Contains("{\"trial\": \"t-dwa-seed0\", \"status\": \"completed\", \"config\": \"dwa\", "
+                 "\"strategy\": \"dwa\", \"seed\": 0, \"strategy.name\": \"dwa\", \"train.lr\": "
+                 "\"0.1\", \"task\": \"a\", \"split\": \"train\", \"step\": 1, \"epoch\": 1, "
+                 "\"metric\": \"loss\", \"value\": 0.8}"));
+
+    std::ostringstream summary;
+    const ExportResult s = exportTidy(set, ExportWhat::kSummary, ExportFormat::kCsv, summary);
+    CHECK(s.trials == 5);  // completed only
+    CHECK_THAT(summary.str(),
+               Contains("t-dwa-seed1,completed,dwa,dwa,1,dwa,0.1,a,test,,1,accuracy,best,0.72\n"));
+  }
+}
+
+TEST_CASE("flattenConfig turns YAML into key paths", "[results][compare]") {
+  const auto flat = flattenConfig("a: 1\nb: {c: [1, 2], d: {e: x}}\nf: {}\n");
+  CHECK(flat.at("a") == "1");
+  CHECK(flat.at("b.c") == "[1, 2]");
+  CHECK(flat.at("b.d.e") == "x");
+  CHECK(flat.at("f") == "{}");
+  CHECK_THROWS_WITH(flattenConfig("- 1\n- 2\n"), "not a YAML mapping");
+}

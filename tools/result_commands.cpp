@@ -1,0 +1,154 @@
+#include "tools/result_commands.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "results/comparison.h"
+#include "results/sweep_folder.h"
+#include "results/tidy_export.h"
+#include "results/trial_file.h"
+
+namespace fulcrum {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+results::TrialSet readTargets(const std::vector<std::string>& targets) {
+  if (targets.empty()) throw std::invalid_argument("no folder or trial files given");
+  std::error_code code;
+  if (targets.size() == 1 && fs::is_directory(targets.front(), code))
+    return results::scanFolder(targets.front());
+  for (const std::string& target : targets) {
+    if (fs::is_directory(target, code))
+      throw std::invalid_argument(
+          fmt::format("'{}' is a folder: give one folder, or trial files", target));
+  }
+  return results::scanFiles(targets);
+}
+
+std::string describeTargets(const std::vector<std::string>& targets) {
+  if (targets.size() == 1) return targets.front();
+  return fmt::format("{} files", targets.size());
+}
+
+/// The mean of each column over the completed trials of a folder of
+/// single-task (or any) runs.
+std::map<std::string, double> baselineValues(const std::string& folder,
+                                             results::Selection selection, std::ostream& err) {
+  const results::TrialSet set = results::scanFolder(folder);
+  std::map<std::string, std::vector<double>> values;
+  for (const results::TrialEntry& entry : set.trials) {
+    if (entry.status != "completed") continue;
+    try {
+      const results::TrialReader reader(entry.path);
+      const results::TrialScore score = results::scoreTrial(reader, entry);
+      const auto& chosen =
+          selection == results::Selection::kBest ? score.bestValues : score.finalValues;
+      for (const auto& [column, value] : chosen) values[column].push_back(value);
+    } catch (const results::FileError& e) {
+      err << "fulcrum: baseline skipped: " << e.what() << "\n";
+    }
+  }
+  for (const results::UnreadableFile& file : set.unreadable)
+    err << "fulcrum: baseline skipped: " << file.reason << "\n";
+  std::map<std::string, double> means;
+  for (const auto& [column, list] : values) means[column] = results::meanStd(list).mean;
+  if (means.empty())
+    throw std::invalid_argument(
+        fmt::format("--baseline-dir '{}' holds no completed trial", folder));
+  return means;
+}
+
+}  // namespace
+
+results::Comparison buildComparison(const CompareCommandOptions& options, results::TrialSet& set) {
+  results::CompareOptions compare;
+  compare.baseline = options.baseline;
+  compare.metrics = options.metrics;
+  if (options.select == "best") {
+    compare.selection = results::Selection::kBest;
+  } else if (options.select == "final") {
+    compare.selection = results::Selection::kFinal;
+  } else {
+    throw std::invalid_argument(
+        fmt::format("unknown --select '{}' (known: best, final)", options.select));
+  }
+  if (!options.baselineDir.empty()) {
+    compare.baselineValues = baselineValues(options.baselineDir, compare.selection, std::cerr);
+    compare.baselineDescription =
+        fmt::format("runs in {} (per task and metric, the mean over its completed trials)",
+                    options.baselineDir);
+  }
+  set = readTargets(options.targets);
+  return results::compareTrialSet(set, describeTargets(options.targets), compare);
+}
+
+int compareCommand(const CompareCommandOptions& options, std::ostream& out, std::ostream& err) {
+  results::TrialSet set;
+  results::Comparison comparison;
+  results::ComparisonFormat format;
+  try {
+    format = results::parseComparisonFormat(options.format);
+    comparison = buildComparison(options, set);
+  } catch (const std::invalid_argument& e) {
+    err << "fulcrum: compare: " << e.what() << "\n";
+    return 2;
+  } catch (const results::FileError& e) {
+    err << "fulcrum: compare: " << e.what() << "\n";
+    return 2;
+  }
+  out << results::renderComparison(comparison, format);
+  out.flush();
+  // Machine-readable formats keep stdout clean; the exclusions also go to
+  // stderr so that a script notices them.
+  if (format == results::ComparisonFormat::kCsv) {
+    for (const auto& trial : comparison.excluded)
+      err << "fulcrum: not included: " << trial.path << ": " << trial.reason << "\n";
+  }
+  return comparison.excluded.empty() ? 0 : 1;
+}
+
+int exportCommand(const ExportCommandOptions& options, std::ostream& out, std::ostream& err) {
+  results::ExportWhat what;
+  results::ExportFormat format;
+  results::TrialSet set;
+  try {
+    what = results::parseExportWhat(options.what);
+    format = results::parseExportFormat(options.format);
+    set = results::scanFolder(options.target);
+  } catch (const std::invalid_argument& e) {
+    err << "fulcrum: export: " << e.what() << "\n";
+    return 2;
+  } catch (const results::FileError& e) {
+    err << "fulcrum: export: " << e.what() << "\n";
+    return 2;
+  }
+  std::ofstream file;
+  std::ostream* sink = &out;
+  if (!options.out.empty()) {
+    file.open(options.out, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      err << "fulcrum: export: cannot write '" << options.out << "'\n";
+      return 2;
+    }
+    sink = &file;
+  }
+  const results::ExportResult result = results::exportTidy(set, what, format, *sink);
+  if (!*sink) {
+    err << "fulcrum: export: writing failed\n";
+    return 2;
+  }
+  for (const results::UnreadableFile& bad : result.unreadable)
+    err << "fulcrum: export: skipped " << bad.reason << "\n";
+  err << fmt::format(
+      "fulcrum export: {} rows from {} trial files{}\n", result.rows, result.trials,
+      result.unreadable.empty() ? "" : fmt::format(", {} skipped", result.unreadable.size()));
+  return result.unreadable.empty() ? 0 : 1;
+}
+
+}  // namespace fulcrum
