@@ -578,6 +578,28 @@ std::string renderJson(const Comparison& c) {
   return out;
 }
 
+
+std::string renderHtml(const Comparison& c) {
+  std::string out = "<ul class=\"definitions\">\n";
+  for (const std::string& line : preamble(c)) out += "<li>" + htmlEscape(line) + "</li>\n";
+  out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
+  for (const std::string& name : headerCells(c)) out += "<th>" + htmlEscape(name) + "</th>";
+  out += "</tr></thead>\n<tbody>\n";
+  const std::size_t textColumns = 1 + c.contextKeys.size();
+  for (const ComparisonRow& row : c.rows) {
+    out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
+    const std::vector<std::string> cells = rowCells(c, row);
+    for (std::size_t i = 0; i < cells.size(); ++i)
+      out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
+                         htmlEscape(cells[i]));
+    out += "</tr>\n";
+  }
+  out += "</tbody>\n</table>\n";
+  return out;
+}
+
+}  // namespace
+
 std::string htmlEscape(const std::string& text) {
   std::string out;
   for (char ch : text) {
@@ -600,27 +622,6 @@ std::string htmlEscape(const std::string& text) {
   }
   return out;
 }
-
-std::string renderHtml(const Comparison& c) {
-  std::string out = "<ul class=\"definitions\">\n";
-  for (const std::string& line : preamble(c)) out += "<li>" + htmlEscape(line) + "</li>\n";
-  out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
-  for (const std::string& name : headerCells(c)) out += "<th>" + htmlEscape(name) + "</th>";
-  out += "</tr></thead>\n<tbody>\n";
-  const std::size_t textColumns = 1 + c.contextKeys.size();
-  for (const ComparisonRow& row : c.rows) {
-    out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
-    const std::vector<std::string> cells = rowCells(c, row);
-    for (std::size_t i = 0; i < cells.size(); ++i)
-      out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
-                         htmlEscape(cells[i]));
-    out += "</tr>\n";
-  }
-  out += "</tbody>\n</table>\n";
-  return out;
-}
-
-}  // namespace
 
 std::string renderComparison(const Comparison& comparison, ComparisonFormat format) {
   switch (format) {

@@ -125,4 +125,7 @@ ComparisonFormat parseComparisonFormat(const std::string& name);
 /// without the excluded trials (the report lists them in its own section).
 std::string renderComparison(const Comparison& comparison, ComparisonFormat format);
 
+/// `text` with &, <, > and " replaced by their HTML entities.
+std::string htmlEscape(const std::string& text);
+
 }  // namespace fulcrum::results

@@ -38,29 +38,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char ch : text) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
-}
-
 std::string base64(const std::string& bytes) {
   static const char* const kAlphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -156,7 +133,7 @@ std::vector<std::string> figureList(const fs::path& figures) {
 }
 
 std::string section(const std::string& id, const std::string& title, const std::string& body) {
-  return fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n", id, escape(title), body);
+  return fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n", id, results::htmlEscape(title), body);
 }
 
 std::string experimentSection(const results::TrialSet& set) {
@@ -169,15 +146,15 @@ std::string experimentSection(const results::TrialSet& set) {
   if (!file.empty() && fs::is_regular_file(file, code)) {
     body += fmt::format(
         "<p>Experiment file <code>{}</code> (as it is now):</p>\n<pre id=\"experiment\">{}</pre>\n",
-        escape(file), escape(readFile(file)));
+        results::htmlEscape(file), results::htmlEscape(readFile(file)));
   } else if (!file.empty()) {
     body +=
-        fmt::format("<p>Experiment file <code>{}</code> (no longer readable).</p>\n", escape(file));
+        fmt::format("<p>Experiment file <code>{}</code> (no longer readable).</p>\n", results::htmlEscape(file));
   }
   body += fmt::format("<p>Swept keys: {}.</p>\n",
                       set.sweptKeys.empty()
                           ? std::string("none")
-                          : escape(fmt::format("{}", fmt::join(set.sweptKeys, ", "))));
+                          : results::htmlEscape(fmt::format("{}", fmt::join(set.sweptKeys, ", "))));
   std::set<std::string> shown;
   for (const results::TrialEntry& trial : set.trials) {
     const std::string name = trial.label + (trial.context.empty() ? "" : " ") + [&] {
@@ -190,7 +167,7 @@ std::string experimentSection(const results::TrialSet& set) {
     body += fmt::format(
         "<details><summary>Resolved configuration of {} (seed "
         "{})</summary>\n<pre>{}</pre></details>\n",
-        escape(name), trial.seed, escape(reader.text("config_yaml")));
+        results::htmlEscape(name), trial.seed, results::htmlEscape(reader.text("config_yaml")));
   }
   return body;
 }
@@ -226,10 +203,10 @@ std::string environmentSection(const results::TrialSet& set) {
     } else {
       for (const std::string& value : values[key]) text += (text.empty() ? "" : "; ") + value;
     }
-    body += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape(key), escape(text));
+    body += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", results::htmlEscape(key), results::htmlEscape(text));
   }
   body += "</table>\n";
-  body += fmt::format("<p>This report was written by:</p>\n<pre>{}</pre>\n", escape(versionText()));
+  body += fmt::format("<p>This report was written by:</p>\n<pre>{}</pre>\n", results::htmlEscape(versionText()));
   return body;
 }
 
@@ -239,8 +216,8 @@ std::string excludedSection(const results::Comparison& comparison) {
   std::string body =
       "<table id=\"excluded\">\n<thead><tr><th>file</th><th>reason</th></tr></thead>\n<tbody>\n";
   for (const results::ExcludedTrial& trial : comparison.excluded)
-    body += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>\n", escape(trial.path),
-                        escape(trial.reason));
+    body += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>\n", results::htmlEscape(trial.path),
+                        results::htmlEscape(trial.reason));
   return body + "</tbody>\n</table>\n";
 }
 
@@ -270,9 +247,9 @@ std::string renderPage(const std::string& folder, const results::TrialSet& set,
                        const results::Comparison& comparison, const std::string& figureBody) {
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   page += fmt::format("<title>fulcrum report: {}</title>\n<style>{}</style>\n</head>\n<body>\n",
-                      escape(folder), kStyle);
+                      results::htmlEscape(folder), kStyle);
   page +=
-      fmt::format("<h1>fulcrum report: {}</h1>\n<p>Written {}.</p>\n", escape(folder), utcNow());
+      fmt::format("<h1>fulcrum report: {}</h1>\n<p>Written {}.</p>\n", results::htmlEscape(folder), utcNow());
   page += section("comparison-section", "Comparison",
                   "<div class=\"scroll\">\n" +
                       results::renderComparison(comparison, results::ComparisonFormat::kHtml) +
@@ -324,13 +301,13 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
       err << fmt::format("fulcrum: report: the plot script exited with {}; its output is in {}\n",
                          status, log.string());
       figureBody = fmt::format("<p>The plot script failed (exit {}); see <code>{}</code>.</p>\n",
-                               status, escape(log.string()));
+                               status, results::htmlEscape(log.string()));
     }
     for (const std::string& name : figureList(figures)) {
       figureBody += fmt::format(
           "<figure><img src=\"data:image/png;base64,{}\" "
           "alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
-          base64(readFile(figures / name)), escape(fs::path(name).stem().string()), escape(name));
+          base64(readFile(figures / name)), results::htmlEscape(fs::path(name).stem().string()), results::htmlEscape(name));
     }
   }
 

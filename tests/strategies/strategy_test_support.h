@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "framework/config_node.h"
 #include "framework/strategy.h"
 #include "framework/task.h"
+#include "strategies/registry.h"
 
 namespace fulcrum::testing {
 
@@ -96,6 +99,23 @@ inline StepOutput stepWith(Strategy& strategy, const std::vector<double>& lossVa
 inline std::vector<double> weightsOf(const StepOutput& out) {
   const torch::Tensor w = out.weights.to(torch::kFloat64).contiguous();
   return std::vector<double>(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
+}
+
+/// A step's combined direction as doubles.
+inline std::vector<double> directionOf(const StepOutput& out) {
+  const torch::Tensor d = out.direction.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+}
+
+/// The strategy the YAML mapping `yaml` names, attached to `tasks` with
+/// makeContext() and the given seed.
+inline std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks,
+                                          uint64_t seed = 0) {
+  auto strategy = makeStrategy(yamlNode(yaml), tasks);
+  StrategyContext context = makeContext(tasks);
+  context.seed = seed;
+  strategy->attach(context);
+  return strategy;
 }
 
 }  // namespace fulcrum::testing

@@ -14,16 +14,6 @@ using namespace fulcrum::testing;
 
 namespace {
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) {
-  return fulcrum::detail::toDoubles(out.direction);
-}
-
 fulcrum::detail::Gram gramOfRows(const std::vector<std::vector<double>>& rows) {
   fulcrum::detail::Gram gram;
   gram.n = static_cast<int64_t>(rows.size());

@@ -12,18 +12,6 @@
 using namespace fulcrum;
 using namespace fulcrum::testing;
 
-namespace {
-
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) { return fulcrum::detail::toDoubles(out.direction); }
-
-}  // namespace
-
 TEST_CASE("cagrad: c = 0 is the mean gradient", "[strategy][cagrad]") {
   const auto tasks = makeTasks({"a", "b"});
   for (const char* rescale : {"0", "1", "2"}) {

@@ -12,16 +12,6 @@ using namespace fulcrum::testing;
 
 namespace {
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) {
-  return fulcrum::detail::toDoubles(out.direction);
-}
-
 // ε = 1e-8 inside the logarithm shifts 1/L by ~1e-8 relative: well inside Approx's default.
 
 }  // namespace

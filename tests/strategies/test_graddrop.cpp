@@ -11,15 +11,6 @@ using namespace fulcrum::testing;
 
 namespace {
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks,
-                                   uint64_t seed = 0) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  StrategyContext context = makeContext(tasks);
-  context.seed = seed;
-  strategy->attach(context);
-  return strategy;
-}
-
 using Vec = std::vector<double>;
 using Matrix = std::vector<Vec>;
 

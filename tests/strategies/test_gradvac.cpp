@@ -14,21 +14,10 @@ using namespace fulcrum::testing;
 
 namespace {
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks,
-                                   uint64_t seed = 0) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  StrategyContext context = makeContext(tasks);
-  context.seed = seed;
-  strategy->attach(context);
-  return strategy;
-}
-
 GradVac& asGradVac(Strategy& strategy) { return dynamic_cast<GradVac&>(strategy); }
 
 using Vec = std::vector<double>;
 using Matrix = std::vector<Vec>;
-
-Vec directionOf(const StepOutput& out) { return fulcrum::detail::toDoubles(out.direction); }
 
 double dot(const Vec& a, const Vec& b) {
   double s = 0.0;

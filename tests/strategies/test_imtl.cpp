@@ -11,18 +11,6 @@
 using namespace fulcrum;
 using namespace fulcrum::testing;
 
-namespace {
-
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) { return fulcrum::detail::toDoubles(out.direction); }
-
-}  // namespace
-
 TEST_CASE("imtl: IMTL-G on hand-derived pairs", "[strategy][imtl]") {
   const auto tasks = makeTasks({"a", "b"});
   auto imtl = attached("{name: imtl, mode: gradient}", tasks);

@@ -9,18 +9,6 @@
 using namespace fulcrum;
 using namespace fulcrum::testing;
 
-namespace {
-
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) { return fulcrum::detail::toDoubles(out.direction); }
-
-}  // namespace
-
 TEST_CASE("mgda: two tasks in closed form", "[strategy][mgda]") {
   const auto tasks = makeTasks({"a", "b"});
   auto mgda = attached("{name: mgda}", tasks);

@@ -16,14 +16,6 @@ namespace {
 
 using Vec = std::vector<double>;
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-Vec directionOf(const StepOutput& out) { return fulcrum::detail::toDoubles(out.direction); }
-
 std::vector<Vec> randomRows(int rows, int cols, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal;

@@ -15,16 +15,6 @@ using fulcrum::detail::Gram;
 
 namespace {
 
-std::unique_ptr<Strategy> attached(const std::string& yaml, const std::vector<TaskSpec>& tasks) {
-  auto strategy = makeStrategy(yamlNode(yaml), tasks);
-  strategy->attach(makeContext(tasks));
-  return strategy;
-}
-
-std::vector<double> directionOf(const StepOutput& out) {
-  return fulcrum::detail::toDoubles(out.direction);
-}
-
 /// Checks the KKT conditions of min λᵀMλ s.t. λ ≥ u: feasibility, (Mλ)_i ≥ 0,
 /// and complementarity (λ_i − u_i)(Mλ)_i = 0.
 void requireKkt(const Gram& m, const std::vector<double>& u, const std::vector<double>& lambda) {
