@@ -38,7 +38,9 @@ Point2 readPoint(const torch::Tensor& x) {
 
 Point2 readPair(const torch::Tensor& tensor) {
   const torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  if (values.numel() != 2) throw std::invalid_argument("the strategy reported " + std::to_string(values.numel()) + " weights for 2 tasks");
+  if (values.numel() != 2) {
+    throw std::invalid_argument(fmt::format("the strategy reported {} weights for 2 tasks", values.numel()));
+  }
   return {values.data_ptr<double>()[0], values.data_ptr<double>()[1]};
 }
 
