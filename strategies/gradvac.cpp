@@ -49,22 +49,14 @@ StepOutput GradVac::step(const StepInput& input) {
 
   // Seeded from the step as PCGrad's orders, so the orders need no state;
   // the stream tag keeps GradVac's orders apart from PCGrad's.
-  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
-                    static_cast<uint32_t>(input.step), static_cast<uint32_t>(input.step >> 32),
-                    0x47566163u};
-  std::mt19937_64 rng(seq);
+  std::mt19937_64 rng = detail::stepGenerator(seed_, input.step, 0x47566163u);
 
   // coefficients[i][k]: g_i' = Σ_k coefficients[i][k] g_k.
   std::vector<std::vector<double>> coefficients(n, std::vector<double>(n, 0.0));
   int corrections = 0;
   for (std::size_t i = 0; i < n; ++i) {
     coefficients[i][i] = 1.0;
-    std::vector<std::size_t> order;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (j != i) order.push_back(j);
-    }
-    std::shuffle(order.begin(), order.end(), rng);
-    for (std::size_t j : order) {
+    for (std::size_t j : detail::othersInRandomOrder(i, n, rng)) {
       const std::vector<double>& c = coefficients[i];
       double normSquared = 0.0, product = 0.0;  // ‖g_i'‖², g_i'·g_j
       for (std::size_t k = 0; k < n; ++k) {

@@ -1,5 +1,6 @@
 #include "strategies/gram.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -59,6 +60,24 @@ std::vector<std::string> perTaskNames(const std::string& prefix, const std::vect
   std::vector<std::string> out;
   for (const auto& task : tasks) out.push_back(prefix + task.name);
   return out;
+}
+
+std::mt19937_64 stepGenerator(uint64_t seed, int64_t step, uint32_t streamTag) {
+  const auto s = static_cast<uint64_t>(step);
+  std::vector<uint32_t> words{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                              static_cast<uint32_t>(s), static_cast<uint32_t>(s >> 32)};
+  if (streamTag != 0) words.push_back(streamTag);
+  std::seed_seq sequence(words.begin(), words.end());
+  return std::mt19937_64(sequence);
+}
+
+std::vector<std::size_t> othersInRandomOrder(std::size_t task, std::size_t count, std::mt19937_64& rng) {
+  std::vector<std::size_t> order;
+  for (std::size_t j = 0; j < count; ++j) {
+    if (j != task) order.push_back(j);
+  }
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
 }
 
 }  // namespace fulcrum::detail

@@ -5,6 +5,8 @@
 // Internal to strategies/.
 #pragma once
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -51,5 +53,14 @@ const torch::Tensor& taskMatrix(GradientSource& source, GradientSpace space);
 
 /// "<prefix><task>" for every task, for per-task diagnostic names.
 std::vector<std::string> perTaskNames(const std::string& prefix, const std::vector<TaskSpec>& tasks);
+
+/// The generator of one step of a run seeded `seed`: seeded from (seed,
+/// step[, streamTag]) afresh each step, so a resumed run draws the same
+/// sequence without checkpointing a generator; `streamTag` (if non-zero)
+/// keeps one strategy's draws apart from another's.
+std::mt19937_64 stepGenerator(uint64_t seed, int64_t step, uint32_t streamTag = 0);
+
+/// The tasks 0..count-1 other than `task`, in an order drawn from `rng`.
+std::vector<std::size_t> othersInRandomOrder(std::size_t task, std::size_t count, std::mt19937_64& rng);
 
 }  // namespace fulcrum::detail

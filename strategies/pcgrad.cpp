@@ -1,6 +1,5 @@
 #include "strategies/pcgrad.h"
 
-#include <algorithm>
 #include <numeric>
 #include <random>
 
@@ -37,23 +36,14 @@ StepOutput PcGrad::step(const StepInput& input) {
   const torch::Tensor& g = detail::taskMatrix(input.gradients, options_.gradients);
   const detail::Gram gram = detail::gramOf(g, static_cast<int64_t>(n), "pcgrad");
 
-  // A generator per step (not one carried along) keeps a resumed run on the
-  // same sequence without checkpointing the generator.
-  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32),
-                    static_cast<uint32_t>(input.step), static_cast<uint32_t>(input.step >> 32)};
-  std::mt19937_64 rng(seq);
+  std::mt19937_64 rng = detail::stepGenerator(seed_, input.step);
 
   // coefficients[i][k]: g_i^PC = Σ_k coefficients[i][k] g_k.
   std::vector<std::vector<double>> coefficients(n, std::vector<double>(n, 0.0));
   int projections = 0;
   for (std::size_t i = 0; i < n; ++i) {
     coefficients[i][i] = 1.0;
-    std::vector<std::size_t> order;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (j != i) order.push_back(j);
-    }
-    std::shuffle(order.begin(), order.end(), rng);
-    for (std::size_t j : order) {
+    for (std::size_t j : detail::othersInRandomOrder(i, n, rng)) {
       const double normSquared = gram.m[j * n + j];
       if (!(normSquared > 0.0)) continue;  // a zero g_j conflicts with nothing
       double product = 0.0;  // g_i^PC · g_j
