@@ -227,6 +227,7 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
   train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
   train.threads = node.getInt("threads", train.threads, 0, 1024);
+  train.logGradientsEvery = node.getInt("log_gradients_every", train.logGradientsEvery, 0, 1'000'000'000);
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
   node.finish();
 }

@@ -52,6 +52,9 @@ struct TrainSpec {
   int64_t evalBatchSize = 1024;         ///< >= 1
   int64_t maxStepsPerEpoch = 0;         ///< 0 = every batch of the training split
   int64_t threads = 0;                  ///< intra-op threads; 0 = fulcrum's measured default
+  /// Steps between two gradient diagnostics (per-task gradient norms and
+  /// cosines, update norms; see GradientRecord); 0 = none.
+  int64_t logGradientsEvery = 25;
   OptimizerSpec optimizer;
 };
 

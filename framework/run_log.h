@@ -19,6 +19,8 @@ struct TrialDescription {
   std::vector<std::vector<std::string>> metrics;  ///< per task: metric names ("loss" first)
   std::vector<std::string> timings;          ///< per-step timing names, in milliseconds
   std::vector<std::string> diagnostics;      ///< per-step strategy diagnostics names
+  /// Steps between two GradientRecords (0: the trial logs none).
+  int64_t gradientInterval = 0;
 };
 
 /// One optimisation step.
@@ -31,6 +33,20 @@ struct StepRecord {
   std::vector<double> diagnostics;   ///< as named in TrialDescription::diagnostics
 };
 
+/// Gradient diagnostics of one step, taken every
+/// TrialDescription::gradientInterval steps (steps 0, k, 2k, ...). All norms
+/// are Euclidean, over the shared (trunk) parameters.
+struct GradientRecord {
+  int64_t step = 0;                  ///< global step, from 0
+  int64_t epoch = 0;                 ///< its epoch, from 0
+  std::vector<double> norms;         ///< per task: ‖∇_θ L_i‖ (unweighted loss)
+  /// Per pair i < j, in the order (0,1), (0,2), …, (1,2), …: the cosine of
+  /// the two tasks' gradients; NaN where either gradient is zero.
+  std::vector<double> cosines;
+  double directionNorm = 0.0;        ///< ‖d‖: the gradient the optimizer received
+  double stepNorm = 0.0;             ///< ‖θ_after − θ_before‖: the update it applied
+};
+
 /// The evaluation after one epoch.
 struct EpochRecord {
   int64_t epoch = 0;                 ///< from 0
@@ -40,7 +56,7 @@ struct EpochRecord {
 };
 
 /// Receives a trial's curves as it trains. Calls come in the order
-/// begin, (step* epoch)*, end.
+/// begin, ((step gradients?)* epoch)*, end.
 class RunLog {
  public:
   virtual ~RunLog() = default;
@@ -48,6 +64,9 @@ class RunLog {
   virtual void begin(const TrialDescription& description) = 0;
   /// Called after every optimisation step.
   virtual void step(const StepRecord& record) = 0;
+  /// Called after the steps that TrialDescription::gradientInterval selects,
+  /// right after step() for the same step.
+  virtual void gradients(const GradientRecord& record) { (void)record; }
   /// Called after every epoch's evaluation; a good moment to flush.
   virtual void epoch(const EpochRecord& record) = 0;
   /// Called once at the end. `status` is "completed" or "failed"; `error`

@@ -31,8 +31,10 @@ class TrialFailure : public std::runtime_error {
 };
 
 const std::vector<std::string> kSplits = {"train", "val", "test"};
-const std::vector<std::string> kTimings = {"forward_ms", "strategy_ms", "backward_ms",
-                                           "optimizer_ms", "total_ms"};
+// total_ms is the training step without gradient_log_ms, the time spent on
+// gradient diagnostics (which only some steps take).
+const std::vector<std::string> kTimings = {"forward_ms",   "strategy_ms",     "backward_ms",
+                                           "optimizer_ms", "gradient_log_ms", "total_ms"};
 
 torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
   switch (kind) {
@@ -146,6 +148,33 @@ std::vector<double> toVector(const torch::Tensor& tensor) {
   return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
 }
 
+/// ‖∇L_i‖ per task and the cosine of each pair i < j, from the T×P matrix of
+/// per-task gradients on the shared parameters (in float64).
+void gradientGeometry(const torch::Tensor& grads, GradientRecord& record) {
+  const torch::Tensor g = grads.detach().to(torch::kFloat64);
+  const torch::Tensor gram = g.mm(g.t()).contiguous();
+  const int64_t tasks = gram.size(0);
+  const double* entries = gram.data_ptr<double>();
+  record.norms.clear();
+  record.cosines.clear();
+  for (int64_t i = 0; i < tasks; ++i) record.norms.push_back(std::sqrt(entries[i * tasks + i]));
+  for (int64_t i = 0; i < tasks; ++i) {
+    for (int64_t j = i + 1; j < tasks; ++j) {
+      const double scale = record.norms[i] * record.norms[j];
+      record.cosines.push_back(scale > 0.0 ? entries[i * tasks + j] / scale : std::nan(""));
+    }
+  }
+}
+
+/// ‖x‖ over every tensor of `tensors` together, in float64.
+double jointNorm(const std::vector<torch::Tensor>& tensors) {
+  double squares = 0.0;
+  for (const auto& tensor : tensors) {
+    if (tensor.defined()) squares += tensor.detach().to(torch::kFloat64).square().sum().item<double>();
+  }
+  return std::sqrt(squares);
+}
+
 }  // namespace
 
 int64_t configureThreads(int64_t requested) {
@@ -214,6 +243,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   description.splits = kSplits;
   description.timings = kTimings;
   description.diagnostics = strategy.diagnosticNames();
+  description.gradientInterval = spec.train.logGradientsEvery;
+  description.integers["log_gradients_every"] = spec.train.logGradientsEvery;
   description.integers["shared_parameters"] = context.sharedParameterCount;
   description.integers["steps_per_epoch"] = stepsPerEpoch;
   description.integers["threads"] = torch::get_num_threads();
@@ -263,6 +294,21 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         checkFinite(record.weights, tasks, "weight", step, epoch);
         const double strategyMs = millisecondsSince(mark);
 
+        // Gradient diagnostics read the per-task gradients before the
+        // backward pass frees the graph: free for the strategies that asked
+        // for them this step, T backward passes for the others.
+        const bool logGradients = spec.train.logGradientsEvery > 0 && step % spec.train.logGradientsEvery == 0;
+        GradientRecord gradientRecord;
+        double gradientLogMs = 0.0;
+        std::vector<torch::Tensor> sharedBefore;
+        if (logGradients) {
+          mark = Clock::now();
+          gradientRecord.step = step;
+          gradientRecord.epoch = epoch;
+          gradientGeometry(source.sharedParameters(), gradientRecord);
+          gradientLogMs += millisecondsSince(mark);
+        }
+
         mark = Clock::now();
         switch (update.kind) {
           case StepOutput::Kind::kObjective:
@@ -278,9 +324,27 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             break;
         }
         const double backwardMs = millisecondsSince(mark);
+        if (logGradients) {
+          mark = Clock::now();
+          std::vector<torch::Tensor> direction;
+          for (const auto& parameter : model->sharedParameters()) {
+            direction.push_back(parameter.grad());
+            sharedBefore.push_back(parameter.detach().clone());
+          }
+          gradientRecord.directionNorm = jointNorm(direction);
+          gradientLogMs += millisecondsSince(mark);
+        }
         mark = Clock::now();
         optimizer->step();
         const double optimizerMs = millisecondsSince(mark);
+        if (logGradients) {
+          mark = Clock::now();
+          const std::vector<torch::Tensor> shared = model->sharedParameters();
+          std::vector<torch::Tensor> change;
+          for (std::size_t k = 0; k < shared.size(); ++k) change.push_back(shared[k].detach() - sharedBefore[k]);
+          gradientRecord.stepNorm = jointNorm(change);
+          gradientLogMs += millisecondsSince(mark);
+        }
         // Timed as strategy time: the pass exists only for the strategy.
         double afterStepMs = 0.0;
         if (strategy.wantsLossesAfterStep()) {
@@ -305,12 +369,13 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             lossTotals[t] += record.losses[t];
           }
         }
-        record.timings = {forwardMs, strategyMs + afterStepMs, backwardMs, optimizerMs,
-                          millisecondsSince(start)};
+        record.timings = {forwardMs,    strategyMs + afterStepMs, backwardMs,
+                          optimizerMs,  gradientLogMs,            millisecondsSince(start) - gradientLogMs};
         record.diagnostics = update.diagnostics;
         record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
         lastWeights = record.weights;
         log.step(record);
+        if (logGradients) log.gradients(gradientRecord);
         result.steps = step + 1;
       }
       const double seconds = std::chrono::duration<double>(Clock::now() - epochStart).count();

@@ -15,6 +15,7 @@ namespace {
 /// One row's fields after the per-trial columns.
 struct Row {
   std::string task, split, step, epoch, metric, select;
+  std::string otherTask;  ///< written in the split column's place for gradients
   double value = 0.0;
 };
 
@@ -33,7 +34,8 @@ class RowWriter {
 
   void write(const Row& row) {
     std::vector<std::string> fields = fixed_;
-    for (const std::string* text : {&row.task, &row.split, &row.step, &row.epoch, &row.metric})
+    const std::string& second = what_ == ExportWhat::kGradients ? row.otherTask : row.split;
+    for (const std::string* text : {&row.task, &second, &row.step, &row.epoch, &row.metric})
       fields.push_back(*text);
     if (what_ == ExportWhat::kSummary) fields.push_back(row.select);
     std::string line;
@@ -129,6 +131,38 @@ void writeEpochs(const TrialReader& reader, RowWriter& writer) {
   }
 }
 
+/// gradients/norm/<task>, gradients/cosine/<task>/<other>, gradients/<name>.
+void writeGradients(const TrialReader& reader, RowWriter& writer) {
+  if (!reader.hasCurve("gradients/step")) return;  // logged without gradients
+  const std::vector<double> steps = reader.curve("gradients/step");
+  const std::vector<double> epochs = reader.curve("gradients/epoch");
+  for (const std::string& curve : reader.curves()) {
+    if (curve.rfind("gradients/", 0) != 0 || curve == "gradients/step" || curve == "gradients/epoch")
+      continue;
+    const std::string rest = curve.substr(10);
+    Row row;
+    if (rest.rfind("norm/", 0) == 0) {
+      row.task = rest.substr(5);
+      row.metric = "grad_norm";
+    } else if (rest.rfind("cosine/", 0) == 0) {
+      const std::string pair = rest.substr(7);
+      const std::size_t slash = pair.find('/');
+      row.task = pair.substr(0, slash);
+      row.otherTask = slash == std::string::npos ? "" : pair.substr(slash + 1);
+      row.metric = "cosine";
+    } else {
+      row.metric = rest;
+    }
+    const std::vector<double> values = reader.curve(curve);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      row.step = i < steps.size() ? integerText(steps[i]) : std::to_string(i);
+      row.epoch = i < epochs.size() ? integerText(epochs[i]) : "";
+      row.value = values[i];
+      writer.write(row);
+    }
+  }
+}
+
 void writeSummary(const TrialReader& reader, const TrialEntry& trial, RowWriter& writer) {
   const TrialScore score = scoreTrial(reader, trial);
   const std::vector<double> epochs = reader.curve("epochs/epoch");
@@ -156,8 +190,9 @@ ExportWhat parseExportWhat(const std::string& name) {
   if (name == "steps") return ExportWhat::kSteps;
   if (name == "epochs") return ExportWhat::kEpochs;
   if (name == "summary") return ExportWhat::kSummary;
+  if (name == "gradients") return ExportWhat::kGradients;
   throw std::invalid_argument(
-      fmt::format("unknown --what '{}' (known: steps, epochs, summary)", name));
+      fmt::format("unknown --what '{}' (known: steps, epochs, summary, gradients)", name));
 }
 
 ExportFormat parseExportFormat(const std::string& name) {
@@ -169,7 +204,8 @@ ExportFormat parseExportFormat(const std::string& name) {
 std::vector<std::string> exportColumns(const TrialSet& set, ExportWhat what) {
   std::vector<std::string> columns = {"trial", "status", "config", "strategy", "seed"};
   columns.insert(columns.end(), set.sweptKeys.begin(), set.sweptKeys.end());
-  for (const char* name : {"task", "split", "step", "epoch", "metric"}) columns.push_back(name);
+  const char* second = what == ExportWhat::kGradients ? "other_task" : "split";
+  for (const char* name : {"task", second, "step", "epoch", "metric"}) columns.push_back(name);
   if (what == ExportWhat::kSummary) columns.push_back("select");
   columns.push_back("value");
   return columns;
@@ -194,6 +230,7 @@ ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat forma
       if (what == ExportWhat::kSteps) writeSteps(reader, writer);
       if (what == ExportWhat::kEpochs) writeEpochs(reader, writer);
       if (what == ExportWhat::kSummary) writeSummary(reader, trial, writer);
+      if (what == ExportWhat::kGradients) writeGradients(reader, writer);
       ++result.trials;
     } catch (const FileError& e) {
       // The reader loads a whole file before the first row is written, so a

@@ -11,9 +11,12 @@
 //   <key>...  one column per swept configuration key (sweptKeys), "-" if absent
 //   task      the task; empty for per-step timings and diagnostics and epochs/seconds
 //   split     train, val or test; "train" for per-step losses and weights, empty otherwise
+//             (gradients: other_task instead, the second task of a cosine)
 //   step      global step from 0 (steps); empty for epochs and summary
 //   epoch     epoch from 0 (steps: the step's epoch; summary: the epoch the value is from)
-//   metric    loss, weight, <timing>_ms, a diagnostic's name, accuracy, mse, ...
+//   metric    loss, weight, <timing>_ms, a diagnostic's name, accuracy, mse, ...;
+//             gradients: grad_norm (task), cosine (task, other_task),
+//             direction_norm and step_norm (no task)
 //   select    summary only: final or best (best = at the best validation epoch)
 //   value     the number; empty in CSV and null in JSON when NaN
 #pragma once
@@ -32,12 +35,13 @@ enum class ExportWhat {
   kSteps,    ///< every per-step curve: losses, weights, timings, diagnostics
   kEpochs,   ///< every per-epoch curve: metrics per split and task, seconds
   kSummary,  ///< per completed trial the final and best test metrics
+  kGradients,  ///< gradient diagnostics: per-task norms, pairwise cosines, update norms
 };
 
 /// How to write it.
 enum class ExportFormat { kCsv, kJsonl };
 
-/// Parse "steps", "epochs", "summary" / "csv", "jsonl"; throw std::invalid_argument.
+/// Parse "steps", "epochs", "summary", "gradients" / "csv", "jsonl"; throw std::invalid_argument.
 ExportWhat parseExportWhat(const std::string& name);
 ExportFormat parseExportFormat(const std::string& name);
 

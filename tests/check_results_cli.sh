@@ -5,11 +5,13 @@
 #  1. compare prints the table with both configurations at n = 2, states Δm%'s
 #     definition and the baseline, names the truncated file and exits 1;
 #     markdown, csv and json outputs parse;
-#  2. export --format csv (epochs) loads with pandas, or the csv module, and
-#     every value equals the HDF5 file's (read with h5py); jsonl steps parse;
+#  2. export --format csv (epochs, and gradients) loads with pandas, or the
+#     csv module, and every value equals the HDF5 file's (read with h5py);
+#     jsonl steps parse;
 #  3. report writes the HTML; headless Chromium loads it and finds the table
 #     and the embedded images; the figures are valid PNGs and the series the
-#     plot script recorded match means over seeds computed here from the files.
+#     plot script recorded match means over seeds computed here from the files,
+#     the gradient-conflict figure included.
 # Usage: check_results_cli.sh FULCRUM EXPERIMENT.yaml PLOT_SCRIPT
 set -u
 fulcrum="$1"
@@ -28,6 +30,7 @@ check() {  # check DESCRIPTION COMMAND...
 out="$dir/sweep"
 "$fulcrum" sweep "$experiment" --set data.train_size=200 --set data.val_size=50 --set data.test_size=50 \
   --set 'model.trunk.hidden=[16, 16]' --set train.batch_size=50 --set train.epochs=2 --set output="$out" \
+  --set train.log_gradients_every=2 \
   --sweep 'strategy={name: fixed},{name: dwa}' --sweep seeds=0,1 --jobs 2 > "$dir/sweep.txt" 2>&1
 code=$?
 check "the tiny sweep exits 0 (got $code)" test "$code" -eq 0
@@ -98,6 +101,30 @@ assert len(files) == 4, sorted(files)
 print(f"export: {checked} values equal the HDF5 files'")
 EOF
 check "exported CSV values equal the HDF5 files'" test "$?" -eq 0
+"$fulcrum" export "$out" --format csv --what gradients --out "$dir/gradients.csv" 2> /dev/null
+"$python" - "$dir/gradients.csv" "$out" <<'EOF'
+import csv, math, os, sys
+import h5py
+path, folder = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(path)))
+files, checked = {}, 0
+for row in rows:
+    f = files.setdefault(row["trial"], h5py.File(os.path.join(folder, row["trial"] + ".h5"), "r"))
+    metric = row["metric"]
+    curve = {"grad_norm": f"gradients/norm/{row['task']}",
+             "cosine": f"gradients/cosine/{row['task']}/{row['other_task']}"}.get(metric, "gradients/" + metric)
+    index = list(f["gradients/step"][()]).index(int(row["step"]))
+    expected = f[curve][index]
+    value = float(row["value"]) if row["value"] != "" else math.nan
+    assert value == expected or (math.isnan(value) and math.isnan(expected)), (row, expected)
+    checked += 1
+for f in files.values():
+    assert list(f["gradients/step"][()]) == [0, 2, 4, 6], f["gradients/step"][()]
+# Per logged step: 2 norms, 1 cosine, direction_norm, step_norm.
+assert len(files) == 4 and checked == 4 * 4 * 5, (len(files), checked)
+print(f"export: {checked} gradient values equal the HDF5 files'")
+EOF
+check "exported gradient diagnostics equal the HDF5 files'" test "$?" -eq 0
 "$fulcrum" export "$out" --format jsonl --what steps 2>/dev/null |
   "$python" -c 'import json, sys; rows = [json.loads(l) for l in sys.stdin]; assert len(rows) > 0 and {"trial", "step", "metric", "value"} <= set(rows[0])'
 check "jsonl steps parse" test "$?" -eq 0
@@ -144,7 +171,7 @@ figures = os.path.join(folder, "figures")
 data = json.load(open(os.path.join(figures, "plotted-data.json")))
 names = [f["file"] for f in data["figures"]]
 for expected in ["test-task0-mse-by-epoch.png", "test-task1-mae-by-epoch.png", "task-weights-by-step.png",
-                 "delta-m-percent.png"]:
+                 "delta-m-percent.png", "gradient-cosine-by-step.png", "gradient-norms-by-step.png"]:
     assert expected in names, names
 for name in names:
     with open(os.path.join(figures, name), "rb") as f:
@@ -158,6 +185,12 @@ for series in figure["series"]:
     assert len(series["files"]) == 2
     assert np.allclose(series["mean"], curves.mean(axis=0)), (series["mean"], curves.mean(axis=0))
     assert np.allclose(series["std"], curves.std(axis=0, ddof=1))
+figure = next(f for f in data["figures"] if f["file"] == "gradient-cosine-by-step.png")
+assert sorted(s["label"] for s in figure["series"]) == ["dwa", "fixed"]
+for series in figure["series"]:
+    curves = np.array([h5py.File(p, "r")["gradients/cosine/task0/task1"][()] for p in series["files"]])
+    assert np.allclose(series["x"], [0, 2, 4, 6])
+    assert np.allclose(series["mean"], curves.mean(axis=0)), (series["mean"], curves.mean(axis=0))
 print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'")
 EOF
 check "figures are valid PNGs with the expected series" test "$?" -eq 0

@@ -33,6 +33,21 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
       }
     }
   }
+  gradients_ = 0;
+  if (d.gradientInterval > 0) {
+    // Order as GradientRecord: step, epoch, norms, cosines, the two update norms.
+    gradients_ = curves.size();
+    curves.push_back("gradients/step");
+    curves.push_back("gradients/epoch");
+    for (const auto& task : d.tasks) curves.push_back("gradients/norm/" + task);
+    for (std::size_t i = 0; i < d.tasks.size(); ++i) {
+      for (std::size_t j = i + 1; j < d.tasks.size(); ++j) {
+        curves.push_back(fmt::format("gradients/cosine/{}/{}", d.tasks[i], d.tasks[j]));
+      }
+    }
+    curves.push_back("gradients/direction_norm");
+    curves.push_back("gradients/step_norm");
+  }
   tasks_ = d.tasks.size();
   timings_ = d.timings.size();
   diagnostics_ = d.diagnostics.size();
@@ -70,6 +85,20 @@ void Hdf5RunLog::step(const StepRecord& r) {
   append(times_, r.timings, timings_);
   append(diags_, r.diagnostics, diagnostics_);
   flushIfDue();
+}
+
+void Hdf5RunLog::gradients(const GradientRecord& r) {
+  if (gradients_ == 0) return;
+  std::size_t index = gradients_;
+  writer_->append(index++, static_cast<double>(r.step));
+  writer_->append(index++, static_cast<double>(r.epoch));
+  append(index, r.norms, tasks_);
+  index += tasks_;
+  const std::size_t pairs = tasks_ * (tasks_ - 1) / 2;
+  append(index, r.cosines, pairs);
+  index += pairs;
+  writer_->append(index++, r.directionNorm);
+  writer_->append(index, r.stepNorm);
 }
 
 void Hdf5RunLog::epoch(const EpochRecord& r) {

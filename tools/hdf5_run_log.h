@@ -14,13 +14,16 @@ namespace fulcrum {
 /// Writes a trial's curves to one HDF5 file (layout in the README):
 /// steps/{step,epoch}, steps/loss/<task>, steps/weight/<task>,
 /// steps/time/<name>, steps/diagnostics/<name>, epochs/{epoch,seconds},
-/// epochs/<split>/<task>/<metric>. Flushes after every epoch and at least
+/// epochs/<split>/<task>/<metric>, and when the trial logs gradients
+/// gradients/{step,epoch,direction_norm,step_norm}, gradients/norm/<task>,
+/// gradients/cosine/<task>/<later task>. Flushes after every epoch and at least
 /// every `flushSeconds` during one.
 class Hdf5RunLog : public RunLog {
  public:
   Hdf5RunLog(std::string path, bool overwrite, double flushSeconds = 5.0);
   void begin(const TrialDescription& description) override;
   void step(const StepRecord& record) override;
+  void gradients(const GradientRecord& record) override;
   void epoch(const EpochRecord& record) override;
   void end(const std::string& status, const std::string& error) override;
 
@@ -38,6 +41,7 @@ class Hdf5RunLog : public RunLog {
   std::size_t epochIndex_ = 0, epochSeconds_ = 0, metrics_ = 0;
   std::vector<std::size_t> metricCounts_;
   std::size_t splits_ = 0;
+  std::size_t gradients_ = 0;  ///< first gradients/ curve; 0 = none declared
 };
 
 }  // namespace fulcrum

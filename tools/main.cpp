@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"csv", "jsonl"}));
   exportCommand->add_option("--what", exportOptions.what,
                             "epochs (default): per-epoch metrics; steps: per-step losses, weights, timings, "
-                            "diagnostics; summary: final and best test metrics")
-      ->check(CLI::IsMember({"steps", "epochs", "summary"}));
+                            "diagnostics; summary: final and best test metrics; gradients: per-task gradient norms, "
+                            "pairwise cosines and update norms (train.log_gradients_every)")
+      ->check(CLI::IsMember({"steps", "epochs", "summary", "gradients"}));
   exportCommand->add_option("--out", exportOptions.out, "output file (default standard output)");
 
   fulcrum::ReportCommandOptions report;

@@ -275,6 +275,7 @@ TEST_CASE("config: a minimal experiment gets every default", "[config]") {
   CHECK(spec.train.evalBatchSize == 1024);
   CHECK(spec.train.maxStepsPerEpoch == 0);
   CHECK(spec.train.threads == 0);
+  CHECK(spec.train.logGradientsEvery == 25);
   CHECK(spec.train.optimizer.kind == "adam");
   CHECK(spec.train.optimizer.lr == 1e-3);
   CHECK(spec.train.optimizer.weightDecay == 0.0);
@@ -446,7 +447,8 @@ TEST_CASE("config: an error in an overridden value is reported against the overr
   REQUIRE_THROWS_WITH(
       parseExperiment(text, "o.yaml", {"train.lr=abc"}),
       Equals("--set train.lr=abc: train.lr: unknown key 'lr'; valid keys here: "
-             "batch_size, epochs, eval_batch_size, max_steps_per_epoch, optimizer, threads"));
+             "batch_size, epochs, eval_batch_size, log_gradients_every, max_steps_per_epoch, optimizer, "
+             "threads"));
   REQUIRE_THROWS_WITH(
       parseExperiment(text, "o.yaml", {"train.epochs=0"}),
       Equals("--set train.epochs=0: train.epochs: 0 is out of range: must be in [1, 1000000]"));
