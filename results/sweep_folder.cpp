@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "results/file_screen.h"
 #include "results/trial_file.h"
 
 namespace fulcrum::results {
@@ -76,6 +77,8 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
   TrialSet set;
   for (const std::string& path : paths) {
     try {
+      const std::string unsafe = screenTrialFile(path);
+      if (!unsafe.empty()) throw FileError(fmt::format("{}: {}", path, unsafe));
       TrialReader reader(path, TrialReader::Contents::kAttributesOnly);
       TrialEntry trial;
       trial.path = path;

@@ -57,6 +57,7 @@ class QuietErrors {
 struct Hdf5Failure {
   std::string reason;      ///< the innermost (most specific) description
   bool truncated = false;  ///< some entry reports a truncated file
+  bool openForWrite = false;  ///< some entry reports a file still marked open for writing
 };
 
 Hdf5Failure lastFailure() {
@@ -68,6 +69,8 @@ Hdf5Failure lastFailure() {
   auto visit = [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
     auto* out = static_cast<Walk*>(data);
     if (entry->min_num == out->truncatedCode) out->failure.truncated = true;
+    if (entry->desc != nullptr && std::strstr(entry->desc, "already open for write") != nullptr)
+      out->failure.openForWrite = true;
     if (out->failure.reason.empty() && entry->desc != nullptr) {
       try {
         out->failure.reason = entry->desc;
@@ -432,6 +435,9 @@ Handle openForReading(const std::string& path, uintmax_t fileSize) {
   // The SWMR open skips HDF5's end-of-file check and reads bytes past the
   // end as zeros, so a truncation the plain open found is final.
   if (first.truncated) fail(path, first.reason);
+  // Only a writer's mark calls for the SWMR open: on damaged metadata it
+  // would retry every read a hundred times (seconds per file) to no avail.
+  if (!first.openForWrite) fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason));
   Handle swmr(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()), H5Fclose);
   if (!swmr.valid()) fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason));
   // Belt and braces: 1.10.8's plain open checks the length before the "open

@@ -20,6 +20,7 @@
 #include "fulcrum_version.h"
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "results/file_screen.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
 #include "tools/hdf5_run_log.h"
@@ -171,6 +172,8 @@ int showCommand(const std::vector<std::string>& files) {
   int code = 0;
   for (const auto& file : files) {
     try {
+      const std::string unsafe = results::screenTrialFile(file);
+      if (!unsafe.empty()) throw results::FileError(fmt::format("{}: {}", file, unsafe));
       results::TrialReader reader(file);
       std::cout << file << "\n";
       for (const char* key : {"name", "strategy", "status", "error", "start_time", "end_time", "host",

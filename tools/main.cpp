@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "results/file_screen.h"
 #include "tools/commands.h"
 #include "tools/landscape.h"
 #include "tools/probe.h"
@@ -12,6 +13,7 @@
 #include "tools/sweep.h"
 
 int main(int argc, char** argv) {
+  fulcrum::results::skipHdf5ShutdownAtExit();
   CLI::App app{"fulcrum: multi-task learning with adaptive task weighting"};
   app.require_subcommand(0, 1);
   bool version = false;
