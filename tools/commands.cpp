@@ -1,11 +1,13 @@
 #include "tools/commands.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <ctime>
 #include <filesystem>
@@ -70,14 +72,23 @@ void prepareOutputFolder(const fs::path& folder) {
   std::error_code code;
   fs::create_directories(folder, code);
   if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+  // A real write, not access(): root passes access() on a read-only mount,
+  // and a full disk shows only when data is written and synced.
   const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
-  {
-    std::ofstream out(probe);
-    if (!(out << "x") || !out.flush()) {
-      throw std::runtime_error(fmt::format("output folder '{}' is not writable", folder.string()));
-    }
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error(
+        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(errno)));
   }
+  const char byte = 'x';
+  const bool written = ::write(fd, &byte, 1) == 1 && ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
   fs::remove(probe, code);
+  if (!written) {
+    throw std::runtime_error(
+        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(error)));
+  }
 }
 
 std::string versionText() {
@@ -101,7 +112,9 @@ int runCommand(const RunOptions& options) {
   try {
     prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   } catch (const std::exception& e) {
-    return reportError(e.what());
+    // Located where the folder was chosen: --out, or the `output:` key.
+    if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
+    return reportError(errorAtKey(spec, "output", e.what()).what());
   }
   if (fs::exists(path) && !options.overwrite) {
     return reportError(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
@@ -111,7 +124,11 @@ int runCommand(const RunOptions& options) {
   try {
     data = loadData(spec);
   } catch (const DataError& e) {
-    return reportError(fmt::format("{}: data: {}", spec.file, e.what()));
+    return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
+  } catch (const c10::Error& e) {
+    return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
+  } catch (const std::bad_alloc&) {
+    return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
   }
 
   TrialDescription description;
