@@ -228,6 +228,7 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
   train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
   train.threads = node.getInt("threads", train.threads, 0, 1024);
+  train.onNan = node.getString("on_nan", train.onNan, {"fail", "skip_step"});
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
   node.finish();
 }

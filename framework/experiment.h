@@ -52,6 +52,10 @@ struct TrainSpec {
   int64_t evalBatchSize = 1024;         ///< >= 1
   int64_t maxStepsPerEpoch = 0;         ///< 0 = every batch of the training split
   int64_t threads = 0;                  ///< intra-op threads; 0 = fulcrum's measured default
+  /// What a NaN or infinite loss, weight or gradient does: "fail" (default)
+  /// ends the trial naming the task, step and quantity; "skip_step" skips
+  /// that batch's optimizer step, counts and reports it, and goes on.
+  std::string onNan = "fail";
   OptimizerSpec optimizer;
 };
 

@@ -19,6 +19,8 @@ struct TrialDescription {
   std::vector<std::vector<std::string>> metrics;  ///< per task: metric names ("loss" first)
   std::vector<std::string> timings;          ///< per-step timing names, in milliseconds
   std::vector<std::string> diagnostics;      ///< per-step strategy diagnostics names
+  /// Log the per-epoch count of skipped steps (train.on_nan: skip_step).
+  bool countsSkippedSteps = false;
 };
 
 /// One optimisation step.
@@ -35,6 +37,7 @@ struct StepRecord {
 struct EpochRecord {
   int64_t epoch = 0;                 ///< from 0
   double seconds = 0.0;              ///< wall time of the epoch's training
+  int64_t skippedSteps = 0;          ///< steps whose optimizer step was skipped (non-finite values)
   /// values[split][task][metric], indexed as in TrialDescription.
   std::vector<std::vector<std::vector<double>>> values;
 };

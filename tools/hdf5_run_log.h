@@ -14,7 +14,9 @@ namespace fulcrum {
 /// Writes a trial's curves to one HDF5 file (layout in the README):
 /// steps/{step,epoch}, steps/loss/<task>, steps/weight/<task>,
 /// steps/time/<name>, steps/diagnostics/<name>, epochs/{epoch,seconds},
-/// epochs/<split>/<task>/<metric>. Flushes after every epoch and at least
+/// epochs/<split>/<task>/<metric>, and with train.on_nan: skip_step
+/// epochs/skipped_steps plus the integer attribute `skipped_steps` (total
+/// over the logged epochs) at the end. Flushes after every epoch and at least
 /// every `flushSeconds` during one.
 class Hdf5RunLog : public RunLog {
  public:
@@ -38,6 +40,9 @@ class Hdf5RunLog : public RunLog {
   std::size_t epochIndex_ = 0, epochSeconds_ = 0, metrics_ = 0;
   std::vector<std::size_t> metricCounts_;
   std::size_t splits_ = 0;
+  bool countsSkipped_ = false;        // epochs/skipped_steps and the skipped_steps attribute
+  std::size_t skippedIndex_ = 0;
+  int64_t skippedTotal_ = 0;          // over the epochs logged
 };
 
 }  // namespace fulcrum
