@@ -91,6 +91,15 @@ void prepareOutputFolder(const fs::path& folder) {
   }
 }
 
+std::string noSpaceNote(const fs::path& folder) {
+  std::error_code code;
+  const fs::space_info space = fs::space(folder.empty() ? fs::path(".") : folder, code);
+  // Less than one chunk of one curve (8 KB) cannot hold another write.
+  if (code || space.available >= 64 * 1024) return "";
+  return fmt::format("; no space left on the file system of '{}' ({} bytes free)", folder.string(),
+                     space.available);
+}
+
 std::string versionText() {
   return fmt::format("fulcrum {} (commit {})\nLibTorch {}\nHDF5 {}.{}.{}\nBLAS {}\nthreads available {}\n",
                      FULCRUM_VERSION, FULCRUM_GIT_COMMIT, TORCH_VERSION, H5_VERS_MAJOR,
@@ -150,6 +159,7 @@ int runCommand(const RunOptions& options) {
   installStopHandlers();
   hooks.stopRequested = [] { return stopSignal() != 0; };
   if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
+  hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
   if (!options.quiet) {
     std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,
                              spec.strategyName, spec.seed, spec.tasks.size(), data.train.size(),
@@ -160,11 +170,16 @@ int runCommand(const RunOptions& options) {
   try {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
-    return reportError(e.what());
+    return reportError(e.what() + noSpaceNote(path.parent_path()));
   } catch (const c10::Error& e) {
     return reportError(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
   } catch (const std::exception& e) {
     return reportError(fmt::format("trial failed: {}", e.what()), 1);
+  }
+  if (result.skippedSteps > 0) {
+    std::cerr << fmt::format("fulcrum: warning: {} optimizer step(s) skipped for non-finite values "
+                             "(train.on_nan: skip_step)\n",
+                             result.skippedSteps);
   }
   if (result.status != "completed") {
     std::cerr << "fulcrum: trial failed: " << result.error << "\n";
@@ -196,6 +211,9 @@ int showCommand(const std::vector<std::string>& files) {
         if (!value.empty()) std::cout << fmt::format("  {:<16} {}\n", key, value);
       }
       std::cout << fmt::format("  {:<16} {}\n", "seed", reader.integer("seed"));
+      if (reader.attributes().integers.count("skipped_steps") != 0) {
+        std::cout << fmt::format("  {:<16} {}\n", "skipped_steps", reader.integer("skipped_steps"));
+      }
       const std::vector<double> epochs = reader.curve("epochs/epoch");
       const std::vector<double> steps = reader.curve("steps/step");
       std::cout << fmt::format("  {:<16} {} epochs, {} steps logged\n", "progress", epochs.size(), steps.size());

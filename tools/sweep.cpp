@@ -274,6 +274,9 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
                                  !logged.empty() ? ": " + logged
                                  : said.empty()  ? ""
                                                  : ": " + said);
+    // A full disk may also have swallowed the trial's own message (its log).
+    const std::string note = noSpaceNote(fs::path(trial.resultPath).parent_path());
+    if (outcome.reason.find("no space left") == std::string::npos) outcome.reason += note;
   }
   return outcome;
 }
@@ -395,6 +398,17 @@ int runTrialCommand(const RunTrialOptions& options) {
     std::cerr << fmt::format("fulcrum: trial {} ({}) is running elsewhere: {}.lock is held\n",
                              options.index, trial.id, trial.resultPath);
     return kExitRunningElsewhere;
+  }
+  // Staging files of a writer that was killed (results/trial_file.cpp names
+  // them <file>.part-<pid>); under the lock nobody else is writing this trial.
+  {
+    const fs::path result(trial.resultPath);
+    const std::string prefix = result.filename().string() + ".part-";
+    std::error_code listError;
+    const fs::path folder = result.parent_path().empty() ? fs::path(".") : result.parent_path();
+    for (const auto& entry : fs::directory_iterator(folder, listError)) {
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), listError);
+    }
   }
   if (readState(trial.resultPath).status == "completed") {
     std::cout << fmt::format("trial {} ({}) is already completed: {}\n", options.index, trial.id,
