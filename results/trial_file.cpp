@@ -253,11 +253,16 @@ void publish(const std::string& staging, const std::string& path, bool overwrite
       fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
     return;
   }
-  if (::link(staging.c_str(), path.c_str()) != 0) {
-    if (errno == EEXIST) fail(path, "file already exists (pass overwrite to replace it)");
-    fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
+  if (::link(staging.c_str(), path.c_str()) == 0) {
+    ::unlink(staging.c_str());
+    return;
   }
-  ::unlink(staging.c_str());
+  if (errno == EEXIST) fail(path, "file already exists (pass overwrite to replace it)");
+  // Some file systems have no hard links: check, then rename.
+  std::error_code error;
+  if (fs::exists(fs::symlink_status(path, error))) fail(path, "file already exists (pass overwrite to replace it)");
+  if (::rename(staging.c_str(), path.c_str()) != 0)
+    fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
 }
 
 std::string utcNow() {
