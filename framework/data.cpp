@@ -569,7 +569,9 @@ MultiTaskData makeMultiFashion(const MultiFashionOptions& options, uint64_t seed
   validate(options);
   std::error_code ec;
   if (!fs::is_directory(options.directory, ec)) {
-    throw DataError("multi_fashion: " + options.directory + ": directory not found; install the Debian package " +
+    throw DataError("multi_fashion: " + options.directory +
+                    (fs::exists(options.directory, ec) ? ": not a directory" : ": directory not found") +
+                    "; install the Debian package " +
                     kFashionPackage + " (files in " + kFashionDirectory +
                     ") or set `directory` to a folder holding the Fashion-MNIST IDX .gz files");
   }

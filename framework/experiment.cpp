@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace fulcrum {
 
@@ -228,8 +229,45 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
   train.threads = node.getInt("threads", train.threads, 0, 1024);
   train.logGradientsEvery = node.getInt("log_gradients_every", train.logGradientsEvery, 0, 1'000'000'000);
+  train.onNan = node.getString("on_nan", train.onNan, {"fail", "skip_step"});
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
   node.finish();
+}
+
+std::string formatBytes(double bytes) {
+  const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+  int unit = 0;
+  while (bytes >= 1000.0 && unit < 6) {
+    bytes /= 1000.0;
+    ++unit;
+  }
+  return fmt::format(unit == 0 ? "{:.0f} {}" : "{:.3g} {}", bytes, units[unit]);
+}
+
+double physicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<double>(pages) * static_cast<double>(size) : 0.0;
+}
+
+// Sizes that cannot fit are rejected here, located at the part that needs
+// the most, rather than failing later inside an allocation (a crash or a
+// half-written result file).
+void checkMemory(const ConfigNode& top, const ExperimentSpec& spec) {
+  const double available = physicalMemory();
+  const MemoryEstimate need = estimateMemory(spec);
+  if (available <= 0.0 || need.total() <= available) return;
+  const std::string message = fmt::format(
+      "the trial needs about {} of memory (data {}, model {} with {:.4g} parameters, activations "
+      "{}), more than this machine's {}",
+      formatBytes(need.total()), formatBytes(need.data), formatBytes(need.model), need.parameters,
+      formatBytes(need.activations), formatBytes(available));
+  if (need.data >= need.model && need.data >= need.activations) top.child("data").fail("", message);
+  if (need.activations > need.model) top.child("train").fail("batch_size", message);
+  const ConfigNode model = top.child("model");
+  if (model.has("trunk") && model.child("trunk").has("hidden")) model.child("trunk").fail("hidden", message);
+  if (model.has("head") && model.child("head").has("hidden")) model.child("head").fail("hidden", message);
+  model.fail("", message);
 }
 
 ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
@@ -249,6 +287,7 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   readModel(top.child("model"), spec);
   readTasks(top, spec);
   readTrain(top.child("train"), spec.train);
+  checkMemory(top, spec);
   if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
   spec.strategy = top.child("strategy");
   spec.strategyName = spec.strategy.requireString("name");
@@ -263,6 +302,83 @@ std::string ExperimentSpec::resolvedYaml() const {
   YAML::Emitter out;
   out << root;
   return out.c_str();
+}
+
+ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
+                       const std::string& message) {
+  for (auto it = spec.overrides.rbegin(); it != spec.overrides.rend(); ++it) {
+    const std::string path = it->substr(0, it->find('='));
+    const bool covers = keyPath == path || (keyPath.size() > path.size() &&
+                                            keyPath.compare(0, path.size(), path) == 0 &&
+                                            keyPath[path.size()] == '.');
+    if (covers) return ConfigError("--set " + *it, 0, 0, keyPath, message);
+  }
+  // The deepest node of the path that the file has; a default has no line
+  // of its own, so it is reported at the mapping that would hold it.
+  YAML::Node node = spec.root;
+  for (const std::string& part : splitPath(keyPath)) {
+    if (!node.IsMap()) break;
+    const YAML::Node next = static_cast<const YAML::Node&>(node)[part];
+    if (!next.IsDefined() || next.IsNull()) break;
+    node.reset(next);
+  }
+  const YAML::Mark mark = node.Mark();
+  return ConfigError(spec.file, mark.line < 0 ? 0 : mark.line + 1, mark.column < 0 ? 0 : mark.column + 1,
+                     keyPath, message);
+}
+
+MemoryEstimate estimateMemory(const ExperimentSpec& spec) {
+  constexpr double kFloat = 4.0;
+  const double tasks = static_cast<double>(spec.tasks.size());
+  double outputs = 0.0;
+  for (const auto& task : spec.tasks) outputs += static_cast<double>(task.outputs);
+  MemoryEstimate e;
+  double inputs = 0.0, examples = 0.0;
+  if (spec.data.kind == "multi_fashion") {
+    const auto& o = spec.data.multiFashion;
+    inputs = 36.0 * 36.0;
+    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);
+    e.data = examples * (inputs * kFloat + tasks * 8.0) + 70000.0 * 784.0;
+  } else {
+    const auto& o = spec.data.gradNormToy;
+    inputs = static_cast<double>(o.inputDim);
+    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);
+    // Plus the toy's functions, B + ε_i, held in double while generating.
+    e.data = examples * (inputs + outputs) * kFloat + (tasks + 1.0) * inputs * static_cast<double>(o.outputDim) * 8.0;
+  }
+  double width = 0.0, activationWidth = 0.0;
+  if (spec.trunk.kind == "lenet") {
+    e.parameters = 10.0 * 81 + 10 + 20.0 * 10 * 25 + 20 + 500.0 * 50 + 50;
+    width = 50.0;
+    activationWidth = 10.0 * 28 * 28 + 20.0 * 10 * 10 + 50;
+  } else {
+    double in = inputs;
+    for (int64_t h : spec.trunk.hidden) {
+      e.parameters += in * static_cast<double>(h) + static_cast<double>(h);
+      activationWidth += static_cast<double>(h);
+      in = static_cast<double>(h);
+    }
+    width = in;
+  }
+  for (const auto& task : spec.tasks) {
+    double in = width;
+    if (spec.head.kind == "mlp") {
+      for (int64_t h : spec.head.hidden) {
+        e.parameters += in * static_cast<double>(h) + static_cast<double>(h);
+        activationWidth += static_cast<double>(h);
+        in = static_cast<double>(h);
+      }
+    }
+    e.parameters += in * static_cast<double>(task.outputs) + static_cast<double>(task.outputs);
+  }
+  activationWidth += inputs + outputs;
+  // Parameters, gradients, two Adam moments and a T×P per-task gradient buffer.
+  e.model = e.parameters * kFloat * (4.0 + tasks);
+  const double trainBatch = std::min(static_cast<double>(spec.train.batchSize), examples);
+  const double evalBatch = std::min(static_cast<double>(spec.train.evalBatchSize), examples);
+  // Forward values and their gradients (and T backward passes' worth of slack).
+  e.activations = std::max(trainBatch * (2.0 + tasks), evalBatch) * activationWidth * kFloat;
+  return e;
 }
 
 std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
@@ -317,6 +433,7 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_));
   try {
     ExperimentSpec spec = parseTree(root, file);
+    spec.overrides = overrides;
     spec.resolvedYaml();  // every node must be representable
     return spec;
   } catch (const ConfigError& error) {

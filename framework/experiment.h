@@ -55,6 +55,10 @@ struct TrainSpec {
   /// Steps between two gradient diagnostics (per-task gradient norms and
   /// cosines, update norms; see GradientRecord); 0 = none.
   int64_t logGradientsEvery = 25;
+  /// What a NaN or infinite loss, weight or gradient does: "fail" (default)
+  /// ends the trial naming the task, step and quantity; "skip_step" skips
+  /// that batch's optimizer step, counts and reports it, and goes on.
+  std::string onNan = "fail";
   OptimizerSpec optimizer;
 };
 
@@ -74,6 +78,7 @@ struct ExperimentSpec {
   /// (framework/ knows no strategy by name).
   ConfigNode strategy{YAML::Node(), "", "strategy"};
   std::string strategyName;             ///< `strategy.name`
+  std::vector<std::string> overrides;   ///< the `--set` overrides applied, as typed
   /// The configuration as YAML text (after overrides), stored in result files.
   std::string resolvedYaml() const;
 };
@@ -94,6 +99,24 @@ YAML::Node parseYaml(const std::string& text, const std::string& file);
 /// As loadExperiment, from YAML text; `file` names it in messages.
 ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
                                const std::vector<std::string>& overrides = {});
+
+/// A ConfigError for `keyPath` (e.g. "output", "data.directory") of `spec`,
+/// located where its value was written: the `--set` override that set it,
+/// else the key's line and column in the file (or its nearest enclosing
+/// mapping present, when the value is a default). For problems found after
+/// validation, such as an output folder that cannot be written.
+ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
+                       const std::string& message);
+
+/// Rough peak memory of a trial in bytes (data, model with gradients and
+/// optimizer state, a T×P per-task gradient buffer, activations), used to
+/// reject impossible sizes before anything is allocated.
+struct MemoryEstimate {
+  double data = 0, model = 0, activations = 0;  ///< bytes
+  double parameters = 0;                        ///< model parameters
+  double total() const { return data + model + activations; }
+};
+MemoryEstimate estimateMemory(const ExperimentSpec& spec);
 
 /// The tasks a dataset defines, known without loading it.
 std::vector<TaskSpec> datasetTasks(const DataSpec& data);

@@ -21,6 +21,8 @@ struct TrialDescription {
   std::vector<std::string> diagnostics;      ///< per-step strategy diagnostics names
   /// Steps between two GradientRecords (0: the trial logs none).
   int64_t gradientInterval = 0;
+  /// Log the per-epoch count of skipped steps (train.on_nan: skip_step).
+  bool countsSkippedSteps = false;
 };
 
 /// One optimisation step.
@@ -51,6 +53,7 @@ struct GradientRecord {
 struct EpochRecord {
   int64_t epoch = 0;                 ///< from 0
   double seconds = 0.0;              ///< wall time of the epoch's training
+  int64_t skippedSteps = 0;          ///< steps whose optimizer step was skipped (non-finite values)
   /// values[split][task][metric], indexed as in TrialDescription.
   std::vector<std::vector<std::vector<double>>> values;
 };

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -132,15 +133,59 @@ void backwardHeads(MultiTaskModel& model, const std::vector<torch::Tensor>& loss
   }
 }
 
-void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
-                 const char* quantity, int64_t step, int64_t epoch) {
+std::vector<double> toVector(const torch::Tensor& tensor);
+
+/// What is wrong with `values` (one per task), or "" if all are finite.
+std::string nonFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
+                      const char* quantity, int64_t step, int64_t epoch) {
   for (std::size_t t = 0; t < values.size(); ++t) {
     if (!std::isfinite(values[t])) {
-      throw TrialFailure(fmt::format("{} of task '{}' is {} at step {} (epoch {})", quantity,
-                                     tasks[t].name, std::isnan(values[t]) ? "NaN" : "infinite",
-                                     step, epoch + 1));
+      return fmt::format("{} of task '{}' is {} at step {} (epoch {})", quantity, tasks[t].name,
+                         std::isnan(values[t]) ? "NaN" : "infinite", step, epoch + 1);
     }
   }
+  return "";
+}
+
+void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
+                 const char* quantity, int64_t step, int64_t epoch) {
+  const std::string problem = nonFinite(values, tasks, quantity, step, epoch);
+  if (!problem.empty()) throw TrialFailure(problem);
+}
+
+/// What is wrong with the gradients about to be applied, or "" if all are
+/// finite: a head's names its task; the shared parameters' is the strategy's
+/// combination (or the objective's gradient); then the strategy's own.
+std::string nonFiniteGradient(MultiTaskModel& model, Strategy& strategy, const StepOutput& update,
+                              const std::vector<TaskSpec>& tasks, int64_t step, int64_t epoch) {
+  torch::NoGradGuard noGrad;
+  auto sumOf = [](const std::vector<torch::Tensor>& parameters) {
+    torch::Tensor sum = torch::zeros({}, torch::kFloat64);
+    for (const auto& p : parameters) {
+      if (p.grad().defined()) sum += p.grad().sum().to(torch::kFloat64);
+    }
+    return sum;
+  };
+  std::vector<torch::Tensor> sums = {sumOf(model->sharedParameters()), sumOf(strategy.parameters())};
+  for (std::size_t t = 0; t < tasks.size(); ++t) sums.push_back(sumOf(model->headParameters(t)));
+  // One synchronisation per step; a NaN or ±inf anywhere makes the total non-finite.
+  const torch::Tensor all = torch::stack(sums);
+  if (std::isfinite(all.sum().item<double>())) return "";
+  const std::vector<double> values = toVector(all);
+  auto describe = [](double v) { return std::isnan(v) ? "NaN" : "infinite"; };
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    if (!std::isfinite(values[2 + t])) {
+      return fmt::format("gradient of task '{}' (its head) is {} at step {} (epoch {})", tasks[t].name,
+                         describe(values[2 + t]), step, epoch + 1);
+    }
+  }
+  if (!std::isfinite(values[0])) {
+    return fmt::format("{} of the shared parameters is {} at step {} (epoch {})",
+                       update.kind == StepOutput::Kind::kObjective ? "gradient" : "combined gradient (direction)",
+                       describe(values[0]), step, epoch + 1);
+  }
+  return fmt::format("gradient of the strategy's own parameters is {} at step {} (epoch {})",
+                     describe(values[1]), step, epoch + 1);
 }
 
 std::vector<double> toVector(const torch::Tensor& tensor) {
@@ -248,6 +293,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   description.integers["shared_parameters"] = context.sharedParameterCount;
   description.integers["steps_per_epoch"] = stepsPerEpoch;
   description.integers["threads"] = torch::get_num_threads();
+  description.countsSkippedSteps = spec.train.onNan == "skip_step";
   log.begin(description);
 
   TrialResult result;
@@ -255,6 +301,18 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   std::vector<int64_t> order(static_cast<std::size_t>(data.train.size()));
   int64_t step = 0;
   std::vector<double> lastWeights;
+  const bool skipNonFinite = spec.train.onNan == "skip_step";
+  int64_t skippedInEpoch = 0;
+  // True if the step must be skipped for `problem`; throws if it must fail.
+  auto skipFor = [&](const std::string& problem) {
+    if (problem.empty()) return false;
+    if (!skipNonFinite) throw TrialFailure(problem);
+    ++skippedInEpoch;
+    ++result.skippedSteps;
+    optimizer->zero_grad();
+    if (hooks.warning) hooks.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
+    return true;
+  };
   try {
     for (int64_t epoch = 0; epoch < spec.train.epochs; ++epoch) {
       const auto epochStart = Clock::now();
@@ -284,14 +342,14 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
           losses[t] = taskLoss(tasks[t].kind, outputs[t], targets[t]);
           record.losses.push_back(losses[t].item<double>());
         }
-        checkFinite(record.losses, tasks, "loss", step, epoch);
+        if (skipFor(nonFinite(record.losses, tasks, "loss", step, epoch))) continue;
         const double forwardMs = millisecondsSince(start);
 
         auto mark = Clock::now();
         source.reset(losses, z);
         StepOutput update = strategy.step(StepInput{losses, source, step, epoch});
         record.weights = toVector(update.weights);
-        checkFinite(record.weights, tasks, "weight", step, epoch);
+        if (skipFor(nonFinite(record.weights, tasks, "weight", step, epoch))) continue;
         const double strategyMs = millisecondsSince(mark);
 
         // Gradient diagnostics read the per-task gradients before the
@@ -324,6 +382,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             break;
         }
         const double backwardMs = millisecondsSince(mark);
+        if (skipFor(nonFiniteGradient(model, strategy, update, tasks, step, epoch))) continue;
         if (logGradients) {
           mark = Clock::now();
           std::vector<torch::Tensor> direction;
@@ -382,12 +441,16 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
 
       EpochStats stats;
       stats.epoch = epoch;
-      for (double total : lossTotals) stats.meanTrainLosses.push_back(total / static_cast<double>(stepsPerEpoch));
+      if (skippedInEpoch == stepsPerEpoch) {
+        throw TrialFailure(fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
+      }
+      for (double total : lossTotals) stats.meanTrainLosses.push_back(total / static_cast<double>(stepsPerEpoch - skippedInEpoch));
       strategy.onEpochEnd(stats);
 
       EpochRecord epochRecord;
       epochRecord.epoch = epoch;
       epochRecord.seconds = seconds;
+      epochRecord.skippedSteps = std::exchange(skippedInEpoch, 0);
       std::vector<std::vector<double>> trainValues;
       for (std::size_t t = 0; t < taskCount; ++t) trainValues.push_back(trainSums[t].means(tasks[t].kind));
       epochRecord.values.push_back(trainValues);

@@ -24,6 +24,7 @@ struct TrialResult {
   std::string status;     ///< "completed" or "failed"
   std::string error;      ///< why it failed, naming the task and step
   int64_t steps = 0;      ///< optimisation steps taken
+  int64_t skippedSteps = 0;  ///< batches skipped for non-finite values (train.on_nan: skip_step)
 };
 
 /// Hooks for a trial's caller.
@@ -33,6 +34,8 @@ struct TrainHooks {
   /// Polled before every step (may be empty); true ends the trial with status
   /// "failed" and error "interrupted at step N", the curves so far kept.
   std::function<bool()> stopRequested;
+  /// Receives one line per skipped step (train.on_nan: skip_step; may be empty).
+  std::function<void(const std::string&)> warning;
 };
 
 /// Sets the intra-op thread count for LibTorch and the BLAS; 0 picks
@@ -49,8 +52,10 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
 /// Trains `spec` on `data` with `strategy`, reporting everything to `log`.
 /// `description` carries the caller's metadata; the trainer adds the tasks,
 /// splits, metrics and timing names before calling log.begin(). A NaN or
-/// infinite loss or weight ends the trial with status "failed" (the curves so
-/// far are kept); other exceptions propagate after log.end("failed", ...).
+/// infinite loss, weight or gradient ends the trial with status "failed"
+/// (the curves so far are kept), or with `train.on_nan: skip_step` skips
+/// that optimizer step (an epoch with every step skipped still fails); other
+/// exceptions propagate after log.end("failed", ...).
 TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
                   RunLog& log, TrialDescription description, const TrainHooks& hooks = {});
 

@@ -83,7 +83,7 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
       TrialEntry trial;
       trial.path = path;
       trial.name = fs::path(path).stem().string();
-      trial.status = reader.text("status", "unknown");
+      trial.status = reader.text("status", "unknown (no text attribute 'status')");
       trial.error = reader.text("error");
       trial.strategy = reader.text("strategy");
       trial.seed = reader.integer("seed");

@@ -5,6 +5,10 @@
 #include "results/trial_file.h"
 
 #include <hdf5.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -240,6 +244,30 @@ void validateCurves(const std::vector<std::string>& curves, const std::string& p
   }
 }
 
+/// Where a trial file is prepared before it is renamed to `path`: same
+/// folder (so the rename is atomic), a name no reader scans for (*.h5).
+std::string stagingName(const std::string& path) { return fmt::format("{}.part-{}", path, ::getpid()); }
+
+/// Moves the finished `staging` file to `path` in one step; without
+/// `overwrite` an existing `path` (even one that appeared meanwhile) is an error.
+void publish(const std::string& staging, const std::string& path, bool overwrite) {
+  if (overwrite) {
+    if (::rename(staging.c_str(), path.c_str()) != 0)
+      fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
+    return;
+  }
+  if (::link(staging.c_str(), path.c_str()) == 0) {
+    ::unlink(staging.c_str());
+    return;
+  }
+  if (errno == EEXIST) fail(path, "file already exists (pass overwrite to replace it)");
+  // Some file systems have no hard links: check, then rename.
+  std::error_code error;
+  if (fs::exists(fs::symlink_status(path, error))) fail(path, "file already exists (pass overwrite to replace it)");
+  if (::rename(staging.c_str(), path.c_str()) != 0)
+    fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
+}
+
 std::string utcNow() {
   const std::time_t now = std::time(nullptr);
   std::tm parts{};
@@ -313,11 +341,13 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   if (fs::exists(fs::symlink_status(path, error)) && !overwrite)
     fail(path, "file already exists (pass overwrite to replace it)");
 
+  // The file is made under a staging name and renamed into place once it is
+  // in SWMR mode: a process killed while creating it leaves no half-made
+  // file under `path` (and an overwritten one stays intact until then).
+  const std::string staging = stagingName(path);
   Handle fapl = fileAccess(path);
-  // EXCL even after the check above, so that a file appearing in between is
-  // never clobbered.
-  impl.file = check(H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
-                    H5Fclose, path, "cannot create the file");
+  impl.file = check(H5Fcreate(staging.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose, path,
+                    "cannot create the file");
   try {
     const hid_t root = impl.file.get();
     writeInteger(root, "schema_version", kSchemaVersion, path);
@@ -346,11 +376,12 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
     // From here on the layout is fixed: SWMR allows only extending datasets
     // and writing into them.
     check(H5Fstart_swmr_write(root), path, "cannot start SWMR writing");
+    publish(staging, path, overwrite);
   } catch (...) {
     // A half-made file would look like a trial that never ran; remove it.
     impl.datasets.clear();
     impl.file.close();
-    fs::remove(path, error);
+    fs::remove(staging, error);
     throw;
   }
 }
@@ -405,15 +436,27 @@ void TrialWriter::finish(const std::string& status, const std::string& error, co
   impl.closeFile();
 
   // Attributes cannot be rewritten under SWMR, so the final ones go in
-  // through a plain read-write open of the closed file.
-  Handle fapl = fileAccess(impl.path);
-  Handle file = check(H5Fopen(impl.path.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose, impl.path,
-                      "cannot reopen the file to record its final status");
-  writeText(file.get(), "status", status, impl.path);
-  writeText(file.get(), "error", error, impl.path);
-  writeText(file.get(), "end_time", utcNow(), impl.path);
-  writeAttributes(file.get(), extra, impl.path);
-  if (!file.close()) failHdf5(impl.path, "cannot close the file after recording its final status");
+  // through a plain read-write open, of a copy renamed over the file once
+  // complete: a process killed in between leaves the closed, readable file
+  // that says "running", never one half rewritten.
+  const std::string staging = stagingName(impl.path);
+  std::error_code copyError;
+  fs::copy_file(impl.path, staging, fs::copy_options::overwrite_existing, copyError);
+  if (copyError) fail(impl.path, fmt::format("cannot copy the file to record its final status ({})", copyError.message()));
+  try {
+    Handle fapl = fileAccess(impl.path);
+    Handle file = check(H5Fopen(staging.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose, impl.path,
+                        "cannot reopen the file to record its final status");
+    writeText(file.get(), "status", status, impl.path);
+    writeText(file.get(), "error", error, impl.path);
+    writeText(file.get(), "end_time", utcNow(), impl.path);
+    writeAttributes(file.get(), extra, impl.path);
+    if (!file.close()) failHdf5(impl.path, "cannot close the file after recording its final status");
+    publish(staging, impl.path, /*overwrite=*/true);
+  } catch (...) {
+    fs::remove(staging, copyError);
+    throw;
+  }
 }
 
 const std::string& TrialWriter::path() const { return impl_->path; }

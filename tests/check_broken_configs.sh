@@ -8,6 +8,9 @@
 #   # expect: <text the error message must contain>
 # optionally followed by
 #   # set: key.path=value        (passed as --set)
+#   # command: sweep             (`fulcrum sweep FILE` instead of `fulcrum run FILE`)
+#   # output: own                (keep the file's own `output:`; else the output
+#                                 goes to a scratch folder that must stay empty)
 #
 # Usage: check_broken_configs.sh FULCRUM_BINARY CORPUS_DIR
 set -u
@@ -24,7 +27,7 @@ if [[ ! -x $fulcrum ]]; then
 fi
 
 # Errors about the file as a whole have no line to point at.
-whole_file_cases=(14-empty-file.yaml 30-missing-data-directory.yaml)
+whole_file_cases=(14-empty-file.yaml)
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/fulcrum-broken-configs.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -41,7 +44,9 @@ fi
 for file in "${files[@]}"; do
   name=$(basename "$file")
   expect=$(sed -n '1s/^# expect: //p' "$file")
-  override=$(sed -n '2s/^# set: //p' "$file")
+  override=$(sed -n '2,4s/^# set: //p' "$file")
+  command=$(sed -n '2,4s/^# command: //p' "$file")
+  own_output=$(sed -n '2,4s/^# output: own$/yes/p' "$file")
   problems=()
   if [[ -z $expect ]]; then
     problems+=("first line is not '# expect: ...'")
@@ -49,7 +54,13 @@ for file in "${files[@]}"; do
 
   out_dir="$scratch/$name.out"
   mkdir -p "$out_dir"
-  args=(run "$file" --out "$out_dir/x.h5" --quiet)
+  if [[ $command == sweep ]]; then
+    args=(sweep "$file")
+    if [[ -z $own_output ]]; then args+=(--set "output=$out_dir"); fi
+  else
+    args=(run "$file" --quiet)
+    if [[ -z $own_output ]]; then args+=(--out "$out_dir/x.h5"); fi
+  fi
   if [[ -n $override ]]; then args+=(--set "$override"); fi
   "$fulcrum" "${args[@]}" >"$scratch/stdout" 2>"$scratch/stderr" </dev/null
   code=$?

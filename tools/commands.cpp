@@ -1,11 +1,13 @@
 #include "tools/commands.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <ctime>
 #include <filesystem>
@@ -71,14 +73,32 @@ void prepareOutputFolder(const fs::path& folder) {
   std::error_code code;
   fs::create_directories(folder, code);
   if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+  // A real write, not access(): root passes access() on a read-only mount,
+  // and a full disk shows only when data is written and synced.
   const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
-  {
-    std::ofstream out(probe);
-    if (!(out << "x") || !out.flush()) {
-      throw std::runtime_error(fmt::format("output folder '{}' is not writable", folder.string()));
-    }
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error(
+        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(errno)));
   }
+  const char byte = 'x';
+  const bool written = ::write(fd, &byte, 1) == 1 && ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
   fs::remove(probe, code);
+  if (!written) {
+    throw std::runtime_error(
+        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(error)));
+  }
+}
+
+std::string noSpaceNote(const fs::path& folder) {
+  std::error_code code;
+  const fs::space_info space = fs::space(folder.empty() ? fs::path(".") : folder, code);
+  // Less than one chunk of one curve (8 KB) cannot hold another write.
+  if (code || space.available >= 64 * 1024) return "";
+  return fmt::format("; no space left on the file system of '{}' ({} bytes free)", folder.string(),
+                     space.available);
 }
 
 std::string versionText() {
@@ -102,7 +122,9 @@ int runCommand(const RunOptions& options) {
   try {
     prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   } catch (const std::exception& e) {
-    return reportError(e.what());
+    // Located where the folder was chosen: --out, or the `output:` key.
+    if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
+    return reportError(errorAtKey(spec, "output", e.what()).what());
   }
   if (fs::exists(path) && !options.overwrite) {
     return reportError(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
@@ -112,7 +134,11 @@ int runCommand(const RunOptions& options) {
   try {
     data = loadData(spec);
   } catch (const DataError& e) {
-    return reportError(fmt::format("{}: data: {}", spec.file, e.what()));
+    return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
+  } catch (const c10::Error& e) {
+    return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
+  } catch (const std::bad_alloc&) {
+    return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
   }
 
   TrialDescription description;
@@ -134,6 +160,7 @@ int runCommand(const RunOptions& options) {
   installStopHandlers();
   hooks.stopRequested = [] { return stopSignal() != 0; };
   if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
+  hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
   if (!options.quiet) {
     std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,
                              spec.strategyName, spec.seed, spec.tasks.size(), data.train.size(),
@@ -144,11 +171,16 @@ int runCommand(const RunOptions& options) {
   try {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
-    return reportError(e.what());
+    return reportError(e.what() + noSpaceNote(path.parent_path()));
   } catch (const c10::Error& e) {
     return reportError(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
   } catch (const std::exception& e) {
     return reportError(fmt::format("trial failed: {}", e.what()), 1);
+  }
+  if (result.skippedSteps > 0) {
+    std::cerr << fmt::format("fulcrum: warning: {} optimizer step(s) skipped for non-finite values "
+                             "(train.on_nan: skip_step)\n",
+                             result.skippedSteps);
   }
   if (result.status != "completed") {
     std::cerr << "fulcrum: trial failed: " << result.error << "\n";
@@ -182,6 +214,9 @@ int showCommand(const std::vector<std::string>& files) {
         if (!value.empty()) std::cout << fmt::format("  {:<16} {}\n", key, value);
       }
       std::cout << fmt::format("  {:<16} {}\n", "seed", reader.integer("seed"));
+      if (reader.attributes().integers.count("skipped_steps") != 0) {
+        std::cout << fmt::format("  {:<16} {}\n", "skipped_steps", reader.integer("skipped_steps"));
+      }
       const std::vector<double> epochs = reader.curve("epochs/epoch");
       const std::vector<double> steps = reader.curve("steps/step");
       std::cout << fmt::format("  {:<16} {} epochs, {} steps logged\n", "progress", epochs.size(), steps.size());

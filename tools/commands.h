@@ -24,6 +24,10 @@ int reportError(const std::string& message, int code = 2);
 /// std::runtime_error naming the folder otherwise.
 void prepareOutputFolder(const std::filesystem::path& folder);
 
+/// "; no space left on the file system of `folder` (N bytes free)" when it
+/// is (nearly) full, else "": what a failed write most likely means.
+std::string noSpaceNote(const std::filesystem::path& folder);
+
 int runCommand(const RunOptions& options);
 int listCommand();
 int showCommand(const std::vector<std::string>& files);

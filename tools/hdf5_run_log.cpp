@@ -25,7 +25,11 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
   curves.push_back("epochs/epoch");
   epochSeconds_ = curves.size();
   curves.push_back("epochs/seconds");
+  skippedIndex_ = curves.size();
+  countsSkipped_ = d.countsSkippedSteps;
+  if (countsSkipped_) curves.push_back("epochs/skipped_steps");
   metrics_ = curves.size();
+  skippedTotal_ = 0;
   for (const auto& split : d.splits) {
     for (std::size_t t = 0; t < d.tasks.size(); ++t) {
       for (const auto& metric : d.metrics[t]) {
@@ -104,6 +108,10 @@ void Hdf5RunLog::gradients(const GradientRecord& r) {
 void Hdf5RunLog::epoch(const EpochRecord& r) {
   writer_->append(epochIndex_, static_cast<double>(r.epoch));
   writer_->append(epochSeconds_, r.seconds);
+  if (countsSkipped_) {
+    writer_->append(skippedIndex_, static_cast<double>(r.skippedSteps));
+    skippedTotal_ += r.skippedSteps;
+  }
   std::size_t index = metrics_;
   for (std::size_t s = 0; s < splits_; ++s) {
     for (std::size_t t = 0; t < tasks_; ++t) {
@@ -118,7 +126,9 @@ void Hdf5RunLog::epoch(const EpochRecord& r) {
 }
 
 void Hdf5RunLog::end(const std::string& status, const std::string& error) {
-  if (writer_) writer_->finish(status, error);
+  results::Attributes extra;
+  if (countsSkipped_) extra.integers["skipped_steps"] = skippedTotal_;
+  if (writer_) writer_->finish(status, error, extra);
   writer_.reset();
 }
 

@@ -14,9 +14,11 @@ namespace fulcrum {
 /// Writes a trial's curves to one HDF5 file (layout in the README):
 /// steps/{step,epoch}, steps/loss/<task>, steps/weight/<task>,
 /// steps/time/<name>, steps/diagnostics/<name>, epochs/{epoch,seconds},
-/// epochs/<split>/<task>/<metric>, and when the trial logs gradients
+/// epochs/<split>/<task>/<metric>; when the trial logs gradients
 /// gradients/{step,epoch,direction_norm,step_norm}, gradients/norm/<task>,
-/// gradients/cosine/<task>/<later task>. Flushes after every epoch and at least
+/// gradients/cosine/<task>/<later task>; and with train.on_nan: skip_step
+/// epochs/skipped_steps plus the integer attribute `skipped_steps` (total
+/// over the logged epochs) at the end. Flushes after every epoch and at least
 /// every `flushSeconds` during one.
 class Hdf5RunLog : public RunLog {
  public:
@@ -42,6 +44,9 @@ class Hdf5RunLog : public RunLog {
   std::vector<std::size_t> metricCounts_;
   std::size_t splits_ = 0;
   std::size_t gradients_ = 0;  ///< first gradients/ curve; 0 = none declared
+  bool countsSkipped_ = false;        // epochs/skipped_steps and the skipped_steps attribute
+  std::size_t skippedIndex_ = 0;
+  int64_t skippedTotal_ = 0;          // over the epochs logged
 };
 
 }  // namespace fulcrum

@@ -36,6 +36,17 @@ std::string trim(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
 }
 
+/// `text` fit for a one-line message: control and non-ASCII bytes as \xNN,
+/// at most 40 characters.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text.substr(0, 40)) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte >= 0x20 && byte < 0x7f ? std::string(1, c) : fmt::format("\\x{:02x}", byte);
+  }
+  return text.size() > 40 ? out + "..." : out;
+}
+
 /// The blocks of non-blank rows of `path`, separated by blank lines.
 std::vector<std::vector<Row>> readBlocks(const std::string& path) {
   std::ifstream in(path);
@@ -60,9 +71,11 @@ std::vector<std::vector<Row>> readBlocks(const std::string& path) {
       char* end = nullptr;
       errno = 0;
       const double number = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0') {
+      // The whole cell must be the number: a NUL byte inside it would stop
+      // strtod early and read "0\0junk" as 0.
+      if (value.empty() || end != value.c_str() + value.size()) {
         throw ProbeError(fmt::format("{}:{}: row {}, column {}: '{}' is not a number", path, line,
-                                     blocks.back().size() + 1, column, value));
+                                     blocks.back().size() + 1, column, printable(value)));
       }
       if (!std::isfinite(number)) {
         throw ProbeError(fmt::format("{}:{}: row {}, column {}: {} is not finite", path, line,

@@ -56,7 +56,10 @@ class TrialLock {
  public:
   explicit TrialLock(const std::string& resultPath) {
     fd_ = ::open((resultPath + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (fd_ < 0) {
+      error_ = errno;
+    } else if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) error_ = errno;
       ::close(fd_);
       fd_ = -1;
     }
@@ -67,16 +70,20 @@ class TrialLock {
   TrialLock(const TrialLock&) = delete;
   TrialLock& operator=(const TrialLock&) = delete;
   bool held() const { return fd_ >= 0; }
+  /// Why the lock could not be taken, other than another holder (0 if none).
+  int error() const { return error_; }
 
  private:
   int fd_ = -1;
+  int error_ = 0;
 };
 
 /// True if another process holds the trial's lock now.
 bool lockedElsewhere(const std::string& resultPath) {
   std::error_code code;
   if (!fs::exists(resultPath + ".lock", code)) return false;
-  return !TrialLock(resultPath).held();
+  const TrialLock lock(resultPath);
+  return !lock.held() && lock.error() == 0;
 }
 
 std::vector<TrialSpec> planAndValidate(const std::string& file,
@@ -267,6 +274,9 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
                                  !logged.empty() ? ": " + logged
                                  : said.empty()  ? ""
                                                  : ": " + said);
+    // A full disk may also have swallowed the trial's own message (its log).
+    const std::string note = noSpaceNote(fs::path(trial.resultPath).parent_path());
+    if (outcome.reason.find("no space left") == std::string::npos) outcome.reason += note;
   }
   return outcome;
 }
@@ -380,10 +390,25 @@ int runTrialCommand(const RunTrialOptions& options) {
     return reportError(
         fmt::format("cannot create folder for '{}': {}", trial.resultPath, code.message()));
   const TrialLock lock(trial.resultPath);
+  if (!lock.held() && lock.error() != 0) {
+    return reportError(fmt::format("cannot create the lock file '{}.lock': {}", trial.resultPath,
+                                   std::strerror(lock.error())));
+  }
   if (!lock.held()) {
     std::cerr << fmt::format("fulcrum: trial {} ({}) is running elsewhere: {}.lock is held\n",
                              options.index, trial.id, trial.resultPath);
     return kExitRunningElsewhere;
+  }
+  // Staging files of a writer that was killed (results/trial_file.cpp names
+  // them <file>.part-<pid>); under the lock nobody else is writing this trial.
+  {
+    const fs::path result(trial.resultPath);
+    const std::string prefix = result.filename().string() + ".part-";
+    std::error_code listError;
+    const fs::path folder = result.parent_path().empty() ? fs::path(".") : result.parent_path();
+    for (const auto& entry : fs::directory_iterator(folder, listError)) {
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), listError);
+    }
   }
   if (readState(trial.resultPath).status == "completed") {
     std::cout << fmt::format("trial {} ({}) is already completed: {}\n", options.index, trial.id,
@@ -448,13 +473,18 @@ int sweepCommand(const SweepCommandOptions& options) {
   std::string executable;
   try {
     executable = selfExecutable();
+    // Every output folder must take a file before any trial runs; otherwise
+    // each trial would fail alike (or its lock look held elsewhere).
+    std::vector<fs::path> checked;
     for (const auto& trial : trials) {
       const fs::path folder = fs::path(trial.resultPath).parent_path();
-      std::error_code code;
-      fs::create_directories(folder, code);
-      if (code)
-        throw std::runtime_error(
-            fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+      if (std::find(checked.begin(), checked.end(), folder) != checked.end()) continue;
+      checked.push_back(folder);
+      try {
+        prepareOutputFolder(folder.empty() ? fs::path(".") : folder);
+      } catch (const std::runtime_error& e) {
+        trial.rethrow(errorAtKey(trial.spec, "output", e.what()));
+      }
     }
   } catch (const std::exception& e) {
     return reportError(e.what());

@@ -563,3 +563,39 @@ TEST_CASE("h5py reads the trial file as written", "[results][python]") {
   for (std::string token; numbers >> token;) parsed.push_back(std::strtod(token.c_str(), nullptr));
   CHECK(parsed == values);
 }
+
+TEST_CASE("the file appears complete under its name: staged, then renamed", "[results][crash]") {
+  TempDir dir;
+  const std::string path = dir.file("staged.h5");
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path()))
+      names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  {
+    TrialWriter first(path, {}, {"x"});
+    appendAll(first, 0, {1.0});
+    first.finish("completed", "");
+  }
+  REQUIRE(entries() == std::vector<std::string>{"staged.h5"});
+  const std::string finished = readBytes(path);
+  {
+    // Overwriting: the old file stays under the name until the new one is in
+    // SWMR mode, and no staging file is left once it is.
+    TrialWriter second(path, {}, {"x"}, /*overwrite=*/true);
+    REQUIRE(entries() == std::vector<std::string>{"staged.h5"});
+    CHECK(TrialReader(path).text("status") == "running");
+    appendAll(second, 0, {2.0, 3.0});
+    second.finish("failed", "stopped");
+  }
+  REQUIRE(entries() == std::vector<std::string>{"staged.h5"});
+  const TrialReader reader(path);
+  CHECK(reader.text("status") == "failed");
+  CHECK(reader.curve("x") == std::vector<double>{2.0, 3.0});
+  CHECK(readBytes(path) != finished);
+  // Without overwrite an existing file is refused, and nothing is left behind.
+  REQUIRE_THROWS_WITH(TrialWriter(path, {}, {"x"}), Catch::Matchers::Contains("already exists"));
+  REQUIRE(entries() == std::vector<std::string>{"staged.h5"});
+}
