@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -117,6 +118,8 @@ struct Samples {
 };
 
 double quantile(std::vector<double> values, double q) {
+  values.erase(std::remove_if(values.begin(), values.end(), [](double v) { return std::isnan(v); }),
+               values.end());
   if (values.empty()) return std::nan("");
   std::sort(values.begin(), values.end());
   const double position = q * static_cast<double>(values.size() - 1);
@@ -134,36 +137,49 @@ double processCpuMs() {
 }
 
 /// Collects the trainer's own per-step timings, and the process CPU time
-/// between consecutive steps (nothing else runs between two steps).
+/// between consecutive steps of an epoch (nothing else runs between them;
+/// the first step of an epoch follows the evaluation: NaN).
 struct TimingLog : RunLog {
   std::vector<std::vector<double>> timings;
   std::vector<double> cpu;
   double lastCpu = 0.0;
+  int64_t lastEpoch = 0;
   void begin(const TrialDescription&) override { lastCpu = processCpuMs(); }
   void step(const StepRecord& r) override {
     const double now = processCpuMs();
-    cpu.push_back(now - lastCpu);
+    cpu.push_back(r.epoch == lastEpoch ? now - lastCpu : std::nan(""));
     lastCpu = now;
+    lastEpoch = r.epoch;
     timings.push_back(r.timings);
   }
   void epoch(const EpochRecord&) override {}
   void end(const std::string&, const std::string&) override {}
 };
 
-ExperimentSpec benchSpec(const Workload& workload, const std::string& strategy, int64_t trainSize,
+/// Batches per epoch: the data are generated for one epoch of this many
+/// batches (generating the toy's targets costs more than training on them),
+/// and a run trains as many epochs as its steps need.
+constexpr int64_t kBatchesPerEpoch = 50;
+
+int64_t epochsFor(int64_t steps) { return (steps + kBatchesPerEpoch - 1) / kBatchesPerEpoch; }
+
+ExperimentSpec benchSpec(const Workload& workload, const std::string& strategy, int64_t totalSteps,
                          int64_t threads) {
   return parseExperiment(workload.yaml, "bench-" + workload.name + ".yaml",
-                         {"strategy=" + strategy, fmt::format("data.train_size={}", trainSize),
+                         {"strategy=" + strategy,
+                          fmt::format("data.train_size={}", workload.batch * kBatchesPerEpoch),
+                          fmt::format("train.epochs={}", epochsFor(totalSteps)),
                           fmt::format("train.threads={}", threads)});
 }
 
 /// The protocol between a measuring child and the harness: "ok PEAK_MB",
 /// then one line "wall cpu forward strategy backward optimizer" (ms) per
-/// measured step; or "error MESSAGE". tools/bench_reference.py writes the same.
+/// measured step (cpu -1 when not measured); or "error MESSAGE".
+/// tools/bench_reference.py writes the same.
 void measureCpp(const Workload& workload, const std::string& strategy, int64_t warmup,
                 int64_t steps, int64_t threads, FILE* out) {
   try {
-    const ExperimentSpec spec = benchSpec(workload, strategy, workload.batch * (warmup + steps), threads);
+    const ExperimentSpec spec = benchSpec(workload, strategy, warmup + steps, threads);
     auto instance = makeStrategy(spec.strategy, spec.tasks);
     const MultiTaskData data = loadData(spec);
     TimingLog log;
@@ -172,9 +188,10 @@ void measureCpp(const Workload& workload, const std::string& strategy, int64_t w
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::fprintf(out, "ok %.1f\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
-    for (std::size_t k = static_cast<std::size_t>(warmup); k < log.timings.size(); ++k) {
+    for (std::size_t k = static_cast<std::size_t>(warmup); k < static_cast<std::size_t>(warmup + steps); ++k) {
       const auto& t = log.timings[k];  // forward, strategy, backward, optimizer, total
-      std::fprintf(out, "%.6f %.6f %.6f %.6f %.6f %.6f\n", t[4], log.cpu[k], t[0], t[1], t[2], t[3]);
+      const double cpu = std::isnan(log.cpu[k]) ? -1.0 : log.cpu[k];  // -1: not measured
+      std::fprintf(out, "%.6f %.6f %.6f %.6f %.6f %.6f\n", t[4], cpu, t[0], t[1], t[2], t[3]);
     }
   } catch (const c10::Error& e) {
     std::fprintf(out, "error %s\n", e.what_without_backtrace());
@@ -185,9 +202,9 @@ void measureCpp(const Workload& workload, const std::string& strategy, int64_t w
 
 /// Writes the training split of a workload as raw little-endian arrays for
 /// the Python reference: meta.txt names each array with its dtype and shape.
-void dumpData(const Workload& workload, int64_t trainSize, const std::string& directory, FILE* out) {
+void dumpData(const Workload& workload, const std::string& directory, FILE* out) {
   try {
-    const ExperimentSpec spec = benchSpec(workload, "{name: fixed}", trainSize, 1);
+    const ExperimentSpec spec = benchSpec(workload, "{name: fixed}", 1, 1);
     const MultiTaskData data = loadData(spec);
     std::ofstream meta(directory + "/meta.txt");
     auto write = [&](const std::string& name, const torch::Tensor& tensor) {
@@ -223,7 +240,7 @@ Samples parseSamples(const std::string& text, int status) {
   double v[6];
   while (in >> v[0] >> v[1] >> v[2] >> v[3] >> v[4] >> v[5]) {
     s.wall.push_back(v[0]);
-    s.cpu.push_back(v[1]);
+    s.cpu.push_back(v[1] < 0.0 ? std::nan("") : v[1]);
     s.forward.push_back(v[2]);
     s.strategy.push_back(v[3]);
     s.backward.push_back(v[4]);
@@ -486,7 +503,7 @@ int main(int argc, char** argv) {
       }
       reference.dataDirectory = tmpl;
       const std::string dumped =
-          childOutput([&](FILE* out) { dumpData(workload, workload.batch * (w + s), tmpl, out); });
+          childOutput([&](FILE* out) { dumpData(workload, tmpl, out); });
       if (dumped.rfind("ok", 0) != 0) {
         std::cerr << fmt::format("fulcrum-bench: {}: cannot write its data: {}\n", workload.name, dumped);
         return 1;

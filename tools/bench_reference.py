@@ -207,8 +207,9 @@ def main():
     tasks = len(targets)
     batch = 100 if args.workload == "w1" else 256
     total = args.warmup + args.steps
-    if inputs.shape[0] < batch * total:
-        raise ValueError(f"{inputs.shape[0]} examples in --data, {batch * total} needed")
+    per_epoch = inputs.shape[0] // batch  # as fulcrum-bench: epochs of this many batches
+    if per_epoch < 1:
+        raise ValueError(f"{inputs.shape[0]} examples in --data, fewer than one batch of {batch}")
     model = Model(args.workload, tasks)
     method = args.method
     representation = method in ("rep_grads_sum", "mgda_rep")
@@ -220,13 +221,15 @@ def main():
     source = SharedGradients(model)
     initial_losses = None
 
-    order = torch.randperm(inputs.shape[0])
     samples = []
     sums = [[0.0, 0.0, 0.0] for _ in range(tasks)]
     last_cpu = time.process_time()
     for b in range(total):
         start = time.perf_counter()
-        index = order[b * batch:(b + 1) * batch]
+        if b % per_epoch == 0:
+            order = torch.randperm(inputs.shape[0])
+        first = (b % per_epoch) * batch
+        index = order[first:first + batch]
         x = inputs.index_select(0, index)
         optimizer.zero_grad()
         z = model.trunk(x)
