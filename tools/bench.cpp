@@ -26,8 +26,6 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <map>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -282,10 +280,10 @@ std::string childOutput(const std::function<void(FILE*)>& body) {
 
 Samples inChild(const std::function<void(FILE*)>& body) { return parseSamples(childOutput(body), 0); }
 
-/// Runs a program with its standard output on a pipe and `env` added to the environment.
-Samples inProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+/// Runs a program with `env` added to the environment; returns its standard output.
+std::string programOutput(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   int fds[2];
-  if (pipe(fds) != 0) return parseSamples("error pipe failed", 0);
+  if (pipe(fds) != 0) return "error pipe failed";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
@@ -308,13 +306,18 @@ Samples inProcess(const std::vector<std::string>& argv, const std::vector<std::s
   close(fds[1]);
   if (spawned != 0) {
     close(fds[0]);
-    return parseSamples(fmt::format("error cannot run {}: {}", argv[0], std::strerror(spawned)), 0);
+    return fmt::format("error cannot run {}: {}", argv[0], std::strerror(spawned));
   }
   const std::string text = readAll(fds[0]);
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  return parseSamples(text, status);
+  if (text.empty()) return fmt::format("error {} ended with status {} and no output", argv[0], status);
+  return text;
+}
+
+Samples inProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  return parseSamples(programOutput(argv, env), 0);
 }
 
 /// What the harness needs to run the Python reference.
@@ -473,6 +476,12 @@ int main(int argc, char** argv) {
     reference.interpreter = python;
     reference.script = script;
   }
+  std::string pythonDescription;
+  if (!reference.interpreter.empty()) {
+    // The comparison is fair only with the same torch version and BLAS: say which.
+    const std::string text = programOutput({reference.interpreter, reference.script, "--describe"}, {});
+    pythonDescription = text.rfind("ok ", 0) == 0 ? text.substr(3, text.find('\n') - 3) : "unknown";
+  }
   std::vector<Case> pythonCases;
   if (!reference.interpreter.empty()) {
     for (const auto& [method, needs] : kPythonMethods) {
@@ -574,6 +583,7 @@ int main(int argc, char** argv) {
                     "load average (1, 5, 15 min) {} at the start, {} at the end.\n\n",
                     utcNow(), cpuModel(), std::thread::hardware_concurrency(),
                     std::thread::hardware_concurrency(), TORCH_VERSION, FULCRUM_GIT_COMMIT, startLoad, endLoad);
+  if (!pythonDescription.empty()) md << "Python reference: " << pythonDescription << ".\n\n";
   std::string currentBlock;
   for (const auto& r : rows) {
     if (!r.samples.error.empty()) continue;

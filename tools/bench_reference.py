@@ -26,7 +26,8 @@ Each step does what fulcrum's trainer does around the strategy: it reads
 every task's loss with .item(), checks it is finite, and accumulates the
 training metrics. Output (the protocol of fulcrum-bench's children): "ok
 PEAK_RSS_MB", then per measured step "wall cpu forward strategy backward
-optimizer" in milliseconds; or "error MESSAGE".
+optimizer" in milliseconds; or "error MESSAGE". `--describe` prints "ok torch
+VERSION blas LIBRARIES" instead.
 
 Run it with Debian's interpreter: /usr/bin/python3 (python3-torch 1.13).
 """
@@ -188,7 +189,19 @@ def pcgrad_direction(grads):
     return projected.sum(0)
 
 
+def describe():
+    """One line: torch's version and the BLAS library it has loaded."""
+    a = torch.ones(64, 64)
+    (a @ a).sum()
+    with open("/proc/self/maps") as maps:
+        blas = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
+    sys.stdout.write(f"ok torch {torch.__version__} blas {','.join(blas) or 'unknown'}\n")
+
+
 def main():
+    if sys.argv[1:] == ["--describe"]:
+        describe()
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", choices=["w1", "w2"], required=True)
     parser.add_argument("--data", required=True)
