@@ -19,6 +19,7 @@
 
 #include "fulcrum_version.h"
 #include "framework/experiment.h"
+#include "framework/extension_registry.h"
 #include "framework/trainer.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
@@ -112,6 +113,8 @@ int runCommand(const RunOptions& options) {
     data = loadData(spec);
   } catch (const DataError& e) {
     return reportError(fmt::format("{}: data: {}", spec.file, e.what()));
+  } catch (const ConfigError& e) {  // a data file's content, located at the key naming it
+    return reportError(e.what());
   }
 
   TrialDescription description;
@@ -164,6 +167,10 @@ int listCommand() {
     std::cout << fmt::format("{:<14} {:<18} {} [{}]\n", row.name, toString(row.needs), row.description,
                              row.reference);
   }
+  std::vector<std::string> data = {"multi_fashion", "gradnorm_toy"}, trunks = {"mlp", "lenet"};
+  for (const auto& row : datasetTable()) data.push_back(row.name);
+  for (const auto& row : trunkTable()) trunks.push_back(row.name);
+  std::cout << fmt::format("\ndata kinds: {}\ntrunk kinds: {}\n", fmt::join(data, ", "), fmt::join(trunks, ", "));
   return 0;
 }
 
