@@ -1,9 +1,12 @@
-// The `fulcrum` command.
+// The `fulcrum` command line, as a library call (tools/cli.h).
+#include "tools/cli.h"
+
 #include <exception>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "datasets/file_datasets.h"
 #include "tools/commands.h"
 #include "tools/landscape.h"
 #include "tools/probe.h"
@@ -11,7 +14,10 @@
 #include "tools/slurm.h"
 #include "tools/sweep.h"
 
-int main(int argc, char** argv) {
+namespace fulcrum {
+
+int cliMain(int argc, char** argv) {
+  registerFileDatasets();
   CLI::App app{"fulcrum: multi-task learning with adaptive task weighting"};
   app.require_subcommand(0, 1);
   bool version = false;
@@ -177,3 +183,5 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+}  // namespace fulcrum
