@@ -6,7 +6,13 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+// Narrow LibTorch headers rather than <torch/torch.h>: this file is compiled
+// without fulcrum's precompiled header.
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "framework/extension_registry.h"
 #include "framework/strategy.h"
