@@ -292,6 +292,17 @@ std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
   });
 }
 
+std::vector<std::string> ConfigNode::getStringList(const std::string& key,
+                                                   const std::vector<std::string>& fallback) const {
+  used_->insert(key);
+  if (!has(key)) return fallback;
+  const YAML::Node list = at(key);
+  return readList<std::string>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
+    if (!item.IsScalar()) failAt(item, fmt::format("{}[{}]", pathOf(key), i), "expected a string, got " + describe(item));
+    return item.as<std::string>();
+  });
+}
+
 ConfigNode ConfigNode::child(const std::string& key) const {
   used_->insert(key);
   return ConfigNode(has(key) ? at(key) : YAML::Node(YAML::NodeType::Null), file_, pathOf(key));

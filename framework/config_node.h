@@ -78,6 +78,10 @@ class ConfigNode {
   std::vector<int64_t> getIntList(const std::string& key, const std::vector<int64_t>& fallback,
                                   int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
 
+  /// A list of strings; `fallback` if absent.
+  std::vector<std::string> getStringList(const std::string& key,
+                                         const std::vector<std::string>& fallback) const;
+
   /// The mapping under `key` (an empty one if absent); marks `key` used.
   ConfigNode child(const std::string& key) const;
   /// The sequence of mappings under `key`; marks `key` used. Error if not a sequence.

@@ -14,18 +14,26 @@ namespace fulcrum {
 
 /// One split: inputs (N × ...) and one target tensor per task (N, or N × D).
 /// Classification targets are int64 class indices; binary and regression
-/// targets are float32.
+/// targets are float32. A missing label (data read from files) is
+/// kMissingClass in a classification target and NaN in a binary or
+/// regression one (for an N × D regression target: NaN anywhere in the row).
 struct Split {
   torch::Tensor inputs;
   std::vector<torch::Tensor> targets;
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };
 
+/// The class index that marks a missing classification label.
+constexpr int64_t kMissingClass = -1;
+
 /// A dataset ready for training.
 struct MultiTaskData {
   Split train, val, test;
   std::vector<TaskSpec> tasks;         ///< the tasks the data defines
   std::vector<int64_t> inputShape;     ///< one example's shape, e.g. {250} or {1, 36, 36}
+  /// True if some target holds missing labels: the trainer then masks each
+  /// task's loss and metrics to its labelled rows (false: no masking cost).
+  bool missingLabels = false;
 };
 
 /// Error reading or generating data (a missing file, a bad header). The

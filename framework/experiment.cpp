@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "framework/extension_registry.h"
+
 namespace fulcrum {
 
 namespace {
@@ -21,10 +23,16 @@ const std::vector<std::string> kOptimizers = {"adam", "sgd"};
 constexpr int64_t kMaxExamples = 100'000'000;
 constexpr int64_t kMaxWidth = 1'000'000;
 
-bool isPlainName(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
+std::vector<std::string> dataKinds() {
+  std::vector<std::string> kinds = kDataKinds;
+  for (const auto& row : datasetTable()) kinds.push_back(row.name);
+  return kinds;
+}
+
+std::vector<std::string> trunkKinds() {
+  std::vector<std::string> kinds = kTrunkKinds;
+  for (const auto& row : trunkTable()) kinds.push_back(row.name);
+  return kinds;
 }
 
 TaskKind parseTaskKind(const std::string& text) {
@@ -111,7 +119,11 @@ Override applyOverride(YAML::Node& root, const std::string& text) {
 }
 
 void readData(const ConfigNode& node, DataSpec& data) {
-  data.kind = node.getString("kind", data.kind, kDataKinds);
+  data.kind = node.getString("kind", data.kind, dataKinds());
+  if (findDataset(data.kind) != nullptr) {
+    data.options = node;  // read by the dataset's hook in readTasks, finished there
+    return;
+  }
   if (data.kind == "multi_fashion") {
     MultiFashionOptions& o = data.multiFashion;
     o.directory = node.getString("directory", o.directory);
@@ -144,8 +156,11 @@ void readData(const ConfigNode& node, DataSpec& data) {
 void readModel(const ConfigNode& node, ExperimentSpec& spec) {
   const ConfigNode trunk = node.child("trunk");
   spec.trunk.kind = trunk.getString("kind", spec.data.kind == "multi_fashion" ? "lenet" : "mlp",
-                                    kTrunkKinds);
-  if (spec.trunk.kind == "mlp") {
+                                    trunkKinds());
+  if (const TrunkInfo* registered = findTrunk(spec.trunk.kind)) {
+    spec.trunk.options = trunk;
+    if (registered->check) registered->check(trunk);
+  } else if (spec.trunk.kind == "mlp") {
     spec.trunk.hidden = trunk.getIntList("hidden", {100, 100, 100, 100}, 1, kMaxWidth);
     if (spec.trunk.hidden.empty()) trunk.fail("hidden", "an mlp trunk needs at least one layer");
   } else if (spec.data.kind != "multi_fashion") {
@@ -163,7 +178,41 @@ void readModel(const ConfigNode& node, ExperimentSpec& spec) {
   node.finish();
 }
 
+// A registered dataset: the `tasks:` list as written (kind default
+// regression, outputs default 1), then the dataset's hook decides.
+void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const DatasetInfo& dataset) {
+  std::vector<TaskSpec> declared;
+  for (const ConfigNode& node : top.children("tasks")) {
+    TaskSpec task;
+    task.name = node.requireString("name");
+    if (!isPlainName(task.name)) {
+      node.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
+    }
+    for (const auto& earlier : declared) {
+      if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
+    }
+    task.kind = parseTaskKind(node.getString("kind", "regression", kTaskKinds));
+    if (task.kind == TaskKind::kClassification) {
+      if (!node.has("outputs")) node.fail("", "a classification task needs 'outputs': its number of classes (>= 2)");
+      task.outputs = node.getInt("outputs", 2, 2, kMaxWidth);
+    } else if (task.kind == TaskKind::kBinary) {
+      task.outputs = node.getInt("outputs", 1, 1, 1);
+    } else {
+      task.outputs = node.getInt("outputs", 1, 1, kMaxWidth);
+    }
+    node.finish();
+    declared.push_back(task);
+  }
+  spec.tasks = dataset.tasks(spec.data.options, declared, datasetContext(spec));
+  spec.data.options.finish();
+  if (spec.tasks.empty()) top.fail("data", fmt::format("data kind '{}' defines no task", spec.data.kind));
+}
+
 void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
+  if (const DatasetInfo* registered = findDataset(spec.data.kind)) {
+    readRegisteredTasks(top, spec, *registered);
+    return;
+  }
   const std::vector<TaskSpec> defined = datasetTasks(spec.data);
   if (!top.has("tasks")) {
     spec.tasks = defined;
@@ -381,7 +430,15 @@ MemoryEstimate estimateMemory(const ExperimentSpec& spec) {
   return e;
 }
 
+DatasetContext datasetContext(const ExperimentSpec& spec) {
+  DatasetContext context;
+  context.seed = spec.seed;
+  context.experimentFolder = std::filesystem::path(spec.file).parent_path().string();
+  return context;
+}
+
 std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
+  if (findDataset(data.kind) != nullptr) return {};
   if (data.kind == "multi_fashion") {
     return {{"top_left", TaskKind::kClassification, 10},
             {"bottom_right", TaskKind::kClassification, 10}};
@@ -459,6 +516,15 @@ ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::st
 }
 
 MultiTaskData loadData(const ExperimentSpec& spec) {
+  if (const DatasetInfo* registered = findDataset(spec.data.kind)) {
+    MultiTaskData data = registered->load(spec.data.options, spec.tasks, datasetContext(spec));
+    if (data.train.targets.size() != spec.tasks.size()) {
+      throw DataError(fmt::format("data kind '{}' loaded {} targets for {} tasks", spec.data.kind,
+                                  data.train.targets.size(), spec.tasks.size()));
+    }
+    data.tasks = spec.tasks;
+    return data;
+  }
   MultiTaskData data = spec.data.kind == "multi_fashion"
                            ? makeMultiFashion(spec.data.multiFashion, spec.seed)
                            : makeGradNormToy(spec.data.gradNormToy, spec.seed);

@@ -16,15 +16,19 @@ namespace fulcrum {
 
 /// `data:` — which dataset and its options.
 struct DataSpec {
-  std::string kind = "multi_fashion";   ///< "multi_fashion" or "gradnorm_toy"
+  std::string kind = "multi_fashion";   ///< "multi_fashion", "gradnorm_toy" or a registered kind (hdf5, csv, ...)
   MultiFashionOptions multiFashion;     ///< when kind == multi_fashion
   GradNormToyOptions gradNormToy;       ///< when kind == gradnorm_toy
+  /// The `data:` mapping, read by a registered kind's hooks (framework/extension_registry.h).
+  ConfigNode options{YAML::Node(), "", "data"};
 };
 
 /// `model.trunk:` — the shared part.
 struct TrunkSpec {
-  std::string kind = "lenet";           ///< "mlp" or "lenet"
+  std::string kind = "lenet";           ///< "mlp", "lenet" or a registered kind
   std::vector<int64_t> hidden;          ///< mlp: layer widths, each >= 1 (default 100,100,100,100)
+  /// The `model.trunk:` mapping, read by a registered kind's builder.
+  ConfigNode options{YAML::Node(), "", "model.trunk"};
 };
 
 /// `model.head:` — one per task, all alike.
@@ -118,8 +122,13 @@ struct MemoryEstimate {
 };
 MemoryEstimate estimateMemory(const ExperimentSpec& spec);
 
-/// The tasks a dataset defines, known without loading it.
+/// The tasks a built-in dataset defines, known without loading it (empty for
+/// a registered kind: its tasks come from its `tasks` hook).
 std::vector<TaskSpec> datasetTasks(const DataSpec& data);
+
+/// The context a registered dataset's hooks get for `spec`.
+struct DatasetContext;
+DatasetContext datasetContext(const ExperimentSpec& spec);
 
 /// Loads or generates the dataset (seeded by the experiment's seed).
 MultiTaskData loadData(const ExperimentSpec& spec);

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "framework/extension_registry.h"
+
 namespace fulcrum {
 
 namespace nn = torch::nn;
@@ -10,7 +12,14 @@ MultiTaskModelImpl::MultiTaskModelImpl(const TrunkSpec& trunk, const HeadSpec& h
                                        const std::vector<int64_t>& inputShape,
                                        const std::vector<TaskSpec>& tasks) {
   trunk_ = nn::Sequential();
-  if (trunk.kind == "lenet") {
+  if (const TrunkInfo* registered = findTrunk(trunk.kind)) {
+    TrunkParts parts = registered->build(trunk.options, inputShape);
+    TORCH_CHECK(!parts.layers.is_empty() && !parts.lastLinear.is_empty() && parts.width >= 1, "trunk '",
+                trunk.kind, "': the builder must return layers, their last linear layer and a width >= 1");
+    trunk_ = parts.layers;
+    lastShared_ = parts.lastLinear;
+    width_ = parts.width;
+  } else if (trunk.kind == "lenet") {
     TORCH_CHECK(inputShape == std::vector<int64_t>({1, 36, 36}),
                 "the lenet trunk takes 1×36×36 inputs, got ", c10::IntArrayRef(inputShape));
     trunk_->push_back(nn::Conv2d(nn::Conv2dOptions(1, 10, 9)));

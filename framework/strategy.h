@@ -5,9 +5,11 @@
 // framework/ never names a concrete strategy; strategies/ implement this.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -54,13 +56,26 @@ struct StrategyContext {
 
 /// The inputs of one step.
 struct StepInput {
+  StepInput(const std::vector<torch::Tensor>& losses_, GradientSource& gradients_, int64_t step_ = 0,
+            int64_t epoch_ = 0, std::vector<bool> present_ = {})
+      : losses(losses_), gradients(gradients_), step(step_), epoch(epoch_), present(std::move(present_)) {}
   /// T scalar losses; each has its own graph (through its head and the trunk).
   const std::vector<torch::Tensor>& losses;
   /// Per-task gradients, computed on demand.
   GradientSource& gradients;
   int64_t step = 0;    ///< global step, from 0
   int64_t epoch = 0;   ///< from 0
+  /// Which tasks have at least one labelled row in this batch (data with
+  /// missing labels). Empty when every task is present, as always for fully
+  /// labelled data. An absent task's loss is an exact zero whose gradient is
+  /// zero everywhere; it must receive no loss and no gradient this step.
+  std::vector<bool> present;
 };
+
+/// True if task `task` is present in `input` (see StepInput::present).
+inline bool isPresent(const StepInput& input, std::size_t task) {
+  return input.present.empty() || input.present[task];
+}
 
 /// The update a strategy produces for one step.
 struct StepOutput {
@@ -113,6 +128,11 @@ class Strategy {
   /// The step's losses on the same batch after the optimizer step (finite, in
   /// task order); called once after every step() when wantsLossesAfterStep().
   virtual void afterStep(const std::vector<double>& lossesAfter) { (void)lossesAfter; }
+  /// True if step() itself honours StepInput::present (an absent task gets no
+  /// loss and no gradient, and the update stays finite). Strategies that
+  /// return false (the default) are wrapped by the registry, which steps a
+  /// copy of the strategy built for the present tasks only on such steps.
+  virtual bool handlesAbsentTasks() const { return false; }
   /// Names of the per-step diagnostics step() reports.
   virtual std::vector<std::string> diagnosticNames() const { return {}; }
   /// State to checkpoint, and its restoration (after attach()).

@@ -51,6 +51,34 @@ torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch:
   return torch::nn::functional::mse_loss(outputs, targets);
 }
 
+/// The rows of a batch that carry a task's label (data with missing labels).
+struct Labelled {
+  torch::Tensor rows;   ///< indices of the labelled rows; undefined when every row is labelled
+  int64_t count = 0;    ///< how many rows are labelled
+};
+
+Labelled labelledRows(TaskKind kind, const torch::Tensor& targets, bool masking) {
+  if (!masking) return {torch::Tensor(), targets.size(0)};
+  torch::Tensor known = kind == TaskKind::kClassification ? targets.ne(kMissingClass)
+                        : targets.dim() > 1 ? targets.isnan().logical_not().flatten(1).all(1)
+                                            : targets.isnan().logical_not();
+  const int64_t count = known.sum().item<int64_t>();
+  if (count == targets.size(0)) return {torch::Tensor(), count};
+  return {known.nonzero().squeeze(1), count};
+}
+
+torch::Tensor rowsOf(const torch::Tensor& tensor, const Labelled& labelled) {
+  return labelled.rows.defined() ? tensor.index_select(0, labelled.rows) : tensor;
+}
+
+/// The task's loss averaged over its labelled rows only; with none, an exact
+/// zero that keeps the head in the graph, so every gradient of it is zero.
+torch::Tensor maskedLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets,
+                         const Labelled& labelled) {
+  if (labelled.count == 0) return outputs.sum() * 0.0;
+  return taskLoss(kind, rowsOf(outputs, labelled), rowsOf(targets, labelled));
+}
+
 /// Sums of a task's metrics over examples, turned into means by `means()`.
 struct MetricSums {
   double loss = 0.0, squared = 0.0, absolute = 0.0, correct = 0.0;
@@ -74,6 +102,7 @@ struct MetricSums {
   }
 
   std::vector<double> means(TaskKind kind) const {
+    if (examples == 0) return std::vector<double>(metricNames(kind).size(), std::nan(""));  // no labelled row
     const double n = static_cast<double>(std::max<int64_t>(examples, 1));
     if (kind == TaskKind::kRegression) {
       const double e = static_cast<double>(std::max<int64_t>(elements, 1));
@@ -84,7 +113,8 @@ struct MetricSums {
 };
 
 std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& split,
-                                          const std::vector<TaskSpec>& tasks, int64_t batchSize) {
+                                          const std::vector<TaskSpec>& tasks, int64_t batchSize,
+                                          bool masking) {
   torch::NoGradGuard noGrad;
   model->eval();
   std::vector<MetricSums> sums(tasks.size());
@@ -94,7 +124,10 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
     for (std::size_t t = 0; t < tasks.size(); ++t) {
       const torch::Tensor outputs = model->head(t, z);
       const torch::Tensor targets = split.targets[t].narrow(0, start, length);
-      sums[t].add(tasks[t].kind, outputs, targets, taskLoss(tasks[t].kind, outputs, targets).item<double>());
+      const Labelled labelled = labelledRows(tasks[t].kind, targets, masking);
+      if (labelled.count == 0) continue;
+      sums[t].add(tasks[t].kind, rowsOf(outputs, labelled), rowsOf(targets, labelled),
+                  maskedLoss(tasks[t].kind, outputs, targets, labelled).item<double>());
     }
   }
   model->train();
@@ -140,9 +173,12 @@ void backwardHeads(MultiTaskModel& model, const std::vector<torch::Tensor>& loss
 std::vector<double> toVector(const torch::Tensor& tensor);
 
 /// What is wrong with `values` (one per task), or "" if all are finite.
+/// Tasks not `present` (no label in this step's batch) have no loss: skipped.
 std::string nonFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
-                      const char* quantity, int64_t step, int64_t epoch) {
+                      const char* quantity, int64_t step, int64_t epoch,
+                      const std::vector<bool>& present = {}) {
   for (std::size_t t = 0; t < values.size(); ++t) {
+    if (!present.empty() && !present[t]) continue;  // no label this step: no loss
     if (!std::isfinite(values[t])) {
       return fmt::format("{} of task '{}' is {} at step {} (epoch {})", quantity, tasks[t].name,
                          std::isnan(values[t]) ? "NaN" : "infinite", step, epoch + 1);
@@ -152,8 +188,8 @@ std::string nonFinite(const std::vector<double>& values, const std::vector<TaskS
 }
 
 void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
-                 const char* quantity, int64_t step, int64_t epoch) {
-  const std::string problem = nonFinite(values, tasks, quantity, step, epoch);
+                 const char* quantity, int64_t step, int64_t epoch, const std::vector<bool>& present = {}) {
+  const std::string problem = nonFinite(values, tasks, quantity, step, epoch, present);
   if (!problem.empty()) throw TrialFailure(problem);
 }
 
@@ -225,6 +261,10 @@ double jointNorm(const std::vector<torch::Tensor>& tensors) {
 }
 
 }  // namespace
+
+torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
+  return maskedLoss(kind, outputs, targets, labelledRows(kind, targets, true));
+}
 
 int64_t configureThreads(int64_t requested) {
   const int64_t threads = requested > 0 ? requested : 1;
@@ -353,6 +393,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       const torch::Tensor permutation = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
       std::vector<MetricSums> trainSums(taskCount);
       std::vector<double> lossTotals(taskCount, 0.0);
+      std::vector<int64_t> lossSteps(taskCount, 0);  // steps with a label, per task
       model->train();
       for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
         if (hooks.stopRequested && hooks.stopRequested()) {
@@ -365,21 +406,26 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         optimizer->zero_grad();
         const torch::Tensor z = model->representation(inputs);
         std::vector<torch::Tensor> outputs(taskCount), targets(taskCount), losses(taskCount);
+        std::vector<Labelled> labelled(taskCount);
+        std::vector<bool> present;  // empty: every task has a label in this batch
         StepRecord record;
         record.step = step;
         record.epoch = epoch;
         for (std::size_t t = 0; t < taskCount; ++t) {
           outputs[t] = model->head(t, z);
           targets[t] = data.train.targets[t].index_select(0, index);
-          losses[t] = taskLoss(tasks[t].kind, outputs[t], targets[t]);
-          record.losses.push_back(losses[t].item<double>());
+          labelled[t] = labelledRows(tasks[t].kind, targets[t], data.missingLabels);
+          losses[t] = maskedLoss(tasks[t].kind, outputs[t], targets[t], labelled[t]);
+          record.losses.push_back(labelled[t].count > 0 ? losses[t].item<double>() : std::nan(""));
+          if (labelled[t].count == 0 && present.empty()) present.assign(taskCount, true);
+          if (labelled[t].count == 0) present[t] = false;
         }
-        if (skipFor(nonFinite(record.losses, tasks, "loss", step, epoch))) continue;
+        if (skipFor(nonFinite(record.losses, tasks, "loss", step, epoch, present))) continue;
         const double forwardMs = millisecondsSince(start);
 
         auto mark = Clock::now();
         source.reset(losses, z);
-        StepOutput update = strategy.step(StepInput{losses, source, step, epoch});
+        StepOutput update = strategy.step(StepInput{losses, source, step, epoch, present});
         record.weights = toVector(update.weights);
         if (skipFor(nonFinite(record.weights, tasks, "weight", step, epoch))) continue;
         const double strategyMs = millisecondsSince(mark);
@@ -445,10 +491,11 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             torch::NoGradGuard noGrad;
             const torch::Tensor zAfter = model->representation(inputs);
             for (std::size_t t = 0; t < taskCount; ++t) {
-              lossesAfter[t] = taskLoss(tasks[t].kind, model->head(t, zAfter), targets[t]).item<double>();
+              lossesAfter[t] = labelled[t].count == 0 ? 0.0
+                               : maskedLoss(tasks[t].kind, model->head(t, zAfter), targets[t], labelled[t]).item<double>();
             }
           }
-          checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch);
+          checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch, present);
           strategy.afterStep(lossesAfter);
           afterStepMs = millisecondsSince(mark);
         }
@@ -456,8 +503,11 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         {
           torch::NoGradGuard noGrad;
           for (std::size_t t = 0; t < taskCount; ++t) {
-            trainSums[t].add(tasks[t].kind, outputs[t].detach(), targets[t], record.losses[t]);
+            if (labelled[t].count == 0) continue;
+            trainSums[t].add(tasks[t].kind, rowsOf(outputs[t].detach(), labelled[t]), rowsOf(targets[t], labelled[t]),
+                             record.losses[t]);
             lossTotals[t] += record.losses[t];
+            ++lossSteps[t];
           }
         }
         record.timings = {forwardMs,    strategyMs + afterStepMs, backwardMs,
@@ -476,7 +526,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       if (skippedInEpoch == stepsPerEpoch) {
         throw TrialFailure(fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
       }
-      for (double total : lossTotals) stats.meanTrainLosses.push_back(total / static_cast<double>(stepsPerEpoch - skippedInEpoch));
+      for (std::size_t t = 0; t < taskCount; ++t) {
+        stats.meanTrainLosses.push_back(lossSteps[t] > 0 ? lossTotals[t] / static_cast<double>(lossSteps[t]) : std::nan(""));
+      }
       strategy.onEpochEnd(stats);
 
       EpochRecord epochRecord;
@@ -486,8 +538,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       std::vector<std::vector<double>> trainValues;
       for (std::size_t t = 0; t < taskCount; ++t) trainValues.push_back(trainSums[t].means(tasks[t].kind));
       epochRecord.values.push_back(trainValues);
-      epochRecord.values.push_back(evaluate(model, data.val, tasks, spec.train.evalBatchSize));
-      epochRecord.values.push_back(evaluate(model, data.test, tasks, spec.train.evalBatchSize));
+      epochRecord.values.push_back(evaluate(model, data.val, tasks, spec.train.evalBatchSize, data.missingLabels));
+      epochRecord.values.push_back(evaluate(model, data.test, tasks, spec.train.evalBatchSize, data.missingLabels));
       log.epoch(epochRecord);
 
       if (hooks.progress) {

@@ -49,6 +49,12 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
                                                        std::vector<torch::Tensor> model,
                                                        std::vector<torch::Tensor> strategy);
 
+/// The loss of a task on a batch averaged over the rows that carry a label
+/// (missing: kMissingClass or NaN, see framework/data.h); with no labelled
+/// row, an exact zero whose gradient is zero everywhere. The trainer uses it
+/// when MultiTaskData::missingLabels is set.
+torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets);
+
 /// Trains `spec` on `data` with `strategy`, reporting everything to `log`.
 /// `description` carries the caller's metadata; the trainer adds the tasks,
 /// splits, metrics and timing names before calling log.begin(). A NaN or

@@ -89,7 +89,7 @@ StepOutput DynamicWeightAverage::step(const StepInput& input) {
   out.kind = StepOutput::Kind::kObjective;
   out.objective = detail::weightedSum(losses, lambda);
   out.weights = detail::reportedWeights(lambda, losses);
-  if (options_.mode == DwaMode::kWindow) {
+  if (options_.mode == DwaMode::kWindow && input.present.empty()) {
     std::vector<double> values = detail::toDoubles(losses);
     for (std::size_t k = 0; k < values.size(); ++k) {
       if (!std::isfinite(values[k])) {

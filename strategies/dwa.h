@@ -53,6 +53,9 @@ class DynamicWeightAverage final : public Strategy {
   /// Checks that the model has the tasks this strategy was built for.
   void attach(const StrategyContext& context) override;
   StepOutput step(const StepInput& input) override;
+  /// Absent tasks: the loss is an exact zero in Σ λ_i L_i; epoch means are over
+  /// the labelled steps (trainer); `window` mode skips steps with an absent task.
+  bool handlesAbsentTasks() const override { return true; }
   /// Mode epoch: records the epoch's mean training losses.
   void onEpochEnd(const EpochStats& stats) override;
   /// {"history": k × T float64} — the last two epochs' mean losses (epoch

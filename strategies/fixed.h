@@ -40,6 +40,8 @@ class FixedWeights final : public Strategy {
   void attach(const StrategyContext& context) override;
   /// Objective Σ α_i L_i; weights α.
   StepOutput step(const StepInput& input) override;
+  /// An absent task's loss is an exact zero: Σ a_i L_i already leaves it out.
+  bool handlesAbsentTasks() const override { return true; }
 
   /// The weights applied at every step (after normalisation).
   const std::vector<double>& weights() const { return alpha_; }

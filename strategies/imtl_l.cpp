@@ -41,7 +41,13 @@ StepOutput ImtlL::step(const StepInput& input) {
   const torch::Tensor s = scale_.to(losses.dtype());
   StepOutput out;
   out.kind = StepOutput::Kind::kObjective;
-  out.objective = (s.exp() * losses - s).sum();
+  torch::Tensor terms = s.exp() * losses - s;
+  if (!input.present.empty()) {
+    std::vector<double> mask(tasks_.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = input.present[i] ? 1.0 : 0.0;
+    terms = terms * detail::constantLike(mask, losses);
+  }
+  out.objective = terms.sum();
   out.weights = s.detach().exp().to(torch::kFloat32);
   return out;
 }

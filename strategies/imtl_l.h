@@ -34,6 +34,8 @@ class ImtlL final : public Strategy {
   /// {s}; valid after attach().
   std::vector<torch::Tensor> parameters() override;
   StepOutput step(const StepInput& input) override;
+  /// An absent task's whole term e^{s_i}L_i − s_i is left out, so s_i is not updated.
+  bool handlesAbsentTasks() const override { return true; }
   /// "scale": s (T).
   StrategyState state() const override;
   void loadState(const StrategyState& state) override;

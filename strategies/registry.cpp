@@ -1,6 +1,12 @@
 #include "strategies/registry.h"
 
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
 #include <fmt/format.h>
+
+#include "strategies/absent_tasks.h"
 
 #include "strategies/aligned_mtl.h"
 #include "strategies/cagrad.h"
@@ -25,8 +31,10 @@
 
 namespace fulcrum {
 
-const std::vector<StrategyInfo>& strategyTable() {
-  static const std::vector<StrategyInfo> table{
+namespace {
+
+std::vector<StrategyInfo> builtInStrategies() {
+  return {
       {"fixed", "fixed weights: sum_i a_i L_i (equal weighting by default)", "baseline (no paper)",
        GradientNeed::kLosses,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
@@ -132,7 +140,34 @@ const std::vector<StrategyInfo>& strategyTable() {
          return std::make_unique<GradDrop>(readGradDropOptions(options, tasks), tasks);
        }},
   };
+}
+
+std::vector<StrategyInfo>& mutableTable() {
+  static std::vector<StrategyInfo> table = builtInStrategies();
   return table;
+}
+
+}  // namespace
+
+const std::vector<StrategyInfo>& strategyTable() { return mutableTable(); }
+
+void registerStrategy(StrategyInfo info) {
+  const bool plain = !info.name.empty() && std::all_of(info.name.begin(), info.name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (!plain) throw std::invalid_argument(fmt::format("registerStrategy: '{}' is not a plain name", info.name));
+  if (!info.make) throw std::invalid_argument(fmt::format("registerStrategy: '{}' has no factory", info.name));
+  for (const auto& row : mutableTable()) {
+    if (row.name == info.name) {
+      throw std::invalid_argument(fmt::format("registerStrategy: a strategy named '{}' exists", info.name));
+    }
+  }
+  mutableTable().push_back(std::move(info));
+}
+
+Strategy& unwrapStrategy(Strategy& strategy) {
+  if (auto* adapter = dynamic_cast<AbsentTaskAdapter*>(&strategy)) return adapter->inner();
+  return strategy;
 }
 
 std::unique_ptr<Strategy> makeStrategy(const ConfigNode& node, const std::vector<TaskSpec>& tasks) {
@@ -143,7 +178,8 @@ std::unique_ptr<Strategy> makeStrategy(const ConfigNode& node, const std::vector
     if (row.name == name) {
       std::unique_ptr<Strategy> strategy = row.make(node, tasks);
       node.finish({"name"});
-      return strategy;
+      if (strategy->handlesAbsentTasks()) return strategy;
+      return std::make_unique<AbsentTaskAdapter>(std::move(strategy), row.make, node, tasks);
     }
   }
   const std::string suggestion = closestMatch(name, names);

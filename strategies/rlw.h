@@ -38,6 +38,8 @@ class RandomLossWeighting final : public Strategy {
   /// Seeds the generator from context.seed.
   void attach(const StrategyContext& context) override;
   StepOutput step(const StepInput& input) override;
+  /// An absent task's loss is an exact zero: Σ w_i L_i already leaves it out.
+  bool handlesAbsentTasks() const override { return true; }
   /// "seed" and "uniforms_drawn" (scalars, int64).
   StrategyState state() const override;
   void loadState(const StrategyState& state) override;

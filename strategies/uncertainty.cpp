@@ -57,7 +57,13 @@ StepOutput UncertaintyWeighting::step(const StepInput& input) {
   const torch::Tensor weight = detail::constantLike(c_, losses) * torch::exp(-s);
   StepOutput out;
   out.kind = StepOutput::Kind::kObjective;
-  out.objective = (weight * losses + 0.5 * s).sum();
+  torch::Tensor terms = weight * losses + 0.5 * s;
+  if (!input.present.empty()) {
+    std::vector<double> mask(tasks_.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = input.present[i] ? 1.0 : 0.0;
+    terms = terms * detail::constantLike(mask, losses);
+  }
+  out.objective = terms.sum();
   out.weights = weight.detach().to(torch::kFloat32);
   return out;
 }

@@ -49,6 +49,8 @@ class UncertaintyWeighting final : public Strategy {
   std::vector<torch::Tensor> parameters() override;
   /// Objective as above; weights c_i e^{-s_i} (detached).
   StepOutput step(const StepInput& input) override;
+  /// An absent task's whole term (loss and ½s_i) is left out, so s_i is not updated.
+  bool handlesAbsentTasks() const override { return true; }
   /// {"log_variance": s} (T, float64, CPU).
   StrategyState state() const override;
   /// Copies "log_variance" into s in place, so the optimizer keeps its reference.

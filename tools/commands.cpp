@@ -21,6 +21,7 @@
 
 #include "fulcrum_version.h"
 #include "framework/experiment.h"
+#include "framework/extension_registry.h"
 #include "framework/trainer.h"
 #include "results/file_screen.h"
 #include "results/trial_file.h"
@@ -139,6 +140,8 @@ int runCommand(const RunOptions& options) {
     return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
   } catch (const std::bad_alloc&) {
     return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
+  } catch (const ConfigError& e) {  // a data file's content, located at the key naming it
+    return reportError(e.what());
   }
 
   TrialDescription description;
@@ -197,6 +200,10 @@ int listCommand() {
     std::cout << fmt::format("{:<14} {:<18} {} [{}]\n", row.name, toString(row.needs), row.description,
                              row.reference);
   }
+  std::vector<std::string> data = {"multi_fashion", "gradnorm_toy"}, trunks = {"mlp", "lenet"};
+  for (const auto& row : datasetTable()) data.push_back(row.name);
+  for (const auto& row : trunkTable()) trunks.push_back(row.name);
+  std::cout << fmt::format("\ndata kinds: {}\ntrunk kinds: {}\n", fmt::join(data, ", "), fmt::join(trunks, ", "));
   return 0;
 }
 

@@ -14,7 +14,7 @@ using namespace fulcrum::testing;
 
 namespace {
 
-GradVac& asGradVac(Strategy& strategy) { return dynamic_cast<GradVac&>(strategy); }
+GradVac& asGradVac(Strategy& strategy) { return dynamic_cast<GradVac&>(unwrapStrategy(strategy)); }
 
 using Vec = std::vector<double>;
 using Matrix = std::vector<Vec>;

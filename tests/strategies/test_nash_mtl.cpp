@@ -103,7 +103,7 @@ TEST_CASE("nash_mtl: a random three-task case satisfies G Gᵀ α = 1/α", "[str
   FixedGradients g(rows);
   const StepOutput out = stepWith(*nash, {1, 1, 1}, g);
   const Vec d = directionOf(out);
-  const Vec alpha = dynamic_cast<NashMtl&>(*nash).alpha();
+  const Vec alpha = dynamic_cast<NashMtl&>(unwrapStrategy(*nash)).alpha();
   // (G Gᵀ α)_i = g_iᵀd.
   for (std::size_t i = 0; i < 3; ++i)
     REQUIRE(dot(rows[i], d) == Approx(1.0 / alpha[i]).epsilon(1e-8));
@@ -206,7 +206,7 @@ TEST_CASE("nash_mtl: a restored strategy continues exactly", "[strategy][nash_mt
   REQUIRE(saved.at("step").item<int64_t>() == 3);
   auto second = attached(yaml, tasks);
   second->loadState(saved);
-  REQUIRE(dynamic_cast<NashMtl&>(*second).alpha() == dynamic_cast<NashMtl&>(*first).alpha());
+  REQUIRE(dynamic_cast<NashMtl&>(unwrapStrategy(*second)).alpha() == dynamic_cast<NashMtl&>(unwrapStrategy(*first)).alpha());
   for (int step = 3; step < 6; ++step) {
     const StepOutput a = stepWith(*first, {1, 2, 3}, sources[step], step);
     const StepOutput b = stepWith(*second, {1, 2, 3}, sources[step], step);

@@ -76,7 +76,7 @@ TEST_CASE("stch: sum of log-losses during the warm-up, then the nadir of the las
           "[strategy][stch]") {
   const auto tasks = makeTasks({"a", "b"});
   auto strategy = makeStrategy(yamlNode("{name: stch, warmup_epochs: 2}"), tasks);
-  auto& stch = dynamic_cast<SmoothTchebycheff&>(*strategy);
+  auto& stch = dynamic_cast<SmoothTchebycheff&>(unwrapStrategy(*strategy));
   stch.attach(makeContext(tasks));
   FixedGradients none;
   // Warm-up: log 2 + log 3 = log 6; weights 1/L = (1/2, 1/3); no softmax yet.
