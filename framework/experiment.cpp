@@ -388,7 +388,7 @@ MemoryEstimate estimateMemory(const ExperimentSpec& spec) {
     inputs = 36.0 * 36.0;
     examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);
     e.data = examples * (inputs * kFloat + tasks * 8.0) + 70000.0 * 784.0;
-  } else {
+  } else if (spec.data.kind == "gradnorm_toy") {
     const auto& o = spec.data.gradNormToy;
     inputs = static_cast<double>(o.inputDim);
     examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);

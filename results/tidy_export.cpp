@@ -80,6 +80,18 @@ std::string integerText(double value) {
   return std::isfinite(value) ? fmt::format("{}", static_cast<long long>(value)) : "";
 }
 
+/// One row per value of a per-step curve, with its step and epoch from the
+/// group's own step and epoch curves.
+void writeStepCurve(const std::vector<double>& values, const std::vector<double>& steps,
+                    const std::vector<double>& epochs, Row& row, RowWriter& writer) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    row.step = i < steps.size() ? integerText(steps[i]) : std::to_string(i);
+    row.epoch = i < epochs.size() ? integerText(epochs[i]) : "";
+    row.value = values[i];
+    writer.write(row);
+  }
+}
+
 void writeSteps(const TrialReader& reader, RowWriter& writer) {
   const std::vector<double> steps = reader.curve("steps/step");
   const std::vector<double> epochs =
@@ -98,13 +110,7 @@ void writeSteps(const TrialReader& reader, RowWriter& writer) {
     } else {
       row.metric = name;
     }
-    const std::vector<double> values = reader.curve(curve);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      row.step = i < steps.size() ? integerText(steps[i]) : std::to_string(i);
-      row.epoch = i < epochs.size() ? integerText(epochs[i]) : "";
-      row.value = values[i];
-      writer.write(row);
-    }
+    writeStepCurve(reader.curve(curve), steps, epochs, row, writer);
   }
 }
 
@@ -153,13 +159,7 @@ void writeGradients(const TrialReader& reader, RowWriter& writer) {
     } else {
       row.metric = rest;
     }
-    const std::vector<double> values = reader.curve(curve);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      row.step = i < steps.size() ? integerText(steps[i]) : std::to_string(i);
-      row.epoch = i < epochs.size() ? integerText(epochs[i]) : "";
-      row.value = values[i];
-      writer.write(row);
-    }
+    writeStepCurve(reader.curve(curve), steps, epochs, row, writer);
   }
 }
 
