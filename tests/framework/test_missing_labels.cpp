@@ -9,33 +9,14 @@
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "tests/support/memory_log.h"
 
 using namespace fulcrum;
+using namespace fulcrum::testing;
 
 namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-struct MemoryLog : RunLog {
-  std::vector<StepRecord> steps;
-  std::vector<EpochRecord> epochs;
-  std::string status, error;
-  void begin(const TrialDescription&) override {}
-  void step(const StepRecord& r) override { steps.push_back(r); }
-  void epoch(const EpochRecord& r) override { epochs.push_back(r); }
-  void end(const std::string& s, const std::string& e) override {
-    status = s;
-    error = e;
-  }
-};
-
-struct LambdaStrategy : Strategy {
-  GradientNeed need = GradientNeed::kSharedParameters;
-  std::function<StepOutput(const StepInput&)> onStep;
-  GradientNeed needs() const override { return need; }
-  bool handlesAbsentTasks() const override { return true; }
-  StepOutput step(const StepInput& input) override { return onStep(input); }
-};
 
 double softplus(double x) { return std::log1p(std::exp(x)); }
 
@@ -89,6 +70,8 @@ strategy: {name: anything}
   data.missingLabels = true;
 
   LambdaStrategy strategy;
+  strategy.need = GradientNeed::kSharedParameters;
+  strategy.absentTasks = true;
   int64_t masked = 0;
   strategy.onStep = [&](const StepInput& input) {
     REQUIRE(input.present == std::vector<bool>{true, false});
@@ -141,7 +124,7 @@ strategy: {name: anything}
   }
   data.missingLabels = true;
   LambdaStrategy strategy;
-  strategy.need = GradientNeed::kLosses;
+  strategy.absentTasks = true;
   strategy.onStep = [](const StepInput& input) {
     StepOutput out;
     out.objective = input.losses[0];

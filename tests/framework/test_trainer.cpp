@@ -9,40 +9,12 @@
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
+#include "tests/support/memory_log.h"
 
 using namespace fulcrum;
+using namespace fulcrum::testing;
 
 namespace {
-
-/// Keeps everything the trainer reports.
-struct MemoryLog : RunLog {
-  TrialDescription description;
-  std::vector<StepRecord> steps;
-  std::vector<EpochRecord> epochs;
-  std::string status, error;
-  void begin(const TrialDescription& d) override { description = d; }
-  void step(const StepRecord& r) override { steps.push_back(r); }
-  void epoch(const EpochRecord& r) override { epochs.push_back(r); }
-  void end(const std::string& s, const std::string& e) override {
-    status = s;
-    error = e;
-  }
-};
-
-/// A strategy defined by a function, for exercising the trainer's paths.
-struct LambdaStrategy : Strategy {
-  GradientNeed need = GradientNeed::kLosses;
-  std::function<StepOutput(const StepInput&)> onStep;
-  GradientNeed needs() const override { return need; }
-  StepOutput step(const StepInput& input) override { return onStep(input); }
-};
-
-StepOutput equalObjective(const StepInput& input) {
-  StepOutput out;
-  out.objective = torch::stack(input.losses).sum();
-  out.weights = torch::ones({static_cast<int64_t>(input.losses.size())});
-  return out;
-}
 
 ExperimentSpec smallToy(uint64_t seed = 3) {
   ExperimentSpec spec = parseExperiment(R"(

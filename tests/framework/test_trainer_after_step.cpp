@@ -6,19 +6,12 @@
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "tests/support/memory_log.h"
 
 using namespace fulcrum;
+using namespace fulcrum::testing;
 
 namespace {
-
-struct MemoryLog : RunLog {
-  std::vector<StepRecord> steps;
-  std::string status;
-  void begin(const TrialDescription&) override {}
-  void step(const StepRecord& r) override { steps.push_back(r); }
-  void epoch(const EpochRecord&) override {}
-  void end(const std::string& s, const std::string&) override { status = s; }
-};
 
 /// Sums the losses times `factor`; records every afterStep() call.
 struct Recording : Strategy {

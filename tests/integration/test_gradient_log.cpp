@@ -6,30 +6,14 @@
 
 #include <torch/torch.h>
 
-#include "framework/experiment.h"
-#include "framework/trainer.h"
-#include "strategies/registry.h"
+#include "tests/support/train_experiment.h"
 
 using namespace fulcrum;
+using namespace fulcrum::testing;
 
 namespace {
 
-struct GradientCapture : RunLog {
-  TrialDescription description;
-  std::vector<StepRecord> steps;
-  std::vector<GradientRecord> records;
-  std::string status, error;
-  void begin(const TrialDescription& d) override { description = d; }
-  void step(const StepRecord& r) override { steps.push_back(r); }
-  void gradients(const GradientRecord& r) override { records.push_back(r); }
-  void epoch(const EpochRecord&) override {}
-  void end(const std::string& s, const std::string& e) override {
-    status = s;
-    error = e;
-  }
-};
-
-GradientCapture run(const std::vector<std::string>& overrides) {
+MemoryLog run(const std::vector<std::string>& overrides) {
   // Three regression tasks of the GradNorm toy, plain SGD: the parameter
   // change of a step is exactly -lr times the gradient the optimizer gets.
   const char* yaml = R"(
@@ -39,27 +23,22 @@ model: {trunk: {kind: mlp, hidden: [16, 16]}}
 train: {epochs: 1, batch_size: 20, log_gradients_every: 3, optimizer: {kind: sgd, lr: 0.01}}
 strategy: {name: fixed, weights: [1.0, 2.0, 0.5]}
 )";
-  const ExperimentSpec spec = parseExperiment(yaml, "gradients.yaml", overrides);
-  auto strategy = makeStrategy(spec.strategy, spec.tasks);
-  const MultiTaskData data = loadData(spec);
-  GradientCapture log;
-  train(spec, data, *strategy, log, {});
-  return log;
+  return trainExperiment(yaml, overrides, "gradients.yaml");
 }
 
 }  // namespace
 
 TEST_CASE("gradient log: every k-th step, with the norms and cosines of the applied update",
           "[integration][gradients]") {
-  const GradientCapture log = run({});
+  const MemoryLog log = run({});
   INFO(log.error);
   REQUIRE(log.status == "completed");
   REQUIRE(log.description.gradientInterval == 3);
   REQUIRE(log.steps.size() == 10);
-  REQUIRE(log.records.size() == 4);  // steps 0, 3, 6, 9
+  REQUIRE(log.gradientRecords.size() == 4);  // steps 0, 3, 6, 9
   const std::vector<double> a = {1.0, 2.0, 0.5};
-  for (std::size_t k = 0; k < log.records.size(); ++k) {
-    const GradientRecord& r = log.records[k];
+  for (std::size_t k = 0; k < log.gradientRecords.size(); ++k) {
+    const GradientRecord& r = log.gradientRecords[k];
     CHECK(r.step == static_cast<int64_t>(3 * k));
     CHECK(r.epoch == 0);
     REQUIRE(r.norms.size() == 3);
@@ -81,9 +60,9 @@ TEST_CASE("gradient log: every k-th step, with the norms and cosines of the appl
 }
 
 TEST_CASE("gradient log: logging changes nothing of the training", "[integration][gradients]") {
-  const GradientCapture logged = run({});
-  const GradientCapture silent = run({"train.log_gradients_every=0"});
-  REQUIRE(silent.records.empty());
+  const MemoryLog logged = run({});
+  const MemoryLog silent = run({"train.log_gradients_every=0"});
+  REQUIRE(silent.gradientRecords.empty());
   REQUIRE(silent.description.gradientInterval == 0);
   REQUIRE(logged.steps.size() == silent.steps.size());
   for (std::size_t s = 0; s < logged.steps.size(); ++s) {
@@ -95,15 +74,15 @@ TEST_CASE("gradient log: a gradient method's own matrix gives the same numbers",
   // MGDA asks for the per-task gradients itself and the log reuses that
   // matrix. Same seed, batch and initial model as fixed weights: the first
   // step's norms and cosines agree; its own direction is what SGD applies.
-  const GradientCapture fixed = run({});
-  const GradientCapture mgda = run({"strategy={name: mgda}"});
+  const MemoryLog fixed = run({});
+  const MemoryLog mgda = run({"strategy={name: mgda}"});
   REQUIRE(mgda.status == "completed");
-  REQUIRE(mgda.records.size() == 4);
+  REQUIRE(mgda.gradientRecords.size() == 4);
   for (std::size_t i = 0; i < 3; ++i) {
-    CHECK(mgda.records[0].norms[i] == Approx(fixed.records[0].norms[i]).epsilon(1e-6));
-    CHECK(mgda.records[0].cosines[i] == Approx(fixed.records[0].cosines[i]).epsilon(1e-6));
+    CHECK(mgda.gradientRecords[0].norms[i] == Approx(fixed.gradientRecords[0].norms[i]).epsilon(1e-6));
+    CHECK(mgda.gradientRecords[0].cosines[i] == Approx(fixed.gradientRecords[0].cosines[i]).epsilon(1e-6));
   }
-  for (const GradientRecord& r : mgda.records) {
+  for (const GradientRecord& r : mgda.gradientRecords) {
     CHECK(r.stepNorm == Approx(0.01 * r.directionNorm).epsilon(1e-4));
   }
 }

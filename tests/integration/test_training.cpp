@@ -6,32 +6,12 @@
 #include "framework/experiment.h"
 #include "framework/trainer.h"
 #include "strategies/registry.h"
+#include "tests/support/train_experiment.h"
 
 using namespace fulcrum;
+using namespace fulcrum::testing;
 
 namespace {
-
-struct WeightLog : RunLog {
-  std::vector<StepRecord> steps;
-  std::vector<EpochRecord> epochs;
-  std::string status, error;
-  void begin(const TrialDescription&) override {}
-  void step(const StepRecord& r) override { steps.push_back(r); }
-  void epoch(const EpochRecord& r) override { epochs.push_back(r); }
-  void end(const std::string& s, const std::string& e) override {
-    status = s;
-    error = e;
-  }
-};
-
-WeightLog runExperiment(const std::string& yaml, const std::vector<std::string>& overrides) {
-  const ExperimentSpec spec = parseExperiment(yaml, "integration.yaml", overrides);
-  auto strategy = makeStrategy(spec.strategy, spec.tasks);
-  const MultiTaskData data = loadData(spec);
-  WeightLog log;
-  train(spec, data, *strategy, log, {});
-  return log;
-}
 
 // The GradNorm toy of the paper, shortened: sigma = (1, 100).
 const char* kToy = R"(
@@ -45,7 +25,7 @@ strategy: {name: gradnorm, alpha: 0.12}
 }  // namespace
 
 TEST_CASE("GradNorm on the toy raises the weight of the small-sigma task", "[integration][gradnorm]") {
-  const WeightLog log = runExperiment(kToy, {});
+  const MemoryLog log = trainExperiment(kToy, {});
   REQUIRE(log.status == "completed");
   const std::vector<double>& last = log.steps.back().weights;
   // Chen et al. (2018), section 5.1: the task with the smaller sigma (task0)
@@ -66,7 +46,7 @@ strategy: {name: fixed}
 TEST_CASE("every registered strategy learns both tasks of a small Multi-Fashion", "[integration]") {
   for (const auto& row : strategyTable()) {
     DYNAMIC_SECTION(row.name) {
-      const WeightLog log = runExperiment(kFashion, {"strategy={name: " + row.name + "}"});
+      const MemoryLog log = trainExperiment(kFashion, {"strategy={name: " + row.name + "}"});
       INFO(log.error);
       REQUIRE(log.status == "completed");
       REQUIRE(log.epochs.size() == 2);
@@ -82,7 +62,7 @@ TEST_CASE("every registered strategy learns both tasks of a small Multi-Fashion"
 }
 
 TEST_CASE("DWA keeps weights at 1 for two epochs, then follows the loss ratios", "[integration][dwa]") {
-  const WeightLog log = runExperiment(kToy, {"strategy={name: dwa}", "train.epochs=3", "data.train_size=600"});
+  const MemoryLog log = trainExperiment(kToy, {"strategy={name: dwa}", "train.epochs=3", "data.train_size=600"});
   REQUIRE(log.status == "completed");
   for (const auto& step : log.steps) {
     if (step.epoch < 2) REQUIRE(step.weights == std::vector<double>{1.0, 1.0});
