@@ -279,6 +279,7 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.threads = node.getInt("threads", train.threads, 0, 1024);
   train.logGradientsEvery = node.getInt("log_gradients_every", train.logGradientsEvery, 0, 1'000'000'000);
   train.onNan = node.getString("on_nan", train.onNan, {"fail", "skip_step"});
+  train.checkpointEvery = node.getInt("checkpoint_every", train.checkpointEvery, 0, 1'000'000);
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
   node.finish();
 }

@@ -63,6 +63,9 @@ struct TrainSpec {
   /// ends the trial naming the task, step and quantity; "skip_step" skips
   /// that batch's optimizer step, counts and reports it, and goes on.
   std::string onNan = "fail";
+  /// Epochs between two checkpoints (model, optimizer, strategy state,
+  /// random generators) that `fulcrum run --resume` continues from; 0 = none.
+  int64_t checkpointEvery = 1;
   OptimizerSpec optimizer;
 };
 

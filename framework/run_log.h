@@ -23,6 +23,12 @@ struct TrialDescription {
   int64_t gradientInterval = 0;
   /// Log the per-epoch count of skipped steps (train.on_nan: skip_step).
   bool countsSkippedSteps = false;
+  /// A trial continued from its checkpoint: the log already holds the
+  /// earlier run's steps before `resumeStep` and epochs before `resumeEpoch`
+  /// (and may hold a few more, logged after the checkpoint); keep those and
+  /// log from there on. Both 0 for a trial that starts at step 0.
+  int64_t resumeStep = 0;
+  int64_t resumeEpoch = 0;
 };
 
 /// One optimisation step.

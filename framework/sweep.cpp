@@ -215,8 +215,9 @@ void canonical(const YAML::Node& node, const std::string& path, std::string& out
       out += '{';
       for (const auto& [key, value] : sorted) {
         const std::string child = path.empty() ? key : path + "." + key;
-        // Where results go and how many threads compute them change no result.
-        if (child == "train.threads" || child == "output") continue;
+        // Where results go, how many threads compute them and how often
+        // the trial checkpoints change no result.
+        if (child == "train.threads" || child == "output" || child == "train.checkpoint_every") continue;
         out += fmt::format("{:?}:", key);
         canonical(value, child, out);
         out += ',';

@@ -80,8 +80,8 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
 
 /// The canonical text of a configuration tree: mapping keys sorted
 /// recursively, numbers normalised (1e-3 and 0.001 read the same), and
-/// `train.threads` and `output` left out (they change speed and place, not
-/// the experiment).
+/// `train.threads`, `train.checkpoint_every` and `output` left out (they
+/// change speed and place, not the experiment).
 std::string canonicalConfig(const YAML::Node& root);
 
 /// 64-bit FNV-1a of `text`.

@@ -8,16 +8,20 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "framework/checkpoint.h"
 #include "framework/gradients.h"
 #include "framework/model.h"
+#include "framework/sweep.h"
 
 namespace fulcrum {
 
@@ -29,11 +33,23 @@ double millisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-/// A loss or weight that is not finite: ends the trial as failed.
+/// A loss or weight that is not finite, or an interruption: ends the trial as failed.
 class TrialFailure : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit TrialFailure(const std::string& what, bool interrupted = false)
+      : std::runtime_error(what), interrupted_(interrupted) {}
+  /// True if the trial was stopped (it may be resumed), not broken.
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  bool interrupted_;
 };
+
+std::string generatorText(const std::mt19937_64& generator) {
+  std::ostringstream text;
+  text << generator;
+  return text.str();
+}
 
 const std::vector<std::string> kSplits = {"train", "val", "test"};
 // total_ms is the training step without gradient_log_ms, the time spent on
@@ -155,13 +171,26 @@ void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::
   }
 }
 
-/// Gives each head the gradient of Σ w_i L_i (its own task's weighted loss).
-void backwardHeads(MultiTaskModel& model, const std::vector<torch::Tensor>& losses,
-                   const torch::Tensor& weights) {
-  std::vector<torch::Tensor> heads;
-  for (std::size_t t = 0; t < losses.size(); ++t) {
-    for (auto& p : model->headParameters(t)) heads.push_back(p);
+/// The trainable tensors of a trial, listed once: the trunk's, each head's,
+/// and the strategy's own.
+struct ParameterLists {
+  std::vector<torch::Tensor> shared;
+  std::vector<std::vector<torch::Tensor>> heads;  ///< per task
+  std::vector<torch::Tensor> allHeads;            ///< every head's, in task order
+  std::vector<torch::Tensor> strategy;
+
+  ParameterLists(MultiTaskModel& model, Strategy& own, std::size_t taskCount)
+      : shared(model->sharedParameters()), strategy(own.parameters()) {
+    for (std::size_t t = 0; t < taskCount; ++t) {
+      heads.push_back(model->headParameters(t));
+      allHeads.insert(allHeads.end(), heads.back().begin(), heads.back().end());
+    }
   }
+};
+
+/// Gives each head the gradient of Σ w_i L_i (its own task's weighted loss).
+void backwardHeads(const std::vector<torch::Tensor>& heads, const std::vector<torch::Tensor>& losses,
+                   const torch::Tensor& weights) {
   torch::Tensor weighted = (weights.detach() * torch::stack(losses)).sum();
   auto grads = torch::autograd::grad({weighted}, heads, {}, /*retain_graph=*/true,
                                      /*create_graph=*/false, /*allow_unused=*/true);
@@ -196,18 +225,18 @@ void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>&
 /// What is wrong with the gradients about to be applied, or "" if all are
 /// finite: a head's names its task; the shared parameters' is the strategy's
 /// combination (or the objective's gradient); then the strategy's own.
-std::string nonFiniteGradient(MultiTaskModel& model, Strategy& strategy, const StepOutput& update,
+std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput& update,
                               const std::vector<TaskSpec>& tasks, int64_t step, int64_t epoch) {
   torch::NoGradGuard noGrad;
-  auto sumOf = [](const std::vector<torch::Tensor>& parameters) {
+  auto sumOf = [](const std::vector<torch::Tensor>& tensors) {
     torch::Tensor sum = torch::zeros({}, torch::kFloat64);
-    for (const auto& p : parameters) {
+    for (const auto& p : tensors) {
       if (p.grad().defined()) sum += p.grad().sum().to(torch::kFloat64);
     }
     return sum;
   };
-  std::vector<torch::Tensor> sums = {sumOf(model->sharedParameters()), sumOf(strategy.parameters())};
-  for (std::size_t t = 0; t < tasks.size(); ++t) sums.push_back(sumOf(model->headParameters(t)));
+  std::vector<torch::Tensor> sums = {sumOf(parameters.shared), sumOf(parameters.strategy)};
+  for (const auto& head : parameters.heads) sums.push_back(sumOf(head));
   // One synchronisation per step; a NaN or ±inf anywhere makes the total non-finite.
   const torch::Tensor all = torch::stack(sums);
   if (std::isfinite(all.sum().item<double>())) return "";
@@ -258,6 +287,23 @@ double jointNorm(const std::vector<torch::Tensor>& tensors) {
     if (tensor.defined()) squares += tensor.detach().to(torch::kFloat64).square().sum().item<double>();
   }
   return std::sqrt(squares);
+}
+
+/// Records the error that ended a trial in its log. A log that cannot take
+/// it (a full disk, most often) must not replace that error with its own:
+/// the caller rethrows the original.
+void endAfterError(RunLog& log, const std::string& error) {
+  try {
+    log.end("failed", error);
+  } catch (const std::exception&) {
+  }
+}
+
+/// Removes the trial's checkpoint (and nothing if there is none).
+void removeCheckpoint(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
 }
 
 }  // namespace
@@ -351,7 +397,39 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   context.seed = spec.seed;
   strategy.attach(context);
   auto optimizer = makeOptimizer(spec.train.optimizer, model->parameters(), strategy.parameters());
-  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayerParameters());
+  const ParameterLists parameters(model, strategy, taskCount);
+  AutogradGradientSource source(parameters.shared, model->lastSharedLayerParameters());
+
+  // Where training starts: step 0, or the end of the checkpointed epoch of
+  // an interrupted run (read before anything is logged, so that a checkpoint
+  // that cannot be used changes no file).
+  const std::string checkpointPath = spec.train.checkpointEvery > 0 ? hooks.checkpointPath : "";
+  const std::string config = canonicalConfig(spec.root);
+  TrainingPosition position;
+  std::mt19937_64 shuffle(spec.seed * 0x9E3779B97F4A7C15ULL + 1);
+  if (hooks.resume && !hooks.checkpointPath.empty() && std::filesystem::exists(hooks.checkpointPath)) {
+    LoadedCheckpoint loaded = loadCheckpoint(hooks.checkpointPath, config, *model, *optimizer);
+    position = std::move(loaded.position);
+    if (position.epochs < 1 || position.epochs >= spec.train.epochs ||
+        position.step != position.epochs * stepsPerEpoch) {
+      throw CheckpointError(fmt::format(
+          "checkpoint '{}' is at epoch {}, step {}: not a point of this trial ({} epochs of {} steps)",
+          hooks.checkpointPath, position.epochs, position.step, spec.train.epochs, stepsPerEpoch));
+    }
+    try {
+      strategy.loadState(loaded.strategy);
+    } catch (const std::exception& e) {
+      throw CheckpointError(fmt::format("checkpoint '{}': {}", hooks.checkpointPath, e.what()));
+    }
+    std::istringstream(position.shuffle) >> shuffle;
+    description.resumeStep = position.step;
+    description.resumeEpoch = position.epochs;
+    description.integers["resumed_from_epoch"] = position.epochs;
+    if (hooks.notice) {
+      hooks.notice(fmt::format("resumed from checkpoint {} after epoch {} (step {})", hooks.checkpointPath,
+                                 position.epochs, position.step));
+    }
+  }
 
   for (const auto& task : tasks) {
     description.tasks.push_back(task.name);
@@ -369,10 +447,11 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   log.begin(description);
 
   TrialResult result;
-  std::mt19937_64 shuffle(spec.seed * 0x9E3779B97F4A7C15ULL + 1);
   std::vector<int64_t> order(static_cast<std::size_t>(data.train.size()));
-  int64_t step = 0;
-  std::vector<double> lastWeights;
+  int64_t step = position.step;
+  result.steps = step;
+  result.skippedSteps = position.skippedSteps;
+  std::vector<double> lastWeights = position.lastWeights;
   const bool skipNonFinite = spec.train.onNan == "skip_step";
   int64_t skippedInEpoch = 0;
   // True if the step must be skipped for `problem`; throws if it must fail.
@@ -386,7 +465,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
     return true;
   };
   try {
-    for (int64_t epoch = 0; epoch < spec.train.epochs; ++epoch) {
+    for (int64_t epoch = position.epochs; epoch < spec.train.epochs; ++epoch) {
       const auto epochStart = Clock::now();
       std::iota(order.begin(), order.end(), 0);
       std::shuffle(order.begin(), order.end(), shuffle);
@@ -397,7 +476,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       model->train();
       for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
         if (hooks.stopRequested && hooks.stopRequested()) {
-          throw TrialFailure(fmt::format("interrupted at step {}", step));
+          throw TrialFailure(fmt::format("interrupted at step {}", step), /*interrupted=*/true);
         }
         const auto start = Clock::now();
         const int64_t first = b * batchSize;
@@ -451,20 +530,20 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             update.objective.backward();
             break;
           case StepOutput::Kind::kSharedGradient:
-            backwardHeads(model, losses, update.weights);
-            assignGradients(model->sharedParameters(), update.direction);
+            backwardHeads(parameters.allHeads, losses, update.weights);
+            assignGradients(parameters.shared, update.direction);
             break;
           case StepOutput::Kind::kRepresentationGradient:
-            backwardHeads(model, losses, update.weights);
+            backwardHeads(parameters.allHeads, losses, update.weights);
             z.backward(update.direction.view_as(z));
             break;
         }
         const double backwardMs = millisecondsSince(mark);
-        if (skipFor(nonFiniteGradient(model, strategy, update, tasks, step, epoch))) continue;
+        if (skipFor(nonFiniteGradient(parameters, update, tasks, step, epoch))) continue;
         if (logGradients) {
           mark = Clock::now();
           std::vector<torch::Tensor> direction;
-          for (const auto& parameter : model->sharedParameters()) {
+          for (const auto& parameter : parameters.shared) {
             direction.push_back(parameter.grad());
             sharedBefore.push_back(parameter.detach().clone());
           }
@@ -476,9 +555,10 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         const double optimizerMs = millisecondsSince(mark);
         if (logGradients) {
           mark = Clock::now();
-          const std::vector<torch::Tensor> shared = model->sharedParameters();
           std::vector<torch::Tensor> change;
-          for (std::size_t k = 0; k < shared.size(); ++k) change.push_back(shared[k].detach() - sharedBefore[k]);
+          for (std::size_t k = 0; k < parameters.shared.size(); ++k) {
+            change.push_back(parameters.shared[k].detach() - sharedBefore[k]);
+          }
           gradientRecord.stepNorm = jointNorm(change);
           gradientLogMs += millisecondsSince(mark);
         }
@@ -552,20 +632,31 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         line += fmt::format(" | w {:.3f}", fmt::join(lastWeights, " "));
         hooks.progress(line);
       }
+      // After the epoch is in the log (log.epoch flushed it), never before:
+      // a checkpoint must not be ahead of the file it continues.
+      const bool last = epoch + 1 == spec.train.epochs;
+      if (!checkpointPath.empty() && !last && (epoch + 1) % spec.train.checkpointEvery == 0) {
+        const TrainingPosition now{epoch + 1, step, result.skippedSteps, generatorText(shuffle), lastWeights};
+        saveCheckpoint(checkpointPath, config, now, *model, *optimizer, strategy.state());
+      }
     }
   } catch (const TrialFailure& failure) {
     result.status = "failed";
     result.error = failure.what();
     log.end(result.status, result.error);
+    // A broken trial would fail again from its checkpoint; an interrupted one goes on from it.
+    if (!failure.interrupted()) removeCheckpoint(hooks.checkpointPath);
     return result;
   } catch (const c10::Error& error) {
-    log.end("failed", error.what_without_backtrace());
+    endAfterError(log, error.what_without_backtrace());
     throw;
   } catch (const std::exception& error) {
-    log.end("failed", error.what());
+    endAfterError(log, error.what());
     throw;
   }
   result.status = "completed";
+  // Before the log's final write, which may need room for a copy of the file.
+  removeCheckpoint(hooks.checkpointPath);
   log.end(result.status, "");
   return result;
 }

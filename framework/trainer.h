@@ -36,6 +36,19 @@ struct TrainHooks {
   std::function<bool()> stopRequested;
   /// Receives one line per skipped step (train.on_nan: skip_step; may be empty).
   std::function<void(const std::string&)> warning;
+  /// Receives one-off lines about the trial itself, such as where a resumed
+  /// trial continues (may be empty).
+  std::function<void(const std::string&)> notice;
+  /// Where the trial's checkpoint goes every train.checkpoint_every epochs
+  /// (see framework/checkpoint.h); empty: no checkpoints. It is removed when
+  /// the trial completes (just before the log's final write) or fails, and
+  /// kept when it is interrupted (stopRequested) or killed.
+  std::string checkpointPath;
+  /// Continue from the checkpoint at `checkpointPath`, if there is one: the
+  /// trial goes on from the end of its last checkpointed epoch, and the log
+  /// is told so (TrialDescription::resumeStep), so that the curves equal an
+  /// uninterrupted run's. Without a checkpoint the trial starts at step 0.
+  bool resume = false;
 };
 
 /// Sets the intra-op thread count for LibTorch and the BLAS; 0 picks
@@ -61,7 +74,8 @@ torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const to
 /// infinite loss, weight or gradient ends the trial with status "failed"
 /// (the curves so far are kept), or with `train.on_nan: skip_step` skips
 /// that optimizer step (an epoch with every step skipped still fails); other
-/// exceptions propagate after log.end("failed", ...).
+/// exceptions propagate after log.end("failed", ...). A checkpoint that
+/// cannot be used for `resume` throws CheckpointError before log.begin().
 TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
                   RunLog& log, TrialDescription description, const TrainHooks& hooks = {});
 

@@ -325,7 +325,8 @@ struct TrialWriter::Impl {
 };
 
 TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
-                         const std::vector<std::string>& curves, bool overwrite)
+                         const std::vector<std::string>& curves, bool overwrite,
+                         std::vector<std::vector<double>> initialValues)
     : impl_(std::make_unique<Impl>()) {
   QuietErrors quiet;
   Impl& impl = *impl_;
@@ -333,6 +334,8 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   if (path.empty()) throw FileError("(empty path): a trial file needs a path");
   validateAttributes(attributes, path, "trial attributes");
   validateCurves(curves, path);
+  if (!initialValues.empty() && initialValues.size() != curves.size())
+    fail(path, fmt::format("{} initial curves given for {} declared", initialValues.size(), curves.size()));
 
   std::error_code error;
   const fs::path parent = fs::path(path).parent_path();
@@ -372,6 +375,11 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
     }
     impl.pending.resize(curves.size());
     impl.written.assign(curves.size(), 0);
+    if (!initialValues.empty()) {
+      impl.pending = std::move(initialValues);
+      impl.writePending();
+      check(H5Fflush(root, H5F_SCOPE_LOCAL), path, "cannot flush the file");
+    }
 
     // From here on the layout is fixed: SWMR allows only extending datasets
     // and writing into them.
@@ -442,7 +450,11 @@ void TrialWriter::finish(const std::string& status, const std::string& error, co
   const std::string staging = stagingName(impl.path);
   std::error_code copyError;
   fs::copy_file(impl.path, staging, fs::copy_options::overwrite_existing, copyError);
-  if (copyError) fail(impl.path, fmt::format("cannot copy the file to record its final status ({})", copyError.message()));
+  if (copyError) {
+    std::error_code ignored;
+    fs::remove(staging, ignored);
+    fail(impl.path, fmt::format("cannot copy the file to record its final status ({})", copyError.message()));
+  }
   try {
     Handle fapl = fileAccess(impl.path);
     Handle file = check(H5Fopen(staging.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose, impl.path,

@@ -42,10 +42,14 @@ class TrialWriter {
  public:
   /// Creates `path` (an existing file is an error unless `overwrite`), writes
   /// the attributes plus `schema_version`, `status` = "running", `end_time`
-  /// = "" and `error` = "", declares the curves and starts SWMR writing.
-  /// Throws FileError naming the path on any failure.
+  /// = "" and `error` = "", declares the curves, writes `initialValues` (empty, or
+  /// one vector of first values per curve: the curves of an earlier run that
+  /// this one continues) and starts SWMR writing. The file appears under
+  /// `path` only then, so a replaced file is never seen without its initial
+  /// values. Throws FileError naming the path on any failure.
   TrialWriter(const std::string& path, const Attributes& attributes,
-              const std::vector<std::string>& curves, bool overwrite = false);
+              const std::vector<std::string>& curves, bool overwrite = false,
+              std::vector<std::vector<double>> initialValues = {});
   ~TrialWriter();
   TrialWriter(const TrialWriter&) = delete;
   TrialWriter& operator=(const TrialWriter&) = delete;

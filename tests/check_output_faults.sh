@@ -31,7 +31,7 @@ check() {  # check DESCRIPTION COMMAND...
 }
 contains() { grep -qF -- "$2" "$1"; }
 lacks() { ! grep -qF -- "$2" "$1"; }
-no_crash() { ! grep -qiE 'terminate called|backtrace|frame #|core dumped|Segmentation' "$1"; }
+no_crash() { ! grep -qiE 'terminate called|backtrace|frame #|core dumped|Segmentation|crashed in|killed by signal' "$1"; }
 status() { "$fulcrum" show "$1" 2>/dev/null | awk '$1 == "status" {print $2}'; }
 
 tiny=(--set data.train_size=200 --set data.val_size=50 --set data.test_size=50
@@ -80,8 +80,10 @@ else
   cat "$dir/2trial.txt"
   check "run-trial into a read-only folder exits 2 (got $code)" test "$code" -eq 2
 
-  # 3. A full disk. One tiny trial file is about 260 KB (30 curves of 8 KB
-  # chunks) plus its log; 700 KB hold one or two trials, not three.
+  # 3. A full disk. One tiny trial file is about 300 KB (30 curves of 8 KB
+  # chunks) plus its log; while it trains its checkpoint (130 KB, twice while
+  # it is replaced) sits beside it, and is removed before the final status
+  # is copied in. 700 KB hold one or two trials, not three.
   mount -t tmpfs -o size=700k tmpfs "$dir/full" && mounts+=("$dir/full")
   args=("$experiment" "${tiny[@]}" --set output="$dir/full" --sweep seeds=0,1,2 --jobs 1)
   "$fulcrum" sweep "${args[@]}" > "$dir/3sweep.txt" 2>&1
@@ -109,6 +111,28 @@ else
   for f in "$dir/full"/*.h5; do [ "$(status "$f")" = completed ] && n=$((n + 1)); done
   check "3 completed files after the resume (got $n)" test "$n" -eq 3
   check "no staging files left behind" test -z "$(ls "$dir/full" | grep -F '.part-')"
+
+  # 4. A checkpoint that does not fit: 420 KB hold the trial file (300 KB)
+  # and its first checkpoint (130 KB) but not the second one's temporary.
+  mkdir -p "$dir/ckpt"
+  if mount -t tmpfs -o size=420k tmpfs "$dir/ckpt"; then
+    mounts+=("$dir/ckpt")
+    "$fulcrum" run "$experiment" "${tiny[@]}" --set train.epochs=3 --out "$dir/ckpt/t.h5" --quiet > "$dir/4run.txt" 2>&1
+    code=$?
+    cat "$dir/4run.txt"
+    check "a checkpoint on a full disk fails the trial with exit 1 (got $code)" test "$code" -eq 1
+    check "the failure names the checkpoint and the full disk" \
+      contains "$dir/4run.txt" "cannot write checkpoint '$dir/ckpt/t.h5.ckpt': No space left on device"
+    check "checkpoint on a full disk: no crash output" no_crash "$dir/4run.txt"
+    check "no staging files left behind by the failed checkpoint" test -z "$(ls "$dir/ckpt" | grep -F '.part-')"
+    mount -o remount,size=8m "$dir/ckpt"
+    "$fulcrum" run "$experiment" "${tiny[@]}" --set train.epochs=3 --out "$dir/ckpt/t.h5" --resume --quiet \
+      > "$dir/4resume.txt" 2>&1
+    code=$?
+    cat "$dir/4resume.txt"
+    check "after the disk grows --resume continues from the earlier checkpoint (exit $code)" \
+      bash -c "[ $code -eq 0 ] && grep -q 'resumed from checkpoint .* after epoch 1' '$dir/4resume.txt'"
+  fi
 fi
 
 echo "$passed passed, $failed failed, $skipped parts skipped"

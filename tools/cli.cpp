@@ -30,7 +30,10 @@ int cliMain(int argc, char** argv) {
   runCommand->add_option("experiment", run.experiment, "experiment YAML file")->required();
   runCommand->add_option("--set", run.overrides, "override a key: --set train.epochs=3 (repeatable)");
   runCommand->add_option("--out", run.out, "result file (default <output>/<name>-<strategy>-seed<seed>.h5)");
-  runCommand->add_flag("--overwrite", run.overwrite, "replace an existing result file");
+  auto* overwriteFlag = runCommand->add_flag("--overwrite", run.overwrite, "replace an existing result file");
+  runCommand->add_flag("--resume", run.resume,
+                       "continue an interrupted trial from its checkpoint (<result>.ckpt, train.checkpoint_every)")
+      ->excludes(overwriteFlag);
   runCommand->add_flag("--quiet", run.quiet, "no per-epoch progress lines");
 
   CLI::App* listCommand = app.add_subcommand("list", "list the strategies");

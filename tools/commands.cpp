@@ -20,6 +20,7 @@
 #include <torch/torch.h>
 
 #include "fulcrum_version.h"
+#include "framework/checkpoint.h"
 #include "framework/experiment.h"
 #include "framework/extension_registry.h"
 #include "framework/trainer.h"
@@ -63,7 +64,20 @@ std::string blasLibrary() {
 }
 
 
+/// The status of the trial file at `path`: its `status` attribute, or "unreadable".
+std::string trialStatus(const std::string& path) {
+  if (!results::screenTrialFile(path).empty()) return "unreadable";
+  try {
+    const results::TrialReader reader(path, results::TrialReader::Contents::kAttributesOnly);
+    return reader.text("status", "unreadable");
+  } catch (const results::FileError&) {
+    return "unreadable";
+  }
+}
+
 }  // namespace
+
+std::string checkpointPathOf(const std::string& resultPath) { return resultPath + ".ckpt"; }
 
 int reportError(const std::string& message, int code) {
   std::cerr << "fulcrum: " << message << "\n";
@@ -127,8 +141,26 @@ int runCommand(const RunOptions& options) {
     if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
     return reportError(errorAtKey(spec, "output", e.what()).what());
   }
-  if (fs::exists(path) && !options.overwrite) {
-    return reportError(fmt::format("result file '{}' exists; pass --overwrite to replace it", path.string()));
+  const std::string checkpoint = checkpointPathOf(path.string());
+  bool resume = false;
+  if (options.resume) {
+    const std::string status = fs::exists(path) ? trialStatus(path.string()) : "missing";
+    if (status == "completed") {
+      std::cout << fmt::format("fulcrum run: {} is already completed; nothing to resume", path.string())
+                << std::endl;
+      return 0;
+    }
+    resume = status != "missing" && status != "unreadable" && fs::exists(checkpoint);
+    if (!resume) {
+      std::cout << fmt::format("fulcrum run: {}; starting from step 0",
+                               status == "missing"      ? "no result file to continue"
+                               : status == "unreadable" ? "the result file is unreadable"
+                                                        : "no checkpoint " + checkpoint)
+                << std::endl;
+    }
+  } else if (fs::exists(path) && !options.overwrite) {
+    return reportError(fmt::format(
+        "result file '{}' exists; pass --overwrite to replace it, or --resume to continue it", path.string()));
   }
 
   MultiTaskData data;
@@ -157,13 +189,16 @@ int runCommand(const RunOptions& options) {
                       {"blas", blasLibrary()}};
   description.integers = {{"seed", static_cast<int64_t>(spec.seed)}};
 
-  Hdf5RunLog log(path.string(), options.overwrite);
+  Hdf5RunLog log(path.string(), options.overwrite || options.resume);
   TrainHooks hooks;
+  hooks.checkpointPath = checkpoint;
+  hooks.resume = resume;
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
   installStopHandlers();
   hooks.stopRequested = [] { return stopSignal() != 0; };
   if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
   hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
+  hooks.notice = [](const std::string& line) { std::cout << "fulcrum run: " << line << std::endl; };
   if (!options.quiet) {
     std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,
                              spec.strategyName, spec.seed, spec.tasks.size(), data.train.size(),
@@ -175,6 +210,8 @@ int runCommand(const RunOptions& options) {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
     return reportError(e.what() + noSpaceNote(path.parent_path()));
+  } catch (const CheckpointError& e) {
+    return reportError(e.what() + noSpaceNote(path.parent_path()), resume ? 2 : 1);
   } catch (const c10::Error& e) {
     return reportError(fmt::format("trial failed: {}", e.what_without_backtrace()), 1);
   } catch (const std::exception& e) {

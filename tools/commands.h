@@ -15,7 +15,13 @@ struct RunOptions {
   std::string out;                     ///< --out: result file; default <output>/<name>-<strategy>-seed<seed>.h5
   bool overwrite = false;              ///< --overwrite: replace an existing result file
   bool quiet = false;                  ///< --quiet: no per-epoch lines
+  /// --resume: continue an interrupted trial from its checkpoint (<result>.ckpt);
+  /// a completed trial is left alone, one without a checkpoint starts over.
+  bool resume = false;
 };
+
+/// Where the checkpoint of the trial writing `resultPath` goes.
+std::string checkpointPathOf(const std::string& resultPath);
 
 /// Prints "fulcrum: <message>" to stderr and returns `code`.
 int reportError(const std::string& message, int code = 2);

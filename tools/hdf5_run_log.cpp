@@ -6,6 +6,53 @@
 
 namespace fulcrum {
 
+namespace {
+
+/// The values of `curves` in the file an interrupted run left at `path`,
+/// up to its checkpoint: steps before `step`, epochs before `epoch`; keeps
+/// the file's `start_time` in `attributes` (the new one becomes
+/// `resume_time`). Throws results::FileError if the file cannot continue.
+std::vector<std::vector<double>> curvesBefore(const std::string& path, const std::vector<std::string>& curves,
+                                              int64_t step, int64_t epoch, results::Attributes& attributes) {
+  const results::TrialReader reader(path);
+  auto countBelow = [&](const std::string& index, int64_t limit) {
+    const std::vector<double> values = reader.hasCurve(index) ? reader.curve(index) : std::vector<double>{};
+    std::size_t count = 0;
+    while (count < values.size() && values[count] < static_cast<double>(limit)) ++count;
+    return count;
+  };
+  const std::size_t epochs = countBelow("epochs/epoch", epoch);
+  if (epochs != static_cast<std::size_t>(epoch)) {
+    throw results::FileError(fmt::format("{}: cannot continue this trial: the file holds {} epoch(s), its checkpoint "
+                                         "was taken after epoch {}; remove the checkpoint to start over",
+                                         path, epochs, epoch));
+  }
+  const std::size_t steps = countBelow("steps/step", step);
+  const std::size_t gradients = countBelow("gradients/step", step);
+  std::vector<std::vector<double>> values;
+  for (const std::string& name : curves) {
+    const std::size_t keep = name.rfind("epochs/", 0) == 0      ? epochs
+                             : name.rfind("gradients/", 0) == 0 ? gradients
+                                                                : steps;
+    std::vector<double> curve = reader.hasCurve(name) ? reader.curve(name) : std::vector<double>{};
+    if (curve.size() < keep) {
+      throw results::FileError(fmt::format("{}: cannot continue this trial: curve '{}' holds {} values, {} expected; "
+                                           "remove the checkpoint to start over",
+                                           path, name, curve.size(), keep));
+    }
+    curve.resize(keep);
+    values.push_back(std::move(curve));
+  }
+  const std::string started = reader.text("start_time");
+  if (!started.empty()) {
+    attributes.text["resume_time"] = attributes.text["start_time"];
+    attributes.text["start_time"] = started;
+  }
+  return values;
+}
+
+}  // namespace
+
 Hdf5RunLog::Hdf5RunLog(std::string path, bool overwrite, double flushSeconds)
     : path_(std::move(path)), overwrite_(overwrite), flushSeconds_(flushSeconds) {}
 
@@ -61,7 +108,15 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
   results::Attributes attributes{d.text, d.integers};
   attributes.text["tasks"] = fmt::format("{}", fmt::join(d.tasks, ","));
   attributes.text["splits"] = fmt::format("{}", fmt::join(d.splits, ","));
-  writer_ = std::make_unique<results::TrialWriter>(path_, attributes, curves, overwrite_);
+  std::vector<std::vector<double>> initial;
+  if (d.resumeEpoch > 0) {
+    initial = curvesBefore(path_, curves, d.resumeStep, d.resumeEpoch, attributes);
+    if (countsSkipped_) {
+      for (double skipped : initial[skippedIndex_]) skippedTotal_ += static_cast<int64_t>(skipped);
+    }
+  }
+  writer_ = std::make_unique<results::TrialWriter>(path_, attributes, curves, overwrite_ || d.resumeEpoch > 0,
+                                                   std::move(initial));
   stepIndex_ = 0;
   stepEpoch_ = 1;
   lastFlush_ = std::chrono::steady_clock::now();

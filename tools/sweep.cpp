@@ -404,10 +404,15 @@ int runTrialCommand(const RunTrialOptions& options) {
   {
     const fs::path result(trial.resultPath);
     const std::string prefix = result.filename().string() + ".part-";
+    const std::string checkpointPrefix =
+        fs::path(checkpointPathOf(result.string())).filename().string() + ".part-";
     std::error_code listError;
     const fs::path folder = result.parent_path().empty() ? fs::path(".") : result.parent_path();
     for (const auto& entry : fs::directory_iterator(folder, listError)) {
-      if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), listError);
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) == 0 || name.rfind(checkpointPrefix, 0) == 0) {
+        fs::remove(entry.path(), listError);
+      }
     }
   }
   if (readState(trial.resultPath).status == "completed") {
@@ -438,8 +443,10 @@ int runTrialCommand(const RunTrialOptions& options) {
   if (options.threads > 0)
     run.overrides.push_back(fmt::format("train.threads={}", options.threads));
   run.out = trial.resultPath;
-  run.overwrite =
-      true;  // running, interrupted, failed (with --retry-failed) or unreadable: start afresh
+  // Running (killed), interrupted, failed (with --retry-failed) or unreadable:
+  // continue from the checkpoint if the trial left one, otherwise start afresh.
+  run.overwrite = true;
+  run.resume = true;
   return runCommand(run);
 }
 

@@ -447,7 +447,8 @@ TEST_CASE("config: an error in an overridden value is reported against the overr
   REQUIRE_THROWS_WITH(
       parseExperiment(text, "o.yaml", {"train.lr=abc"}),
       Equals("--set train.lr=abc: train.lr: unknown key 'lr'; valid keys here: "
-             "batch_size, epochs, eval_batch_size, log_gradients_every, max_steps_per_epoch, on_nan, "
+             "batch_size, checkpoint_every, epochs, eval_batch_size, log_gradients_every, "
+             "max_steps_per_epoch, on_nan, "
              "optimizer, threads"));
   REQUIRE_THROWS_WITH(
       parseExperiment(text, "o.yaml", {"train.epochs=0"}),

@@ -1,0 +1,64 @@
+// Checkpoints of a running trial: everything the trainer needs to continue it
+// bit for bit — the model, the optimizer, the strategy's state, the random
+// number generators and where training stands. One file per trial, written
+// with LibTorch's archive format, replaced atomically.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "framework/strategy.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace fulcrum {
+
+/// A checkpoint that cannot be written, read or used; the message names the file.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Where a trial stands at the end of an epoch, besides its tensors.
+struct TrainingPosition {
+  int64_t epochs = 0;            ///< epochs completed: the next epoch to run, from 0
+  int64_t step = 0;              ///< global steps taken (skipped ones included)
+  int64_t skippedSteps = 0;      ///< optimizer steps skipped so far (train.on_nan: skip_step)
+  std::string shuffle;           ///< state of the batch-order generator (std::mt19937_64, as text)
+  std::vector<double> lastWeights;  ///< the task weights of the last step
+};
+
+/// Writes a checkpoint to `path`: `position`, the model's parameters and
+/// buffers, the optimizer's state, `strategy` and LibTorch's default CPU
+/// generator, plus `config` (the trial's resolved configuration, checked when
+/// loading). Written to a temporary file beside `path`, synced and renamed,
+/// so a process killed meanwhile leaves the previous checkpoint intact.
+/// Throws CheckpointError naming the path.
+void saveCheckpoint(const std::string& path, const std::string& config, const TrainingPosition& position,
+                    const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
+                    const StrategyState& strategy);
+
+/// What loadCheckpoint() read besides what it restored in place.
+struct LoadedCheckpoint {
+  TrainingPosition position;
+  StrategyState strategy;
+};
+
+/// Reads the checkpoint at `path` into `model` and `optimizer` (built as for
+/// a fresh trial) and restores LibTorch's default CPU generator. Throws
+/// CheckpointError naming the path if the file is unreadable, not a fulcrum
+/// checkpoint, or was written for another configuration than `config`.
+LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config, torch::nn::Module& model,
+                                torch::optim::Optimizer& optimizer);
+
+/// The file a checkpoint is staged in before it replaces `path`.
+std::string checkpointStagingPath(const std::string& path);
+
+}  // namespace fulcrum

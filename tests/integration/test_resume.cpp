@@ -1,0 +1,203 @@
+// Checkpoints on the real trainer: a trial interrupted after a checkpoint and
+// continued from it logs exactly — bit for bit — what an uninterrupted run
+// logs from that point on, for every registered strategy (so every
+// strategy's state() / loadState() round trip is complete).
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "framework/checkpoint.h"
+#include "framework/experiment.h"
+#include "framework/trainer.h"
+#include "strategies/registry.h"
+#include "tests/support/memory_log.h"
+
+using namespace fulcrum;
+using fulcrum::testing::MemoryLog;
+namespace fs = std::filesystem;
+
+namespace {
+
+// 4 steps per epoch, 3 epochs, gradient diagnostics every 3 steps, a
+// checkpoint after every epoch.
+const char* kToy = R"(
+seed: 5
+data: {kind: gradnorm_toy, tasks: 3, input_dim: 12, output_dim: 4, train_size: 96, val_size: 16, test_size: 16}
+model: {trunk: {kind: mlp, hidden: [16, 8]}}
+train: {epochs: 3, batch_size: 16, max_steps_per_epoch: 4, log_gradients_every: 3, checkpoint_every: 1,
+        optimizer: {kind: adam, lr: 0.01}}
+strategy: {name: fixed}
+)";
+
+/// A scratch folder removed at the end of the test.
+struct Scratch {
+  fs::path path;
+  Scratch() : path(fs::temp_directory_path() / ("fulcrum-resume-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~Scratch() { fs::remove_all(path); }
+};
+
+struct Run {
+  MemoryLog log;
+  TrialResult result;
+};
+
+/// Trains `spec`, checkpointing to `checkpoint`; stops before step
+/// `stopBefore` (counted from the run's first step) when it is ≥ 0.
+Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::string& checkpoint, bool resume,
+             int64_t stopBefore = -1) {
+  auto strategy = makeStrategy(spec.strategy, spec.tasks);
+  TrainHooks hooks;
+  hooks.checkpointPath = checkpoint;
+  hooks.resume = resume;
+  int64_t polls = 0;
+  if (stopBefore >= 0) hooks.stopRequested = [&polls, stopBefore] { return polls++ == stopBefore; };
+  Run run;
+  run.result = train(spec, data, *strategy, run.log, {}, hooks);
+  return run;
+}
+
+bool sameBits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+}
+
+bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+/// Everything but the timings of `resumed` equals `full` from the same step on.
+void requireContinuation(const MemoryLog& full, const MemoryLog& resumed) {
+  const int64_t firstStep = resumed.description.resumeStep;
+  const int64_t firstEpoch = resumed.description.resumeEpoch;
+  REQUIRE(resumed.steps.size() + static_cast<std::size_t>(firstStep) == full.steps.size());
+  for (std::size_t k = 0; k < resumed.steps.size(); ++k) {
+    const StepRecord& a = full.steps[static_cast<std::size_t>(firstStep) + k];
+    const StepRecord& b = resumed.steps[k];
+    INFO("step " << a.step);
+    CHECK(a.step == b.step);
+    CHECK(a.epoch == b.epoch);
+    CHECK(sameBits(a.losses, b.losses));
+    CHECK(sameBits(a.weights, b.weights));
+    CHECK(sameBits(a.diagnostics, b.diagnostics));
+  }
+  REQUIRE(resumed.epochs.size() + static_cast<std::size_t>(firstEpoch) == full.epochs.size());
+  for (std::size_t k = 0; k < resumed.epochs.size(); ++k) {
+    const EpochRecord& a = full.epochs[static_cast<std::size_t>(firstEpoch) + k];
+    const EpochRecord& b = resumed.epochs[k];
+    INFO("epoch " << a.epoch);
+    CHECK(a.epoch == b.epoch);
+    REQUIRE(a.values.size() == b.values.size());
+    for (std::size_t s = 0; s < a.values.size(); ++s) {
+      for (std::size_t t = 0; t < a.values[s].size(); ++t) CHECK(sameBits(a.values[s][t], b.values[s][t]));
+    }
+  }
+  std::vector<GradientRecord> expected;
+  for (const GradientRecord& r : full.gradientRecords) {
+    if (r.step >= firstStep) expected.push_back(r);
+  }
+  REQUIRE(resumed.gradientRecords.size() == expected.size());
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    INFO("gradient record of step " << expected[k].step);
+    CHECK(expected[k].step == resumed.gradientRecords[k].step);
+    CHECK(sameBits(expected[k].norms, resumed.gradientRecords[k].norms));
+    CHECK(sameBits(expected[k].cosines, resumed.gradientRecords[k].cosines));
+    CHECK(sameBits(expected[k].directionNorm, resumed.gradientRecords[k].directionNorm));
+    CHECK(sameBits(expected[k].stepNorm, resumed.gradientRecords[k].stepNorm));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("resume: every strategy continues bit for bit from its checkpoint", "[integration][checkpoint]") {
+  Scratch scratch;
+  for (const auto& row : strategyTable()) {
+    DYNAMIC_SECTION(row.name) {
+      const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"strategy={name: " + row.name + "}"});
+      const MultiTaskData data = loadData(spec);
+      const std::string checkpoint = (scratch.path / (row.name + ".ckpt")).string();
+
+      const Run full = runTrial(spec, data, (scratch.path / (row.name + "-full.ckpt")).string(), false);
+      INFO(full.log.error);
+      REQUIRE(full.result.status == "completed");
+      REQUIRE(full.log.steps.size() == 12);
+      CHECK_FALSE(fs::exists(scratch.path / (row.name + "-full.ckpt")));  // removed on completion
+
+      // Stopped in the second epoch (step 6): the checkpoint after epoch 1 stays.
+      const Run stopped = runTrial(spec, data, checkpoint, false, 6);
+      REQUIRE(stopped.result.status == "failed");
+      REQUIRE(stopped.result.error == "interrupted at step 6");
+      REQUIRE(fs::exists(checkpoint));
+
+      const Run resumed = runTrial(spec, data, checkpoint, true);
+      INFO(resumed.log.error);
+      REQUIRE(resumed.result.status == "completed");
+      CHECK(resumed.result.steps == 12);
+      CHECK(resumed.log.description.resumeStep == 4);
+      CHECK(resumed.log.description.resumeEpoch == 1);
+      CHECK(resumed.log.description.integers.at("resumed_from_epoch") == 1);
+      requireContinuation(full.log, resumed.log);
+      CHECK_FALSE(fs::exists(checkpoint));
+    }
+  }
+}
+
+TEST_CASE("resume: without a checkpoint the trial starts at step 0", "[integration][checkpoint]") {
+  Scratch scratch;
+  const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"strategy={name: dwa}"});
+  const MultiTaskData data = loadData(spec);
+  const Run run = runTrial(spec, data, (scratch.path / "none.ckpt").string(), true);
+  REQUIRE(run.result.status == "completed");
+  CHECK(run.log.description.resumeStep == 0);
+  CHECK(run.log.steps.size() == 12);
+}
+
+TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none", "[integration][checkpoint]") {
+  Scratch scratch;
+  const std::string checkpoint = (scratch.path / "t.ckpt").string();
+  SECTION("0: none") {
+    const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"train.checkpoint_every=0"});
+    const MultiTaskData data = loadData(spec);
+    runTrial(spec, data, checkpoint, false, 10);
+    CHECK_FALSE(fs::exists(checkpoint));
+  }
+  SECTION("2: after the second epoch, not the first") {
+    const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"train.checkpoint_every=2", "train.epochs=4"});
+    const MultiTaskData data = loadData(spec);
+    runTrial(spec, data, checkpoint, false, 6);
+    CHECK_FALSE(fs::exists(checkpoint));
+    runTrial(spec, data, checkpoint, false, 10);
+    REQUIRE(fs::exists(checkpoint));
+    const Run resumed = runTrial(spec, data, checkpoint, true);
+    REQUIRE(resumed.result.status == "completed");
+    CHECK(resumed.log.description.resumeEpoch == 2);
+    CHECK(resumed.log.steps.size() == 8);
+  }
+}
+
+TEST_CASE("resume: an unusable checkpoint is refused before anything is logged", "[integration][checkpoint]") {
+  Scratch scratch;
+  const std::string checkpoint = (scratch.path / "t.ckpt").string();
+  const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml");
+  const MultiTaskData data = loadData(spec);
+  runTrial(spec, data, checkpoint, false, 6);
+  REQUIRE(fs::exists(checkpoint));
+
+  auto refused = [&](const ExperimentSpec& other, const std::string& message) {
+    auto strategy = makeStrategy(other.strategy, other.tasks);
+    MemoryLog log;
+    TrainHooks hooks;
+    hooks.checkpointPath = checkpoint;
+    hooks.resume = true;
+    REQUIRE_THROWS_WITH(train(other, data, *strategy, log, {}, hooks), Catch::Contains(message));
+    CHECK_FALSE(log.begun);
+  };
+  SECTION("another configuration") {
+    refused(parseExperiment(kToy, "resume.yaml", {"train.optimizer.lr=0.02"}), "another configuration");
+  }
+  SECTION("not a checkpoint") {
+    std::ofstream(checkpoint) << "not a checkpoint";
+    refused(spec, "cannot read checkpoint '" + checkpoint + "'");
+  }
+}
