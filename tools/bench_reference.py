@@ -64,6 +64,7 @@ Run it with Debian's interpreter: /usr/bin/python3 (python3-torch 1.13;
 python3-scipy for cagrad and fairgrad).
 """
 import argparse
+import importlib.metadata
 import math
 import os
 import random
@@ -75,11 +76,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-try:
-    import scipy
-    from scipy.optimize import least_squares, minimize
-except ImportError:  # only cagrad and fairgrad need it; main() says so
-    scipy = None
+# scipy.optimize, imported by main() only for the methods that use it (it
+# would add to every method's start-up and resident memory).
+least_squares = minimize = None
 
 SHARED_METHODS = ("grads_sum", "mgda", "pcgrad", "gradnorm", "cagrad", "imtl", "aligned_mtl",
                   "db_mtl", "gradvac", "fairgrad")
@@ -400,7 +399,10 @@ def describe():
     (a @ a).sum()
     with open("/proc/self/maps") as maps:
         blas = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
-    solvers = f" scipy {scipy.__version__}" if scipy is not None else " (no scipy)"
+    try:
+        solvers = f" scipy {importlib.metadata.version('scipy')}"
+    except importlib.metadata.PackageNotFoundError:
+        solvers = " (no scipy: cagrad and fairgrad cannot run)"
     sys.stdout.write(f"ok torch {torch.__version__} blas {','.join(blas) or 'unknown'}{solvers}\n")
 
 
@@ -428,8 +430,12 @@ def main():
     if per_epoch < 1:
         raise ValueError(f"{inputs.shape[0]} examples in --data, fewer than one batch of {batch}")
     method = args.method
-    if method in NEEDS_SCIPY and scipy is None:
-        raise RuntimeError(f"{method} needs scipy (apt-get install python3-scipy)")
+    if method in NEEDS_SCIPY:
+        global least_squares, minimize
+        try:
+            from scipy.optimize import least_squares, minimize
+        except ImportError as error:
+            raise RuntimeError(f"{method} needs scipy (apt-get install python3-scipy): {error}") from error
     model = Model(args.workload, tasks)
     representation = method in REPRESENTATION_METHODS
     # GradNorm's weights and IMTL's loss scales s, trained with the model's optimizer.
