@@ -42,12 +42,28 @@ FairWeights solveFairWeights(const Gram& gram, double alpha, int64_t maxIteratio
 
 /// One convex problem of Nash-MTL's concave-convex procedure,
 /// \f[ \min_\alpha c^\top \alpha \quad \text{s.t.} \quad
-///     \log \alpha_i + \log (M\alpha)_i \ge 0 \;\; \forall i, \f]
-/// solved by a log-barrier Newton method from the strictly feasible `start`
-/// (α > 0, α_i (Mα)_i > 1). Returns an empty vector if `start` is not
-/// strictly feasible or the problem is unbounded below.
+///     \psi_i(\alpha) = \log \alpha_i + \log (M\alpha)_i \ge 0 \;\; \forall i, \f]
+/// from the strictly feasible `start` (α > 0, α_i (Mα)_i > 1): the vertex
+/// where every constraint is active when nashVertex accepts it (the usual
+/// case: the CCP's minimiser is the Nash point), otherwise
+/// solveNashSubproblemByBarrier. The two agree to the barrier method's
+/// accuracy. Returns an empty vector if `start` is not strictly feasible or
+/// the problem is unbounded below.
 std::vector<double> solveNashSubproblem(const Gram& gram, const std::vector<double>& c,
                                         const std::vector<double>& start);
+
+/// The vertex of the problem above where every constraint is active: the
+/// Nash point α* (M α* = 1/α*, by solveFairWeights with α = 1), if it is the
+/// minimiser, i.e. if c = Σ_i λ_i ∇ψ_i(α*) with every λ_i > 0 (KKT; the
+/// problem is convex). Empty if there is no Nash point or some λ_i ≤ 0.
+std::vector<double> nashVertex(const Gram& gram, const std::vector<double>& c);
+
+/// The problem above by a log-barrier Newton method from `start` (barrier
+/// parameter t = 1, 20, 400, … on the unit c until T/t < 1e-11), whatever
+/// the minimiser. Empty if `start` is not strictly feasible or the problem
+/// is unbounded below.
+std::vector<double> solveNashSubproblemByBarrier(const Gram& gram, const std::vector<double>& c,
+                                                 const std::vector<double>& start);
 
 /// Nash-MTL's weights α (M α = 1/α) by the paper's concave-convex procedure,
 /// as its official code runs it: with M̃ = M/‖M‖_F and φ(α) = Σ_i log α_i +

@@ -44,10 +44,13 @@ NashMtlOptions readNashMtlOptions(const ConfigNode& options, const std::vector<T
 ///     \;\;\text{s.t.}\;\; \log\alpha_i + \log (G G^\top\alpha)_i \ge 0, \f]
 /// φ(α) = Σ_i log α_i + log (GGᵀα)_i, warm-started from the previous solve's α
 /// (α = 1 at the first) and stopped early as the official code does. The
-/// official code solves each problem with cvxpy/ECOS; fulcrum's own barrier
-/// Newton method replaces it (same problem, same iterates to solver accuracy).
-/// The solution is a vertex of the feasible set (all constraints active), so
-/// one problem usually lands on it and the next passes the stop test.
+/// official code solves each problem with cvxpy/ECOS; fulcrum's own solver
+/// replaces it (same problem, same iterates to solver accuracy). The solution
+/// is usually the vertex of the feasible set where all constraints are
+/// active, i.e. the Nash point GGᵀα = 1/α itself: detail::solveNashSubproblem
+/// takes it from one Newton solve when the KKT conditions hold there and runs
+/// a log-barrier Newton method otherwise. So one problem usually lands on the
+/// solution and the next passes the stop test.
 ///
 /// Details from the official code, reproduced: the Gram matrix is divided by
 /// its Frobenius norm before solving (α itself is for the raw GGᵀ); the loss

@@ -340,26 +340,55 @@ Samples runCase(const Workload& workload, const Case& c, int64_t warmup, int64_t
                    {"OMP_NUM_THREADS=" + t, "OPENBLAS_NUM_THREADS=" + t});
 }
 
-/// The Python reference method compared with a C++ case: the same method
-/// where the reference implements it, otherwise the cheapest reference step
-/// that computes the same gradients (so the comparison flatters Python).
-std::string pythonCounterpart(const std::string& strategy, const std::string& needs) {
-  if (strategy == "fixed") return "equal";
-  if (needs == "losses") return "equal";
-  if (needs == "representation") return strategy == "mgda" ? "mgda_rep" : "rep_grads_sum";
-  if (strategy == "gradnorm" || strategy == "mgda" || strategy == "pcgrad") return strategy;
-  return "grads_sum";
-}
-
-const std::vector<std::pair<std::string, std::string>> kPythonMethods = {
-    {"equal", "losses"},
-    {"gradnorm", "shared_parameters"},
-    {"grads_sum", "shared_parameters"},
-    {"mgda", "shared_parameters"},
-    {"pcgrad", "shared_parameters"},
-    {"rep_grads_sum", "representation"},
-    {"mgda_rep", "representation"},
+/// A method of tools/bench_reference.py.
+struct PythonMethod {
+  std::string method;    ///< its --method name
+  std::string needs;     ///< what it computes per step
+  std::string strategy;  ///< the registered strategy it implements; empty for a lower bound
 };
+
+/// Every Python reference method. A strategy whose reference needs a solver
+/// Debian does not package (nash_mtl: cvxpy and ECOS; upgrad: quadprog) has none.
+const std::vector<PythonMethod> kPythonMethods = {
+    {"equal", "losses", "fixed"},
+    {"gradnorm", "shared_parameters", "gradnorm"},
+    {"grads_sum", "shared_parameters", ""},
+    {"mgda", "shared_parameters", "mgda"},
+    {"pcgrad", "shared_parameters", "pcgrad"},
+    {"cagrad", "shared_parameters", "cagrad"},
+    {"imtl", "shared_parameters", "imtl"},
+    {"aligned_mtl", "shared_parameters", "aligned_mtl"},
+    {"db_mtl", "shared_parameters", "db_mtl"},
+    {"gradvac", "shared_parameters", "gradvac"},
+    {"fairgrad", "shared_parameters", "fairgrad"},
+    {"rep_grads_sum", "representation", ""},
+    {"mgda_rep", "representation", "mgda"},
+    {"pcgrad_rep", "representation", "pcgrad"},
+    {"cagrad_rep", "representation", "cagrad"},
+    {"imtl_rep", "representation", "imtl"},
+    {"aligned_mtl_rep", "representation", "aligned_mtl"},
+    {"gradvac_rep", "representation", "gradvac"},
+    {"fairgrad_rep", "representation", "fairgrad"},
+    {"graddrop", "representation", "graddrop"},
+};
+
+/// The Python reference method compared with a C++ case: the same method on
+/// the same kind of gradients where the reference implements it (GradNorm's
+/// reference differentiates every shared parameter, as LibMTL, whichever
+/// layer the case uses); otherwise the cheapest reference step that computes
+/// the same gradients, a lower bound of any Python implementation (so the
+/// comparison flatters Python). `sameMethod` (if given) says which.
+std::string pythonCounterpart(const std::string& strategy, const std::string& needs,
+                              bool* sameMethod = nullptr) {
+  if (sameMethod != nullptr) *sameMethod = true;
+  if (needs == "losses") return "equal";
+  const bool representation = needs == "representation";
+  for (const auto& m : kPythonMethods) {
+    if (m.strategy == strategy && (m.needs == "representation") == representation) return m.method;
+  }
+  if (sameMethod != nullptr) *sameMethod = false;
+  return representation ? "rep_grads_sum" : "grads_sum";
+}
 
 /// Results of one case under one thread count.
 struct Row {
@@ -485,12 +514,12 @@ int main(int argc, char** argv) {
   }
   std::vector<Case> pythonCases;
   if (!reference.interpreter.empty()) {
-    for (const auto& [method, needs] : kPythonMethods) {
-      bool wanted = only.empty() || method == "equal";
+    for (const auto& m : kPythonMethods) {
+      bool wanted = only.empty() || m.method == "equal";
       for (const auto& c : cases) {
-        wanted = wanted || pythonCounterpart(c.name, c.needs) == method;
+        wanted = wanted || pythonCounterpart(c.name, c.needs) == m.method;
       }
-      if (wanted) pythonCases.push_back({"python:" + method, "", "", method, needs});
+      if (wanted) pythonCases.push_back({"python:" + m.method, "", "", m.method, m.needs});
     }
   }
   const Case equalCpp{"fixed", "fixed", "{name: fixed}", "", "losses"};
@@ -592,10 +621,12 @@ int main(int argc, char** argv) {
     const double m = median(r.samples.wall);
     const double ratio = m / median(r.equal.wall);
     const double cpuRatio = median(r.samples.cpu) / median(r.equal.cpu);
-    std::string refName, refMs, speedup;
+    std::string refName, refLabel, refMs, speedup;
     if (!isPython) {
-      refName = pythonCounterpart(r.c.name, r.c.needs);
+      bool sameMethod = true;
+      refName = pythonCounterpart(r.c.name, r.c.needs, &sameMethod);
       if (const Row* p = find(r.workload, r.threads, "python:" + refName); p != nullptr && p->samples.error.empty()) {
+        refLabel = sameMethod ? refName : refName + " (lower bound)";
         refMs = fmt::format("{:.3f}", median(p->samples.wall));
         speedup = fmt::format("{:.2f}", median(p->samples.wall) / m);
       } else {
@@ -621,7 +652,7 @@ int main(int argc, char** argv) {
                       r.c.label, r.c.needs, m, quantile(r.samples.wall, 0.1), quantile(r.samples.wall, 0.9),
                       ratio, cpuRatio, median(r.samples.forward), median(r.samples.strategy),
                       median(r.samples.backward), median(r.samples.optimizer), r.samples.peakMb,
-                      refName, refMs, speedup);
+                      refLabel, refMs, speedup);
   }
   // The thread counts side by side: equal weighting and the slowest case.
   if (threadCounts.size() > 1) {

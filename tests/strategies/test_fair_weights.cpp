@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -137,6 +138,62 @@ TEST_CASE("solveNashSubproblem: one convex problem of the CCP", "[solver][nash_m
     const Vec fixed = solveNashSubproblem(gram, c, start);
     REQUIRE(fixed.size() == 3);
     for (std::size_t i = 0; i < 3; ++i) REQUIRE(fixed[i] == Approx(a[i]).epsilon(1e-7));
+  }
+}
+
+TEST_CASE("solveNashSubproblem: the vertex shortcut gives the barrier method's minimiser",
+          "[solver][nash_mtl]") {
+  SECTION("CCP problems of random gradients, T = 2 … 10: the vertex, as the barrier finds it") {
+    int vertices = 0, cases = 0;
+    for (int tasks : {2, 3, 5, 10}) {
+      for (unsigned seed = 1; seed <= 6; ++seed) {
+        INFO("T " << tasks << ", seed " << seed);
+        Gram gram = gramOfRows(randomRows(tasks, tasks + 3, 100 * tasks + seed));
+        double size = 0.0;
+        for (double v : gram.m) size += v * v;
+        for (double& v : gram.m) v /= std::sqrt(size);  // as the CCP runs it
+        const FairWeights nash = solveFairWeights(gram, 1.0);
+        if (!nash.solved) continue;
+        // Linearised at a point off the solution, as at a CCP step.
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<double> factor(0.5, 2.0);
+        const auto n = static_cast<std::size_t>(tasks);
+        Vec a(n);
+        for (std::size_t i = 0; i < n; ++i) a[i] = nash.weights[i] * factor(rng);
+        const Vec u = times(gram, a);
+        if (*std::min_element(u.begin(), u.end()) <= 0.0) continue;
+        Vec inverseU(n), c(n);
+        for (std::size_t i = 0; i < n; ++i) inverseU[i] = 1.0 / u[i];
+        const Vec back = times(gram, inverseU), rowSums = times(gram, Vec(n, 1.0));
+        for (std::size_t i = 0; i < n; ++i) c[i] = rowSums[i] + 1.0 / a[i] + back[i];
+        double smallest = 1e300;
+        for (std::size_t i = 0; i < n; ++i) smallest = std::min(smallest, a[i] * u[i]);
+        Vec start(n);
+        for (std::size_t i = 0; i < n; ++i) start[i] = a[i] * std::sqrt(2.0 / smallest);
+
+        const Vec fast = solveNashSubproblem(gram, c, start);
+        const Vec barrier = solveNashSubproblemByBarrier(gram, c, start);
+        REQUIRE(fast.size() == n);
+        REQUIRE(barrier.size() == n);
+        for (std::size_t i = 0; i < n; ++i) REQUIRE(fast[i] == Approx(barrier[i]).epsilon(1e-7));
+        ++cases;
+        if (!nashVertex(gram, c).empty()) ++vertices;
+      }
+    }
+    REQUIRE(cases >= 12);
+    REQUIRE(vertices == cases);
+  }
+  SECTION("a minimiser with an inactive constraint is left to the barrier method") {
+    // min α_1 + 0.01 α_2 s.t. α_1(α_1 + α_2/2) ≥ 1 (active), α_2(α_1/2 + α_2) ≥ 1
+    // (inactive): the multiplier conditions give α_2 = 96 α_1, 49 α_1² = 1.
+    const Gram gram{2, {1.0, 0.5, 0.5, 1.0}};
+    const Vec c{1.0, 0.01};
+    REQUIRE(nashVertex(gram, c).empty());
+    const Vec x = solveNashSubproblem(gram, c, {2.0, 2.0});
+    REQUIRE(x.size() == 2);
+    REQUIRE(x[0] == Approx(1.0 / 7.0).epsilon(1e-7));
+    REQUIRE(x[1] == Approx(96.0 / 7.0).epsilon(1e-7));
+    REQUIRE(x == solveNashSubproblemByBarrier(gram, c, {2.0, 2.0}));
   }
 }
 
