@@ -14,25 +14,17 @@
 set -u
 fulcrum="$1"
 experiment="$2"
-dir="$(mktemp -d)"
+source "$(dirname "$0")/lib.sh"
 mounts=()
-cleanup() {
+cleanup() {  # the mounts first, then lib.sh's scratch folder
   local m
   for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
   rm -rf "$dir"
 }
 trap cleanup EXIT
-passed=0
-failed=0
 skipped=0
-check() {  # check DESCRIPTION COMMAND...
-  local what="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
-contains() { grep -qF -- "$2" "$1"; }
 lacks() { ! grep -qF -- "$2" "$1"; }
 no_crash() { ! grep -qiE 'terminate called|backtrace|frame #|core dumped|Segmentation|crashed in|killed by signal' "$1"; }
-status() { "$fulcrum" show "$1" 2>/dev/null | awk '$1 == "status" {print $2}'; }
 
 tiny=(--set data.train_size=200 --set data.val_size=50 --set data.test_size=50
       --set 'model.trunk.hidden=[16, 16]' --set train.batch_size=50 --set train.epochs=2

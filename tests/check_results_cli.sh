@@ -18,14 +18,7 @@ fulcrum="$1"
 experiment="$2"
 plot="$3"
 python=/usr/bin/python3
-dir="$(mktemp -d)"
-trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-  local what="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
+source "$(dirname "$0")/lib.sh"
 
 out="$dir/sweep"
 "$fulcrum" sweep "$experiment" --set data.train_size=200 --set data.val_size=50 --set data.test_size=50 \

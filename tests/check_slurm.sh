@@ -16,15 +16,7 @@ set -u
 fulcrum="$(realpath "$1")"
 experiment="$(realpath "$2")"
 start_slurm="$(realpath "$3")"
-dir="$(mktemp -d)"
-trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-  local what="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
-status() { "$fulcrum" show "$1" 2>/dev/null | awk '$1 == "status" {print $2}'; }
+source "$(dirname "$0")/lib.sh"
 diagnose() {
   echo "--- fulcrum status"; "$fulcrum" status "$experiment" "${args[@]}"
   echo "--- squeue"; squeue --states=all 2>&1 | head -20

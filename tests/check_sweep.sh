@@ -13,16 +13,7 @@
 set -u
 fulcrum="$1"
 experiment="$2"
-dir="$(mktemp -d)"
-trap 'rm -rf "$dir"' EXIT
-passed=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-  local what="$1"; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
-# status FILE: the status attribute of a result file ("" if unreadable).
-status() { "$fulcrum" show "$1" 2>/dev/null | awk '$1 == "status" {print $2}'; }
+source "$(dirname "$0")/lib.sh"
 completed_count() {  # completed_count DIR
   local n=0 f
   for f in "$1"/*.h5; do [ -f "$f" ] && [ "$(status "$f")" = completed ] && n=$((n + 1)); done
