@@ -80,8 +80,10 @@ else
   echo "broken-config corpus against the sanitized fulcrum: $summary, ${seconds} s"
 fi
 
+# The sanitizer flags and the optimisation that applies (the last -O: FULCRUM_SANITIZE's).
 flags="$(sed -n 's/^ *FLAGS = //p' "$build_dir/build.ninja" | grep -m1 -e '-fsanitize=' | tr ' ' '\n' |
-  grep -E '^-(fsanitize|fno-sanitize|fno-omit-frame-pointer|O[0-3s]|g)' | paste -sd ' ')"
+  grep -E '^-(fsanitize|fno-sanitize|fno-omit-frame-pointer|O[0-3s]|g)' |
+  awk '/^-O/ { level = $0; next } { kept = kept " " $0 } END { print level kept }')"
 echo "compiled with: $flags (fulcrum's own code; LibTorch, HDF5 and the other libraries as Debian built them)"
 echo "ASAN_OPTIONS=$ASAN_OPTIONS"
 echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
