@@ -50,7 +50,9 @@ std::vector<TaskSpec> fileTasks(const ConfigNode& node, const std::vector<TaskSp
     std::vector<int64_t> widths;
     detail::checkHdf5(options, node, widths);
     for (std::size_t i = 0; i < options.targets.size(); ++i) {
-      const auto& [name, source] = options.targets[i];
+      // Not a structured binding: C++17 lets no lambda capture one (clang rejects it).
+      const std::string& name = options.targets[i].first;
+      const std::string& source = options.targets[i].second;
       const TaskSpec& task = *std::find_if(declared.begin(), declared.end(), [&](const TaskSpec& t) { return t.name == name; });
       const int64_t expected = task.kind == TaskKind::kRegression ? task.outputs : 1;
       if (widths[i] != expected) {

@@ -6,30 +6,19 @@
 #   fuzz_trial_reader  any bytes as a trial file (screenTrialFile, then
 #                      TrialReader); seeds: a small trial file and its
 #                      truncations, written here with h5py
-# Builds them in BUILD/fuzz (a clang build of the few sources they need),
-# fails on any crash, uncaught exception, leak or sanitizer report, and
-# prints how many inputs each target tried.
+# Builds them in BUILD/sanitize (tests/build_sanitized.sh, shared with the
+# test `sanitizers`; the targets compile the few sources they need
+# themselves), fails on any crash, uncaught exception, leak or sanitizer
+# report, and prints how many inputs each target tried.
 # Usage: check_fuzz.sh SOURCE_DIR BUILD_DIR [SECONDS_PER_TARGET]
 set -u
 source_dir="$1"
-build_dir="$2/fuzz"
+build_dir="$2/sanitize"
 seconds="${3:-45}"
 python=/usr/bin/python3
-if ! command -v clang++ > /dev/null; then
-  echo "FAIL: clang++ is missing (tools/install-deps installs clang and libclang-rt-14-dev)"
-  exit 1
-fi
+bash "$source_dir/tests/build_sanitized.sh" "$source_dir" "$2" fuzz_experiment fuzz_trial_reader || exit 1
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-
-mkdir -p "$build_dir"
-if [ ! -f "$build_dir/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DFULCRUM_FUZZ=ON -DFULCRUM_BUILD_TESTS=OFF > "$work/configure.txt" 2>&1 ||
-    { cat "$work/configure.txt"; echo "FAIL: configuring the fuzz build"; exit 1; }
-fi
-ninja -C "$build_dir" fuzz_experiment fuzz_trial_reader > "$work/build.txt" 2>&1 ||
-  { tail -40 "$work/build.txt"; echo "FAIL: building the fuzz targets"; exit 1; }
 
 mkdir -p "$work/experiments" "$work/trials"
 cp "$source_dir"/tests/configs/broken/*.yaml "$source_dir"/experiments/*.yaml "$work/experiments/"
@@ -54,7 +43,7 @@ failed=0
 run() {  # run TARGET CORPUS [extra libFuzzer options]
   local target="$1" corpus="$2"; shift 2
   local log="$work/$target.log"
-  ( cd "$work" && LSAN_OPTIONS="suppressions=$source_dir/tests/fuzz/lsan.supp" \
+  ( cd "$work" && LSAN_OPTIONS="suppressions=$source_dir/tests/lsan.supp" \
       "$build_dir/tests/fuzz/$target" -max_total_time="$seconds" -print_final_stats=1 -timeout=30 \
       -artifact_prefix="$work/$target-" "$@" "$corpus" > "$log" 2>&1 )
   local code=$?
