@@ -62,7 +62,8 @@ Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::s
 }
 
 bool sameBits(const std::vector<double>& a, const std::vector<double>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+  // memcmp must not see the null data() of an empty vector.
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
 bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
