@@ -181,6 +181,84 @@ FairWeights solveFairWeights(const Gram& gram, double alpha, int64_t maxIteratio
   return out;
 }
 
+FairWeights fairLeastSquares(const Gram& gram, double alpha) {
+  checkGram(gram, "fairLeastSquares");
+  if (!(alpha > 0.0)) throw std::invalid_argument("fairLeastSquares: alpha must be > 0");
+  const auto n = static_cast<std::size_t>(gram.n);
+  const double p = 1.0 / alpha;
+  auto residualAt = [&](const Vector& w) {
+    Vector r = times(gram, w);
+    for (std::size_t i = 0; i < n; ++i) r[i] -= std::pow(w[i], -p);
+    return r;
+  };
+  FairWeights out;
+  Vector w(n, 1.0 / static_cast<double>(n));
+  Vector r = residualAt(w);
+  double cost = 0.5 * dot(r, r);
+  Vector gradient, normal;  // Jᵀr and JᵀJ at w, recomputed after every accepted step
+  bool fresh = false;
+  double damping = -1.0;
+  const auto limit = static_cast<int64_t>(100 * n);
+  for (; out.iterations < limit; ++out.iterations) {
+    if (!fresh) {
+      // J = M + p·diag(w^{−p−1}) is symmetric positive definite, so JᵀJ is too.
+      Vector jacobian = gram.m;
+      for (std::size_t i = 0; i < n; ++i) jacobian[i * n + i] += p * std::pow(w[i], -p - 1.0);
+      gradient.assign(n, 0.0);
+      normal.assign(n * n, 0.0);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t k = 0; k < n; ++k) {
+          gradient[i] += jacobian[k * n + i] * r[k];
+          for (std::size_t j = 0; j < n; ++j) {
+            normal[i * n + j] += jacobian[k * n + i] * jacobian[k * n + j];
+          }
+        }
+      }
+      double scaledGradient = 0.0;  // scipy's gtol test with its bound scaling
+      for (std::size_t i = 0; i < n; ++i) {
+        const double v = gradient[i] > 0.0 ? w[i] : 1.0;
+        scaledGradient = std::max(scaledGradient, std::abs(v * gradient[i]));
+      }
+      if (scaledGradient < 1e-8) break;
+      if (damping < 0.0) {
+        for (std::size_t i = 0; i < n; ++i) damping = std::max(damping, 1e-3 * normal[i * n + i]);
+      }
+      fresh = true;
+    }
+    Vector system = normal, negative(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      system[i * n + i] += damping * normal[i * n + i];
+      negative[i] = -gradient[i];
+    }
+    const Vector dx = solveLinear(std::move(system), negative);
+    if (dx.empty()) break;
+    // Stay inside the bound: at most 99 % of the way to w = 0.
+    double step = 1.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (dx[i] < 0.0) step = std::min(step, 0.99 * w[i] / -dx[i]);
+    }
+    Vector trial(n);
+    for (std::size_t i = 0; i < n; ++i) trial[i] = w[i] + step * dx[i];
+    const Vector rTrial = residualAt(trial);
+    const double costTrial = 0.5 * dot(rTrial, rTrial);
+    if (!(costTrial < cost)) {
+      damping *= 4.0;
+      if (damping > 1e16) break;
+      continue;
+    }
+    const bool small = cost - costTrial < 1e-8 * cost ||
+                       step * norm(dx) < 1e-8 * (1e-8 + norm(w));  // scipy's ftol, xtol
+    w = trial;
+    r = rTrial;
+    cost = costTrial;
+    damping = std::max(damping / 3.0, 1e-15);
+    fresh = false;
+    if (small) break;
+  }
+  out.weights = w;
+  return out;
+}
+
 std::vector<double> nashVertex(const Gram& gram, const std::vector<double>& c) {
   checkGram(gram, "nashVertex");
   const auto n = static_cast<std::size_t>(gram.n);

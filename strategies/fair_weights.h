@@ -40,6 +40,24 @@ double fairResidual(const Gram& gram, double alpha, const std::vector<double>& w
 FairWeights solveFairWeights(const Gram& gram, double alpha, int64_t maxIterations = 100,
                              double tolerance = 1e-12);
 
+/// The official FairGrad solver's answer where the system has no solution:
+/// a local minimiser of ½‖M w − w^{−1/α}‖² over w > 0 from w = 1/T, as the
+/// authors' scipy `least_squares(…, bounds=(0, inf))` finds it, here by a
+/// projected Levenberg–Marquardt method on the unscaled M with scipy's
+/// default stopping rules (gtol: ‖v ∘ Jᵀr‖_∞ < 1e-8 with scipy's bound
+/// scaling v_i = w_i where the gradient pushes w_i down and 1 otherwise;
+/// ftol and xtol 1e-8; at most 100·T iterations, its max_nfev). Without a
+/// root the residual only falls along a ray on which M w → 0, so the weights
+/// of the tasks that cancel grow while Σ_i w_i g_i shrinks to about 0; tasks
+/// outside the cancelling group keep finite weights. Where along that ray it
+/// stops differs from scipy's trust-region solver: (469, 469) for two opposed
+/// unit gradients at α = 1 where scipy stops at (512, 512), (2.1e4, 1.1e4) at the iteration
+/// limit for (1, 0) and (−2, 0) where scipy stops at (974, 487), so
+/// d = (−3e-5, 0) here and (−6e-4, 0) there. With a root it
+/// converges to the root (the residual's only stationary point in w > 0),
+/// but solveFairWeights finds that faster and exactly. `solved` is false.
+FairWeights fairLeastSquares(const Gram& gram, double alpha);
+
 /// One convex problem of Nash-MTL's concave-convex procedure,
 /// \f[ \min_\alpha c^\top \alpha \quad \text{s.t.} \quad
 ///     \psi_i(\alpha) = \log \alpha_i + \log (M\alpha)_i \ge 0 \;\; \forall i, \f]

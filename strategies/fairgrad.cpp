@@ -46,7 +46,7 @@ StepOutput FairGrad::step(const StepInput& input) {
   for (std::size_t i = 0; i < n; ++i) {
     if (largest > 0.0 && gram.m[i * n + i] > 1e-20 * largest) active.push_back(i);
   }
-  std::vector<double> w(n, 1.0 / static_cast<double>(n));
+  std::vector<double> w(n, 0.0);
   detail::FairWeights solution;
   double residual = 0.0;
   if (!active.empty()) {
@@ -56,11 +56,13 @@ StepOutput FairGrad::step(const StepInput& input) {
       for (std::size_t b : active) sub.m.push_back(gram.m[a * n + b]);
     }
     solution = detail::solveFairWeights(sub, options_.alpha, options_.maxIterations);
-    if (solution.solved) {
-      std::fill(w.begin(), w.end(), 0.0);
-      for (std::size_t k = 0; k < active.size(); ++k) w[active[k]] = solution.weights[k];
-      residual = detail::fairResidual(sub, options_.alpha, solution.weights);
+    if (!solution.solved) {
+      const int64_t newtonIterations = solution.iterations;
+      solution = detail::fairLeastSquares(sub, options_.alpha);
+      solution.iterations += newtonIterations;
     }
+    for (std::size_t k = 0; k < active.size(); ++k) w[active[k]] = solution.weights[k];
+    residual = detail::fairResidual(sub, options_.alpha, solution.weights);
   }
 
   const double factor = options_.scaleByTasks ? static_cast<double>(n) : 1.0;

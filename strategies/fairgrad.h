@@ -53,10 +53,15 @@ FairGradOptions readFairGradOptions(const ConfigNode& options, const std::vector
 ///
 /// Tasks whose gradient is zero (‖g_i‖² ≤ 1e-20 max_j ‖g_j‖²) cannot take
 /// part (the system has no solution with them) and get w_i = 0; the others
-/// are solved among themselves. If there is no solution (e.g. opposed
-/// gradients) w = 1/T (the official solver's start) and `solved` is 0.
-/// Diagnostics: solved, iterations, residual (‖GGᵀw − w^{−1/α}‖/‖w^{−1/α}‖
-/// over the solved tasks), norm (‖d‖ before clipping), then w_<task>.
+/// are solved among themselves. If there is no solution (some positive
+/// combination of the gradients is zero, e.g. opposed gradients: a Pareto-
+/// stationary point) `solved` is 0 and w is what the official bounded least
+/// squares returns, by detail::fairLeastSquares: the cancelling tasks' weights
+/// grow large while their combination goes to about 0, so d is about the
+/// fair direction of the other tasks (0 if every task cancels).
+/// Diagnostics: solved, iterations (Newton, plus least squares without a
+/// solution), residual (‖GGᵀw − w^{−1/α}‖/‖w^{−1/α}‖ over the tasks taking
+/// part), norm (‖d‖ before clipping), then w_<task>.
 /// Weights: 1, or w with head_weights: w.
 class FairGrad final : public Strategy {
  public:

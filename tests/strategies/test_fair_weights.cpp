@@ -113,6 +113,45 @@ TEST_CASE("solveFairWeights: no solution for opposed or zero gradients", "[solve
   }
 }
 
+TEST_CASE("fairLeastSquares: the official bounded least squares where there is no root",
+          "[solver][fairgrad]") {
+  SECTION("opposed unit gradients, α = 1: equal weights past scipy's gtol, d = 0") {
+    // On the ray w = (c, c): r = −(1/c, 1/c), M r = 0, Jᵀr = −c^{−3}(1, 1), so
+    // the gtol test (‖Jᵀr‖_∞ < 1e-8) first holds at c > 1e8^{1/3} ≈ 464; each
+    // Gauss–Newton step at most doubles c (scipy stops at 512).
+    const FairWeights w = fairLeastSquares(gramOfRows({{1, 0}, {-1, 0}}), 1.0);
+    REQUIRE_FALSE(w.solved);
+    REQUIRE(w.weights[0] == Approx(w.weights[1]).epsilon(1e-12));
+    REQUIRE(w.weights[0] > 464.0);
+    REQUIRE(w.weights[0] < 1000.0);
+  }
+  SECTION("(1, 0) and (−2, 0): w_1 ≈ 2 w_2, so d = w_1 − 2 w_2 ≈ 0 (scipy: w = (974, 487))") {
+    for (double alpha : {1.0, 2.0}) {
+      const FairWeights w = fairLeastSquares(gramOfRows({{1, 0}, {-2, 0}}), alpha);
+      REQUIRE(w.weights[0] / w.weights[1] == Approx(2.0).epsilon(1e-2));
+      REQUIRE(std::abs(w.weights[0] - 2.0 * w.weights[1]) < 1e-2);
+      REQUIRE(w.weights[1] > 100.0);
+    }
+  }
+  SECTION("a cancelling pair and an orthogonal third task: w_3 = 1 (w_3 = 1/w_3), d = g_3") {
+    const FairWeights w = fairLeastSquares(gramOfRows({{1, 0}, {-1, 0}, {0, 1}}), 1.0);
+    REQUIRE(w.weights[0] == Approx(w.weights[1]).epsilon(1e-12));
+    REQUIRE(w.weights[0] > 100.0);
+    REQUIRE(w.weights[2] == Approx(1.0).epsilon(1e-4));
+  }
+  SECTION("with a root it converges to solveFairWeights' solution") {
+    for (double alpha : {0.5, 1.0, 2.0}) {
+      const Gram gram = gramOfRows(randomRows(3, 5, 11));
+      const FairWeights root = solveFairWeights(gram, alpha);
+      const FairWeights ls = fairLeastSquares(gram, alpha);
+      REQUIRE(root.solved);
+      for (std::size_t i = 0; i < 3; ++i) {
+        REQUIRE(ls.weights[i] == Approx(root.weights[i]).epsilon(1e-5));
+      }
+    }
+  }
+}
+
 TEST_CASE("solveNashSubproblem: one convex problem of the CCP", "[solver][nash_mtl]") {
   // M = I: the constraints are α_i² ≥ 1, so any c > 0 puts the minimiser at (1, 1).
   const Gram identity = gramOfRows({{1, 0}, {0, 1}});
