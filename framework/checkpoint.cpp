@@ -22,9 +22,9 @@ namespace fs = std::filesystem;
 /// Version of the layout below; a file without it is not a fulcrum checkpoint.
 constexpr int64_t kCheckpointVersion = 1;
 
-/// Flushes `path` (a file or a folder) to disk; false with errno set on failure.
-bool syncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+/// Flushes the folder `path` (a rename in it) to disk; false with errno set on failure.
+bool syncFolder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   const bool ok = ::fsync(fd) == 0;
   const int error = errno;
@@ -35,11 +35,6 @@ bool syncPath(const std::string& path, int flags) {
 
 torch::Tensor toTensor(const std::vector<double>& values) {
   return torch::tensor(values, torch::kFloat64);
-}
-
-std::vector<double> toDoubles(const torch::Tensor& tensor) {
-  const torch::Tensor flat = tensor.to(torch::kFloat64).contiguous();
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
 }
 
 /// The default CPU generator (model initialisation, and any strategy that
@@ -58,12 +53,12 @@ void setGeneratorState(const torch::Tensor& state) {
 
 }  // namespace
 
-std::string checkpointStagingPath(const std::string& path) { return fmt::format("{}.part-{}", path, ::getpid()); }
+std::string checkpointStagingPrefix(const std::string& path) { return path + ".part-"; }
 
 void saveCheckpoint(const std::string& path, const std::string& config, const TrainingPosition& position,
                     const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                     const StrategyState& strategy) {
-  const std::string staging = checkpointStagingPath(path);
+  const std::string staging = fmt::format("{}{}", checkpointStagingPrefix(path), ::getpid());
   int writeError = 0;  // errno of the first failed write, fsync, close or rename
   int fd = -1;
   try {
@@ -119,7 +114,7 @@ void saveCheckpoint(const std::string& path, const std::string& config, const Tr
     throw CheckpointError(fmt::format("cannot write checkpoint '{}': {}", path, std::strerror(writeError)));
   }
   const fs::path folder = fs::path(path).parent_path();
-  syncPath(folder.empty() ? "." : folder.string(), O_RDONLY | O_DIRECTORY);  // the rename itself
+  syncFolder(folder.empty() ? "." : folder.string());  // the rename itself
 }
 
 LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config, torch::nn::Module& model,

@@ -58,7 +58,8 @@ struct LoadedCheckpoint {
 LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config, torch::nn::Module& model,
                                 torch::optim::Optimizer& optimizer);
 
-/// The file a checkpoint is staged in before it replaces `path`.
-std::string checkpointStagingPath(const std::string& path);
+/// Checkpoints are written as "<path>.part-<pid>" and renamed over `path`:
+/// this returns "<path>.part-", for whoever removes a killed writer's leftovers.
+std::string checkpointStagingPrefix(const std::string& path);
 
 }  // namespace fulcrum

@@ -1,5 +1,7 @@
 #include "framework/strategy.h"
 
+#include <torch/torch.h>
+
 namespace fulcrum {
 
 std::string toString(GradientNeed need) {
@@ -10,6 +12,12 @@ std::string toString(GradientNeed need) {
     case GradientNeed::kSharedParameters: return "shared_parameters";
   }
   return "unknown";
+}
+
+std::vector<double> toDoubles(const torch::Tensor& tensor) {
+  const torch::Tensor flat = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous().reshape({-1});
+  const double* data = flat.data_ptr<double>();
+  return std::vector<double>(data, data + flat.numel());
 }
 
 }  // namespace fulcrum

@@ -29,6 +29,11 @@ enum class GradientNeed {
 /// "losses", "representation", "last_shared_layer" or "shared_parameters".
 std::string toString(GradientNeed need);
 
+/// The elements of `tensor` (any shape, device and dtype; detached) as
+/// doubles on the host, in row-major order: how losses, weights and small
+/// results leave the device.
+std::vector<double> toDoubles(const torch::Tensor& tensor);
+
 /// Per-task gradients of the current step. Each matrix is computed at most
 /// once per step, on the model's device and dtype, into storage reused from
 /// step to step; rows follow the task order.

@@ -199,8 +199,6 @@ void backwardHeads(const std::vector<torch::Tensor>& heads, const std::vector<to
   }
 }
 
-std::vector<double> toVector(const torch::Tensor& tensor);
-
 /// What is wrong with `values` (one per task), or "" if all are finite.
 /// Tasks not `present` (no label in this step's batch) have no loss: skipped.
 std::string nonFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
@@ -240,7 +238,7 @@ std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput
   // One synchronisation per step; a NaN or ±inf anywhere makes the total non-finite.
   const torch::Tensor all = torch::stack(sums);
   if (std::isfinite(all.sum().item<double>())) return "";
-  const std::vector<double> values = toVector(all);
+  const std::vector<double> values = toDoubles(all);
   auto describe = [](double v) { return std::isnan(v) ? "NaN" : "infinite"; };
   for (std::size_t t = 0; t < tasks.size(); ++t) {
     if (!std::isfinite(values[2 + t])) {
@@ -255,11 +253,6 @@ std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput
   }
   return fmt::format("gradient of the strategy's own parameters is {} at step {} (epoch {})",
                      describe(values[1]), step, epoch + 1);
-}
-
-std::vector<double> toVector(const torch::Tensor& tensor) {
-  const torch::Tensor flat = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
 }
 
 /// ‖∇L_i‖ per task and the cosine of each pair i < j, from the T×P matrix of
@@ -505,7 +498,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         auto mark = Clock::now();
         source.reset(losses, z);
         StepOutput update = strategy.step(StepInput{losses, source, step, epoch, present});
-        record.weights = toVector(update.weights);
+        record.weights = toDoubles(update.weights);
         if (skipFor(nonFinite(record.weights, tasks, "weight", step, epoch))) continue;
         const double strategyMs = millisecondsSince(mark);
 

@@ -21,6 +21,9 @@
 #include <utility>
 
 namespace fulcrum::results {
+
+std::string stagingPrefix(const std::string& path) { return path + ".part-"; }
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -244,9 +247,8 @@ void validateCurves(const std::vector<std::string>& curves, const std::string& p
   }
 }
 
-/// Where a trial file is prepared before it is renamed to `path`: same
-/// folder (so the rename is atomic), a name no reader scans for (*.h5).
-std::string stagingName(const std::string& path) { return fmt::format("{}.part-{}", path, ::getpid()); }
+/// Where this process prepares a trial file before renaming it to `path`.
+std::string stagingName(const std::string& path) { return fmt::format("{}{}", stagingPrefix(path), ::getpid()); }
 
 /// Moves the finished `staging` file to `path` in one step; without
 /// `overwrite` an existing `path` (even one that appeared meanwhile) is an error.

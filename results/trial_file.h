@@ -24,6 +24,12 @@ class FileError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Trial files are written as "<path>.part-<pid>" (same folder, so that the
+/// final rename is atomic; a name no reader scans for) and renamed into
+/// place: this returns "<path>.part-", for whoever removes the leftovers of
+/// a killed writer.
+std::string stagingPrefix(const std::string& path);
+
 /// Attributes stored on the file's root group.
 struct Attributes {
   std::map<std::string, std::string> text;     ///< string attributes

@@ -50,13 +50,6 @@ torch::Tensor stackLosses(const std::vector<torch::Tensor>& losses, std::size_t 
   return torch::stack(scalars);
 }
 
-std::vector<double> toDoubles(const torch::Tensor& tensor) {
-  const torch::Tensor cpu =
-      tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous().reshape({-1});
-  const double* data = cpu.data_ptr<double>();
-  return std::vector<double>(data, data + cpu.numel());
-}
-
 torch::Tensor constantLike(const std::vector<double>& values, const torch::Tensor& like) {
   return stateVector(values).to(like.device(), like.scalar_type());
 }

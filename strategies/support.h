@@ -28,8 +28,7 @@ void checkSameTasks(const std::vector<TaskSpec>& expected, const std::vector<Tas
 torch::Tensor stackLosses(const std::vector<torch::Tensor>& losses, std::size_t taskCount,
                           const std::string& strategy);
 
-/// The values of a tensor as doubles (copied to the CPU; detached).
-std::vector<double> toDoubles(const torch::Tensor& tensor);
+using fulcrum::toDoubles;  // framework/strategy.h
 
 /// `values` as a constant 1-D tensor with the device and dtype of `like`.
 torch::Tensor constantLike(const std::vector<double>& values, const torch::Tensor& like);

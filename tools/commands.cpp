@@ -64,20 +64,27 @@ std::string blasLibrary() {
 }
 
 
-/// The status of the trial file at `path`: its `status` attribute, or "unreadable".
-std::string trialStatus(const std::string& path) {
-  if (!results::screenTrialFile(path).empty()) return "unreadable";
-  try {
-    const results::TrialReader reader(path, results::TrialReader::Contents::kAttributesOnly);
-    return reader.text("status", "unreadable");
-  } catch (const results::FileError&) {
-    return "unreadable";
-  }
-}
-
 }  // namespace
 
 std::string checkpointPathOf(const std::string& resultPath) { return resultPath + ".ckpt"; }
+
+TrialFileState readTrialState(const std::string& path) {
+  std::error_code code;
+  if (!fs::exists(path, code)) return {"missing", ""};
+  if (std::string problem = results::screenTrialFile(path); !problem.empty()) {
+    return {"unreadable", problem};
+  }
+  try {
+    const results::TrialReader reader(path, results::TrialReader::Contents::kAttributesOnly);
+    TrialFileState state{reader.text("status", "unreadable"), reader.text("error")};
+    if (state.status == "failed" && state.error.rfind("interrupted", 0) == 0) {
+      state.status = "interrupted";
+    }
+    return state;
+  } catch (const results::FileError& e) {
+    return {"unreadable", e.what()};
+  }
+}
 
 int reportError(const std::string& message, int code) {
   std::cerr << "fulcrum: " << message << "\n";
@@ -144,7 +151,7 @@ int runCommand(const RunOptions& options) {
   const std::string checkpoint = checkpointPathOf(path.string());
   bool resume = false;
   if (options.resume) {
-    const std::string status = fs::exists(path) ? trialStatus(path.string()) : "missing";
+    const std::string status = readTrialState(path.string()).status;
     if (status == "completed") {
       std::cout << fmt::format("fulcrum run: {} is already completed; nothing to resume", path.string())
                 << std::endl;

@@ -23,6 +23,19 @@ struct RunOptions {
 /// Where the checkpoint of the trial writing `resultPath` goes.
 std::string checkpointPathOf(const std::string& resultPath);
 
+/// What a trial's result file says.
+struct TrialFileState {
+  /// missing, completed, failed, interrupted (failed with an error starting
+  /// "interrupted"), running (being written, or its writer was killed) or
+  /// unreadable (not a trial file, damaged).
+  std::string status;
+  std::string error;  ///< the file's `error` attribute, or why it is unreadable
+};
+
+/// The state of the result file at `path`, from its attributes only; never
+/// throws for a bad file.
+TrialFileState readTrialState(const std::string& path);
+
 /// Prints "fulcrum: <message>" to stderr and returns `code`.
 int reportError(const std::string& message, int code = 2);
 

@@ -70,7 +70,7 @@ const std::vector<std::string> kStates = {"completed", "running", "failed",     
 
 TrialState trialState(const std::string& resultPath) {
   const bool held = lockHeld(resultPath);
-  const TrialFileState file = readTrialFile(resultPath);
+  const TrialFileState file = readTrialState(resultPath);
   if (file.status == "missing")
     return held ? TrialState{"running", "starting (lock held, no file yet)"}
                 : TrialState{"not started", ""};
@@ -263,7 +263,7 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
   std::vector<std::size_t> pending;
   std::size_t completed = 0, keptFailed = 0, elsewhere = 0;
   for (const auto& trial : trials) {
-    const TrialFileState file = readTrialFile(trial.resultPath);
+    const TrialFileState file = readTrialState(trial.resultPath);
     if (file.status == "completed") {
       ++completed;
     } else if (file.status == "failed" && !sweep.retryFailed) {

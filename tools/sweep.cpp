@@ -18,6 +18,7 @@
 #include <map>
 #include <thread>
 
+#include "framework/checkpoint.h"
 #include "framework/sweep.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
@@ -30,26 +31,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/// What a trial's result file says.
-struct FileState {
-  std::string status;  // missing, completed, failed, interrupted, running, unreadable
-  std::string error;
-};
-
-FileState readState(const std::string& path) {
-  std::error_code code;
-  if (!fs::exists(path, code)) return {"missing", ""};
-  try {
-    results::TrialReader reader(path);
-    FileState state{reader.text("status", "unreadable"), reader.text("error")};
-    if (state.status == "failed" && state.error.rfind("interrupted", 0) == 0)
-      state.status = "interrupted";
-    return state;
-  } catch (const results::FileError& e) {
-    return {"unreadable", e.what()};
-  }
-}
 
 /// An exclusive flock on `<result>.lock`, held until destruction (or process exit).
 class TrialLock {
@@ -239,7 +220,7 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
   Outcome outcome;
   outcome.ran = true;
   outcome.seconds = std::chrono::duration<double>(Clock::now() - child.start).count();
-  const FileState file = readState(trial.resultPath);
+  const TrialFileState file = readTrialState(trial.resultPath);
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);
     outcome.status =
@@ -356,11 +337,6 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
 
 }  // namespace
 
-TrialFileState readTrialFile(const std::string& resultPath) {
-  FileState state = readState(resultPath);
-  return {state.status, state.error};
-}
-
 std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
                                             const std::vector<std::string>& sets,
                                             const std::vector<std::string>& sweeps) {
@@ -399,13 +375,13 @@ int runTrialCommand(const RunTrialOptions& options) {
                              options.index, trial.id, trial.resultPath);
     return kExitRunningElsewhere;
   }
-  // Staging files of a writer that was killed (results/trial_file.cpp names
-  // them <file>.part-<pid>); under the lock nobody else is writing this trial.
+  // Staging files of a writer that was killed (result file or checkpoint);
+  // under the lock nobody else is writing this trial.
   {
     const fs::path result(trial.resultPath);
-    const std::string prefix = result.filename().string() + ".part-";
+    const std::string prefix = fs::path(results::stagingPrefix(result.string())).filename().string();
     const std::string checkpointPrefix =
-        fs::path(checkpointPathOf(result.string())).filename().string() + ".part-";
+        fs::path(checkpointStagingPrefix(checkpointPathOf(result.string()))).filename().string();
     std::error_code listError;
     const fs::path folder = result.parent_path().empty() ? fs::path(".") : result.parent_path();
     for (const auto& entry : fs::directory_iterator(folder, listError)) {
@@ -415,7 +391,7 @@ int runTrialCommand(const RunTrialOptions& options) {
       }
     }
   }
-  if (readState(trial.resultPath).status == "completed") {
+  if (readTrialState(trial.resultPath).status == "completed") {
     std::cout << fmt::format("trial {} ({}) is already completed: {}\n", options.index, trial.id,
                              trial.resultPath);
     return 0;
@@ -469,7 +445,7 @@ int sweepCommand(const SweepCommandOptions& options) {
     for (const auto& trial : trials) {
       std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<12}  {}\n", trial.index, trial.id,
                                trial.spec.strategyName, trial.spec.seed,
-                               readState(trial.resultPath).status, sweptValues(trial));
+                               readTrialState(trial.resultPath).status, sweptValues(trial));
     }
     std::cout << fmt::format(
         "{} trials; --jobs {} would run {} at a time with at most {} thread(s) each\n",
@@ -547,7 +523,7 @@ int sweepCommand(const SweepCommandOptions& options) {
       const std::size_t index = queue.front();
       queue.pop_front();
       const TrialSpec& trial = trials[index];
-      const FileState state = readState(trial.resultPath);
+      const TrialFileState state = readTrialState(trial.resultPath);
       Outcome skipped;
       if (state.status == "completed") {
         skipped.status = "completed";

@@ -36,18 +36,6 @@ struct RunTrialOptions {
 
 struct TrialSpec;
 
-/// What a trial's result file says, read from the file itself.
-struct TrialFileState {
-  /// missing, completed, failed, interrupted (failed with an "interrupted at
-  /// step N" error), running (as written: the writer may be alive or gone)
-  /// or unreadable (not an intact trial file).
-  std::string status;
-  std::string error;  ///< the file's error attribute, or why it is unreadable
-};
-
-/// Reads the state of the trial file at `resultPath`; never throws for a bad file.
-TrialFileState readTrialFile(const std::string& resultPath);
-
 /// Plans the sweep of `file` with the given --set and --sweep arguments and
 /// validates every trial, strategy options included; throws ConfigError.
 std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
