@@ -46,7 +46,9 @@ StepOutput FairGrad::step(const StepInput& input) {
   for (std::size_t i = 0; i < n; ++i) {
     if (largest > 0.0 && gram.m[i * n + i] > 1e-20 * largest) active.push_back(i);
   }
-  std::vector<double> w(n, 0.0);
+  // Every gradient zero: nothing to solve, and d = 0 whatever w is; the heads
+  // (head_weights: w) then get 1/T, the official solver's starting point.
+  std::vector<double> w(n, active.empty() ? 1.0 / static_cast<double>(n) : 0.0);
   detail::FairWeights solution;
   double residual = 0.0;
   if (!active.empty()) {

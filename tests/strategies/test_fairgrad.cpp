@@ -162,6 +162,13 @@ TEST_CASE("fairgrad: degenerate gradients", "[strategy][fairgrad]") {
     REQUIRE(w[1] == 0.0);
     REQUIRE(directionOf(out)[0] == Approx(0.5).epsilon(1e-10));
   }
+  SECTION("every gradient zero: d = 0, w = 1/T") {
+    FixedGradients g({{0, 0}, {0, 0}});
+    const StepOutput out = stepWith(*fair, {1, 1}, g);
+    REQUIRE(out.diagnostics[0] == 0.0);
+    REQUIRE(wOf(out) == Vec{0.5, 0.5});
+    REQUIRE(directionOf(out) == Vec{0.0, 0.0});
+  }
   SECTION("opposed gradients have no solution: equal large weights, d = 0") {
     FixedGradients g({{1, 0}, {-1, 0}});
     const StepOutput out = stepWith(*fair, {1, 1}, g);
