@@ -420,8 +420,8 @@ int runTrialCommand(const RunTrialOptions& options) {
     run.overrides.push_back(fmt::format("train.threads={}", options.threads));
   run.out = trial.resultPath;
   // Running (killed), interrupted, failed (with --retry-failed) or unreadable:
-  // continue from the checkpoint if the trial left one, otherwise start afresh.
-  run.overwrite = true;
+  // continue from the checkpoint if the trial left one, otherwise start afresh
+  // (--resume replaces the file either way, so --overwrite is not needed).
   run.resume = true;
   return runCommand(run);
 }
