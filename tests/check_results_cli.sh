@@ -188,5 +188,29 @@ print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'")
 EOF
 check "figures are valid PNGs with the expected series" test "$?" -eq 0
 
+# 4. integrity: --out never writes onto an input or an existing .h5; one
+# (configuration, seed) in two files is counted once.
+before="$(md5sum < "$good")"
+"$fulcrum" export "$out" --out "$good" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "export --out onto a trial file exits 2 (got $code)" test "$code" -eq 2
+check "export --out onto a trial file says why" grep -q "is an input of this command" "$dir/onto.txt"
+"$fulcrum" report "$out" --no-plots --out "$good" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "report --out onto a trial file exits 2 (got $code)" test "$code" -eq 2
+check "the trial file is untouched" test "$(md5sum < "$good")" = "$before"
+cp "$good" "$dir/elsewhere.h5"
+"$fulcrum" export "$out" --out "$dir/elsewhere.h5" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "export --out onto another .h5 exits 2 (got $code)" test "$code" -eq 2
+check "export --out onto another .h5 says why" grep -q "is an existing .h5 file" "$dir/onto.txt"
+cp -p "$good" "$out/copy-of-a-trial.h5"
+"$fulcrum" compare "$out" --format json 2>/dev/null |
+  "$python" -c 'import json, sys; d = json.load(sys.stdin); assert [r["n"] for r in d["rows"]] == [2, 2], d["rows"]; assert [x["path"].rsplit("/", 1)[1] for x in d["duplicates"]] == [sys.argv[1]], d["duplicates"]' \
+  "$(basename "$good")"
+check "compare counts a copied file once (the first path kept)" test "$?" -eq 0
+"$fulcrum" export "$out" --what summary > /dev/null 2> "$dir/summary.txt"
+check "export summary says which file was kept" grep -q "copy-of-a-trial.h5 kept" "$dir/summary.txt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
