@@ -184,7 +184,19 @@ for series in figure["series"]:
     curves = np.array([h5py.File(p, "r")["gradients/cosine/task0/task1"][()] for p in series["files"]])
     assert np.allclose(series["x"], [0, 2, 4, 6])
     assert np.allclose(series["mean"], curves.mean(axis=0)), (series["mean"], curves.mean(axis=0))
-print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'")
+# Markers on every line, integer x ticks, one colour per strategy in every figure.
+colors = {}
+for figure in data["figures"]:
+    for panel in figure["panels"]:
+        assert panel["xticks"] and all(t == int(t) for t in panel["xticks"]), (figure["file"], panel)
+    for series in figure["series"]:
+        if figure["file"] != "delta-m-percent.png":
+            assert series["marker"] == "o", (figure["file"], series["label"])
+        if series["label"] in ("dwa", "fixed") and figure["file"] != "delta-m-percent.png":
+            colors.setdefault(series["label"], set()).add(series["color"])
+assert all(len(c) == 1 for c in colors.values()) and len(colors) == 2, colors
+assert colors["dwa"] != colors["fixed"], colors
+print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'; markers, integer ticks, colours")
 EOF
 check "figures are valid PNGs with the expected series" test "$?" -eq 0
 
