@@ -684,18 +684,49 @@ std::string renderJson(const Comparison& c) {
 }
 
 std::string renderHtml(const Comparison& c) {
+  // The page shows the selected values only (best or final: what Δm% uses)
+  // and each context's rows by rank, so that the table fits its page.
+  const std::vector<std::string> header = headerCells(c);
+  const std::string dropped = c.selection == Selection::kBest ? " final" : " best";
+  std::vector<bool> keep(header.size(), true);
+  const std::size_t firstMetric = 2 + c.contextKeys.size();
+  for (std::size_t i = firstMetric; i < firstMetric + 2 * c.columns.size(); ++i) {
+    const std::string& name = header[i];
+    keep[i] = name.size() < dropped.size() ||
+              name.compare(name.size() - dropped.size(), dropped.size(), dropped) != 0;
+  }
+  // (group, rank) per row: groups in their (sorted) order, unranked rows last.
+  std::vector<std::pair<std::pair<std::size_t, int>, const ComparisonRow*>> order;
+  std::size_t group = 0;
+  for (std::size_t i = 0; i < c.rows.size(); ++i) {
+    if (i > 0 && c.rows[i].context != c.rows[i - 1].context) ++group;
+    const int rank = c.rows[i].rank > 0 ? c.rows[i].rank : std::numeric_limits<int>::max();
+    order.push_back({{group, rank}, &c.rows[i]});
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const ComparisonRow*> rows;
+  for (const auto& entry : order) rows.push_back(entry.second);
   std::string out = "<ul class=\"definitions\">\n";
   for (const std::string& line : preamble(c)) out += "<li>" + htmlEscape(line) + "</li>\n";
+  out += fmt::format("<li>{}</li>\n",
+                     htmlEscape(fmt::format("the table shows the {} values (those Δm% uses), each "
+                                            "group of rows by rank; `fulcrum compare` shows both",
+                                            selectionName(c.selection))));
   out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
-  for (const std::string& name : headerCells(c)) out += "<th>" + htmlEscape(name) + "</th>";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (keep[i]) out += "<th>" + htmlEscape(header[i]) + "</th>";
+  }
   out += "</tr></thead>\n<tbody>\n";
   const std::size_t textColumns = 1 + c.contextKeys.size();
-  for (const ComparisonRow& row : c.rows) {
-    out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
-    const std::vector<std::string> cells = rowCells(c, row);
-    for (std::size_t i = 0; i < cells.size(); ++i)
+  for (const ComparisonRow* row : rows) {
+    out += row->baseline ? "<tr class=\"baseline\">" : "<tr>";
+    const std::vector<std::string> cells = rowCells(c, *row);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (!keep[i]) continue;
       out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
                          htmlEscape(cells[i]));
+    }
     out += "</tr>\n";
   }
   out += "</tbody>\n</table>\n";

@@ -329,6 +329,10 @@ TEST_CASE("Δm% pairs seeds with the baseline's where it can; overlapping ranks 
   CHECK_THAT(json, Contains("\"pairing\": \"seed\", \"rank\": 1, \"rank_tied\": true"));
   const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
   CHECK_THAT(csv, Contains("delta_m_mean,delta_m_std,pairing,rank,rank_tied,baseline"));
+  // The report's table: best values only (the selection), rows by rank.
+  const std::string html = renderComparison(c, ComparisonFormat::kHtml);
+  CHECK_THAT(html, Contains("<th>a/accuracy best</th>") && !Contains("<th>a/accuracy final</th>"));
+  CHECK(html.find("<td>paired</td>") < html.find("<td>fixed (baseline)</td>"));
   CHECK_THAT(csv, Contains(",mean,1,true,false,"));
 }
 
