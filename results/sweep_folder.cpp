@@ -70,6 +70,14 @@ void describeConfigurations(TrialSet& set) {
         trial.context.emplace_back(key, found == trial.config.end() ? "-" : found->second);
       }
     }
+    if (trial.runName.empty()) {
+      trial.runName = trial.strategy.empty() ? "?" : trial.strategy;
+      for (const std::string& key : set.sweptKeys) {
+        const auto found = trial.config.find(key);
+        if (key != "strategy.name" && found != trial.config.end())
+          trial.runName += fmt::format(" {}={}", key.substr(key.rfind('.') + 1), found->second);
+      }
+    }
   }
 }
 
@@ -117,6 +125,7 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
       trial.strategy = reader.text("strategy");
       trial.seed = reader.integer("seed");
       trial.endTime = reader.text("end_time");
+      trial.runName = reader.text("run_name");
       const std::string yaml = reader.text("config_yaml");
       if (!yaml.empty()) {
         try {

@@ -33,6 +33,9 @@ struct TrialEntry {
   std::map<std::string, std::string> config;  ///< flattened `config_yaml`; empty if absent
   /// The strategy name followed by its swept options, "gradnorm alpha=0.12".
   std::string label;
+  /// The `run_name` attribute, or where the file has none the strategy and
+  /// the swept values, keys shortened ("dwa lr=0.001").
+  std::string runName;
   /// Values of the swept keys outside `strategy.` (in sweptKeys' order; "-"
   /// where the trial's configuration has no such key).
   std::vector<std::pair<std::string, std::string>> context;

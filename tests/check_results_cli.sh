@@ -28,6 +28,12 @@ out="$dir/sweep"
 code=$?
 check "the tiny sweep exits 0 (got $code)" test "$code" -eq 0
 good="$(ls "$out"/*.h5 | head -1)"
+check "the sweep's table names the run" grep -qE '^ +[0-9]+  [0-9a-f]{12}  run|^ +#  id +run ' "$dir/sweep.txt"
+"$fulcrum" show "$good" > "$dir/show.txt" 2>&1
+check "show names the swept values" grep -qE '^  swept values +strategy.name=(dwa|fixed)$' "$dir/show.txt"
+check "show prints the resolved configuration" grep -q '^  resolved configuration:' "$dir/show.txt"
+"$python" -c 'import h5py, sys; n = h5py.File(sys.argv[1], "r").attrs["run_name"]; n = n.decode() if isinstance(n, bytes) else n; assert n in ("dwa", "fixed"), n' "$good"
+check "the trial file holds a run_name" test "$?" -eq 0
 head -c "$(( $(stat -c %s "$good") / 2 ))" "$good" > "$out/zz-truncated.h5"
 
 # 1. compare

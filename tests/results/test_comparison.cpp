@@ -211,6 +211,8 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   CHECK_THAT(set.unreadable[0].reason, Contains("t-truncated.h5"));
   CHECK(set.sweptKeys == std::vector<std::string>{"strategy.name", "train.lr"});
   CHECK(set.contextKeys == std::vector<std::string>{"train.lr"});
+  // No run_name attribute in these files: computed from the swept values.
+  CHECK(set.trials[0].runName == "dwa lr=0.1");
 
   const Comparison c = compareTrialSet(set, dir.path(), CompareOptions{});
   CHECK(c.trialsRead == 8);
