@@ -230,5 +230,27 @@ check "compare counts a copied file once (the first path kept)" test "$?" -eq 0
 "$fulcrum" export "$out" --what summary > /dev/null 2> "$dir/summary.txt"
 check "export summary says which file was kept" grep -q "copy-of-a-trial.h5 kept" "$dir/summary.txt"
 
+# 5. a one-epoch sweep of fixed and MGDA: one-point lines with markers and
+# integer ticks; MGDA's applied weights are all 1, so its panel plots the
+# combination coefficients of its step diagnostics.
+one="$dir/one-epoch"
+"$fulcrum" sweep "$experiment" --set data.train_size=100 --set data.val_size=50 --set data.test_size=50 \
+  --set 'model.trunk.hidden=[8]' --set train.batch_size=50 --set train.epochs=1 --set output="$one" \
+  --sweep 'strategy={name: fixed},{name: mgda}' --jobs 2 > /dev/null 2>&1
+"$python" "$plot" "$one" --fulcrum "$fulcrum" > /dev/null 2>&1
+"$python" - "$one/figures/plotted-data.json" <<'EOF2'
+import json, sys
+data = json.load(open(sys.argv[1]))
+figure = next(f for f in data["figures"] if f["file"] == "test-task0-mse-by-epoch.png")
+assert [len(s["x"]) for s in figure["series"]] == [1, 1] and all(s["marker"] == "o" for s in figure["series"])
+assert figure["panels"][0]["xticks"] == [0.0, 1.0, 2.0], figure["panels"]
+weights = next(f for f in data["figures"] if f["file"] == "task-weights-by-step.png")
+curves = {s["label"]: s["curve"] for s in weights["series"]}
+assert curves["fixed: task0"] == "steps/weight/task0", curves
+assert curves["mgda: task0"] == "steps/diagnostics/alpha_task0", curves
+print("plot: one-epoch lines have markers and integer ticks; MGDA's coefficients plotted")
+EOF2
+check "one-epoch figures: markers, integer ticks, MGDA's coefficients" test "$?" -eq 0
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
