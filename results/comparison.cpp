@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -73,6 +74,41 @@ std::string contextText(const std::vector<std::pair<std::string, std::string>>& 
   return text;
 }
 
+/// `text` as a number if the whole of it is one (a swept "1e-3"), else false.
+bool asNumber(const std::string& text, double& value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  value = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && std::isfinite(value);
+}
+
+/// Swept values in the order a reader expects: numbers by value (1e-3 <
+/// 3e-3 < 1e-2), before any text; text alphabetically.
+bool valueLess(const std::string& a, const std::string& b) {
+  double x = 0.0, y = 0.0;
+  const bool numberA = asNumber(a, x), numberB = asNumber(b, y);
+  if (numberA && numberB && x != y) return x < y;
+  if (numberA != numberB) return numberA;
+  return a < b;
+}
+
+using Context = std::vector<std::pair<std::string, std::string>>;
+
+/// Orders (context, label) groups: contexts key by key with valueLess, then labels.
+struct GroupLess {
+  bool operator()(const std::pair<Context, std::string>& a,
+                  const std::pair<Context, std::string>& b) const {
+    const std::size_t n = std::min(a.first.size(), b.first.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (a.first[i].first != b.first[i].first) return a.first[i].first < b.first[i].first;
+      if (valueLess(a.first[i].second, b.first[i].second)) return true;
+      if (valueLess(b.first[i].second, a.first[i].second)) return false;
+    }
+    if (a.first.size() != b.first.size()) return a.first.size() < b.first.size();
+    return a.second < b.second;
+  }
+};
+
 /// A reader's message without its leading "<path>: " (the listing names the file).
 std::string withoutPath(const std::string& message, const std::string& path) {
   const std::string prefix = path + ": ";
@@ -136,9 +172,7 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
   }
 
   // Groups in (context, label) order.
-  std::map<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>,
-           std::vector<const TrialScore*>>
-      groups;
+  std::map<std::pair<Context, std::string>, std::vector<const TrialScore*>, GroupLess> groups;
   for (const TrialScore& score : scores) groups[{score.context, score.label}].push_back(&score);
   for (const auto& [key, members] : groups) {
     ComparisonRow row;
@@ -185,16 +219,37 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (const std::string& column : result.columns) means.push_back(stats.at(column).mean);
     return means;
   };
-  auto deltaOf = [&](const ComparisonRow& row, const std::vector<double>& base) {
-    std::vector<double> perSeed;
+  auto valuesOf = [&](const TrialScore& score) {
+    std::vector<double> values;
+    for (const std::string& column : result.columns)
+      values.push_back(valueAt(selected(score, options.selection), column));
+    return values;
+  };
+  auto membersOf = [&](const ComparisonRow& row) {
+    std::vector<const TrialScore*> members;
     for (const TrialScore& score : scores) {
-      if (score.context != row.context || score.label != row.label) continue;
-      std::vector<double> values;
-      for (const std::string& column : result.columns)
-        values.push_back(valueAt(selected(score, options.selection), column));
-      perSeed.push_back(deltaM(values, base, higher));
+      if (score.context == row.context && score.label == row.label) members.push_back(&score);
     }
-    return meanStd(perSeed);
+    return members;
+  };
+  auto deltaOf = [&](ComparisonRow& row, const std::vector<double>& base,
+                     const ComparisonRow* baselineRow) {
+    // Pair seed s with the baseline's seed s where the baseline has every
+    // seed of the row (same data order and initialisation per seed).
+    std::map<int64_t, const TrialScore*> baselineSeeds;
+    if (baselineRow != nullptr) {
+      for (const TrialScore* score : membersOf(*baselineRow)) baselineSeeds[score->seed] = score;
+    }
+    const std::vector<const TrialScore*> members = membersOf(row);
+    bool paired = baselineRow != nullptr && !members.empty();
+    for (const TrialScore* score : members) paired = paired && baselineSeeds.count(score->seed) > 0;
+    std::vector<double> perSeed;
+    for (const TrialScore* score : members) {
+      perSeed.push_back(deltaM(valuesOf(*score),
+                               paired ? valuesOf(*baselineSeeds.at(score->seed)) : base, higher));
+    }
+    row.deltaM = meanStd(perSeed);
+    row.pairing = row.deltaM.n == 0 ? "" : (paired ? "seed" : "mean");
   };
 
   if (!options.baselineValues.empty()) {
@@ -203,10 +258,12 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     std::vector<double> base;
     for (const std::string& column : result.columns)
       base.push_back(valueAt(options.baselineValues, column));
-    for (ComparisonRow& row : result.rows) row.deltaM = deltaOf(row, base);
+    for (ComparisonRow& row : result.rows) deltaOf(row, base, nullptr);
   } else {
-    result.baseline = fmt::format("configuration '{}' (mean over its seeds, same other swept keys)",
-                                  options.baseline);
+    result.baseline = fmt::format(
+        "configuration '{}' with the same other swept keys: per seed where it has the "
+        "configuration's seeds (pairing: seed), else its mean over seeds (pairing: mean)",
+        options.baseline);
     std::set<std::string> labels;
     for (const ComparisonRow& row : result.rows) labels.insert(row.label);
     if (labels.count(options.baseline) == 0) {
@@ -224,7 +281,7 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
       if (candidate.label != options.baseline) continue;
       const std::vector<double> base = baselineMeans(candidate);
       for (ComparisonRow& row : result.rows) {
-        if (row.context == candidate.context) row.deltaM = deltaOf(row, base);
+        if (row.context == candidate.context) deltaOf(row, base, &candidate);
       }
     }
     std::set<std::vector<std::pair<std::string, std::string>>> contexts, withBaseline;
@@ -253,6 +310,24 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
       deltas.push_back(row->deltaM.n > 0 ? row->deltaM.mean : kNaN);
     const std::vector<int> order = ranks(deltas);
     for (std::size_t i = 0; i < order.size(); ++i) entry.second[i]->rank = order[i];
+    // Ties: in order of mean Δm%, a row whose mean ± std overlaps the
+    // previous row's takes that row's rank.
+    std::vector<ComparisonRow*> ranked;
+    for (ComparisonRow* row : entry.second) {
+      if (row->rank > 0) ranked.push_back(row);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const ComparisonRow* a, const ComparisonRow* b) {
+                       return a->deltaM.mean < b->deltaM.mean;
+                     });
+    for (std::size_t i = 1; i < ranked.size(); ++i) {
+      const MeanStd& before = ranked[i - 1]->deltaM;
+      const MeanStd& current = ranked[i]->deltaM;
+      if (current.mean - current.std <= before.mean + before.std) {
+        ranked[i]->rank = ranked[i - 1]->rank;
+        ranked[i]->rankTied = ranked[i - 1]->rankTied = true;
+      }
+    }
   }
   return result;
 }
@@ -264,6 +339,7 @@ Comparison compareTrialSet(const TrialSet& set, const std::string& source,
   for (const UnreadableFile& file : set.unreadable)
     excluded.push_back({file.path, "unreadable: " + withoutPath(file.reason, file.path)});
   for (const TrialEntry& entry : set.trials) {
+    if (isDuplicate(set, entry.path)) continue;
     if (entry.status != "completed") {
       excluded.push_back(
           {entry.path, entry.error.empty() ? entry.status : entry.status + ": " + entry.error});
@@ -281,6 +357,12 @@ Comparison compareTrialSet(const TrialSet& set, const std::string& source,
   result.source = source;
   result.trialsRead = set.trials.size() + set.unreadable.size();
   result.excluded = std::move(excluded);
+  result.duplicates = set.duplicates;
+  for (const DuplicateTrial& duplicate : set.duplicates)
+    result.notes.push_back(fmt::format(
+        "{} repeats the configuration and seed of {}: counted once, {} kept (the newest by "
+        "end_time; equal times: the first path), {} left out",
+        duplicate.path, duplicate.kept, duplicate.kept, duplicate.path));
   return result;
 }
 
@@ -348,20 +430,25 @@ std::vector<std::string> preamble(const Comparison& c) {
       "metrics on the test split: final = at the last epoch; best = at the epoch with the best "
       "validation value "
       "of the same metric (ties: the earliest)");
+  lines.push_back(fmt::format("{}; computed per seed on the {} values, then mean ± std over seeds",
+                              kDeltaMDefinition, selectionName(c.selection)));
+  lines.push_back(fmt::format("baseline: {}", c.baseline));
   lines.push_back(
-      fmt::format("{}; computed per seed on the {} values against the baseline's mean over seeds, "
-                  "then mean ± std over seeds",
-                  kDeltaMDefinition, selectionName(c.selection)));
-  lines.push_back(
-      fmt::format("baseline: {}; rank: by mean Δm% among configurations with the same other swept "
-                  "keys (1 = best)",
-                  c.baseline));
+      "rank: by mean Δm% among configurations with the same other swept keys (1 = best); ties: "
+      "in that order, a configuration whose mean ± std of Δm% overlaps the previous one's "
+      "shares its rank, written \"2=\"");
   lines.push_back(
       "time: ms/step = mean training step (steps/time/total_ms); s/trial = training time per trial "
       "(sum of "
       "epochs/seconds, evaluation excluded)");
   for (const std::string& note : c.notes) lines.push_back("note: " + note);
   return lines;
+}
+
+/// "2", "2=" for a shared rank, "-" for none.
+std::string rankText(const ComparisonRow& row) {
+  if (row.rank <= 0) return "-";
+  return std::to_string(row.rank) + (row.rankTied ? "=" : "");
 }
 
 std::vector<std::string> headerCells(const Comparison& c) {
@@ -372,7 +459,7 @@ std::vector<std::string> headerCells(const Comparison& c) {
     header.push_back(column + " final");
     header.push_back(column + " best");
   }
-  for (const char* name : {"Δm%", "rank", "ms/step", "s/trial"}) header.push_back(name);
+  for (const char* name : {"Δm%", "pairing", "rank", "ms/step", "s/trial"}) header.push_back(name);
   return header;
 }
 
@@ -386,7 +473,8 @@ std::vector<std::string> rowCells(const Comparison& c, const ComparisonRow& row)
     cells.push_back(cell(row.bestStats.at(column), n));
   }
   cells.push_back(deltaCell(row.deltaM));
-  cells.push_back(row.rank > 0 ? std::to_string(row.rank) : "-");
+  cells.push_back(row.pairing.empty() ? "-" : row.pairing);
+  cells.push_back(rankText(row));
   cells.push_back(plain(row.msPerStep, "{:.2f}"));
   cells.push_back(plain(row.secondsPerTrial, "{:.1f}"));
   return cells;
@@ -485,8 +573,9 @@ std::string renderCsv(const Comparison& c) {
       header.push_back(fmt::format("{}_{}_std", column, kind));
     }
   }
-  for (const char* name : {"delta_m_mean", "delta_m_std", "rank", "baseline", "ms_per_step_mean",
-                           "ms_per_step_std", "s_per_trial_mean", "s_per_trial_std"})
+  for (const char* name :
+       {"delta_m_mean", "delta_m_std", "pairing", "rank", "rank_tied", "baseline",
+        "ms_per_step_mean", "ms_per_step_std", "s_per_trial_mean", "s_per_trial_std"})
     header.push_back(name);
   std::string out;
   for (std::size_t i = 0; i < header.size(); ++i) out += (i ? "," : "") + csvField(header[i]);
@@ -504,7 +593,9 @@ std::string renderCsv(const Comparison& c) {
     }
     fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.mean : kNaN));
     fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.std : kNaN));
+    fields.push_back(row.pairing);
     fields.push_back(row.rank > 0 ? std::to_string(row.rank) : "");
+    fields.push_back(row.rankTied ? "true" : "false");
     fields.push_back(row.baseline ? "true" : "false");
     fields.push_back(csvNumber(row.msPerStep.mean));
     fields.push_back(csvNumber(row.msPerStep.std));
@@ -520,6 +611,12 @@ std::string jsonStats(const MeanStd& stats) {
   if (stats.n == 0) return "null";
   return fmt::format("{{\"mean\": {}, \"std\": {}, \"n\": {}}}", jsonNumber(stats.mean),
                      jsonNumber(stats.std), stats.n);
+}
+
+/// A swept value as JSON: a number where the whole value is one, else a string.
+std::string jsonValue(const std::string& value) {
+  double number = 0.0;
+  return asNumber(value, number) ? jsonNumber(number) : jsonString(value);
 }
 
 std::string renderJson(const Comparison& c) {
@@ -548,7 +645,7 @@ std::string renderJson(const Comparison& c) {
     std::string context;
     for (const auto& [key, value] : row.context)
       context +=
-          fmt::format("{}{}: {}", context.empty() ? "" : ", ", jsonString(key), jsonString(value));
+          fmt::format("{}{}: {}", context.empty() ? "" : ", ", jsonString(key), jsonValue(value));
     std::string finals, bests;
     for (const std::string& column : c.columns) {
       finals += fmt::format("{}{}: {}", finals.empty() ? "" : ", ", jsonString(column),
@@ -559,15 +656,23 @@ std::string renderJson(const Comparison& c) {
     out += fmt::format(
         "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "
         "{}, "
-        "\"final\": {{{}}}, \"best\": {{{}}}, \"delta_m\": {}, \"rank\": {}, \"baseline\": {}, "
+        "\"final\": {{{}}}, \"best\": {{{}}}, \"delta_m\": {}, \"pairing\": {}, \"rank\": {}, "
+        "\"rank_tied\": {}, \"baseline\": {}, "
         "\"ms_per_step\": {}, \"s_per_trial\": {}}}",
         r ? "," : "", jsonString(row.label), context, row.paths.size(), fmt::join(row.seeds, ", "),
         list(row.paths), finals, bests, jsonStats(row.deltaM),
-        row.rank > 0 ? std::to_string(row.rank) : "null", row.baseline ? "true" : "false",
-        jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
+        row.pairing.empty() ? "null" : jsonString(row.pairing),
+        row.rank > 0 ? std::to_string(row.rank) : "null", row.rankTied ? "true" : "false",
+        row.baseline ? "true" : "false", jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
   }
   out += c.rows.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"notes\": {},\n", list(c.notes));
+  out += "  \"duplicates\": [";
+  for (std::size_t i = 0; i < c.duplicates.size(); ++i) {
+    out += fmt::format("{}\n    {{\"path\": {}, \"kept\": {}}}", i ? "," : "",
+                       jsonString(c.duplicates[i].path), jsonString(c.duplicates[i].kept));
+  }
+  out += c.duplicates.empty() ? "],\n" : "\n  ],\n";
   out += "  \"excluded\": [";
   for (std::size_t i = 0; i < c.excluded.size(); ++i) {
     out += fmt::format("{}\n    {{\"path\": {}, \"reason\": {}}}", i ? "," : "",
@@ -578,20 +683,50 @@ std::string renderJson(const Comparison& c) {
   return out;
 }
 
-
 std::string renderHtml(const Comparison& c) {
+  // The page shows the selected values only (best or final: what Δm% uses)
+  // and each context's rows by rank, so that the table fits its page.
+  const std::vector<std::string> header = headerCells(c);
+  const std::string dropped = c.selection == Selection::kBest ? " final" : " best";
+  std::vector<bool> keep(header.size(), true);
+  const std::size_t firstMetric = 2 + c.contextKeys.size();
+  for (std::size_t i = firstMetric; i < firstMetric + 2 * c.columns.size(); ++i) {
+    const std::string& name = header[i];
+    keep[i] = name.size() < dropped.size() ||
+              name.compare(name.size() - dropped.size(), dropped.size(), dropped) != 0;
+  }
+  // (group, rank) per row: groups in their (sorted) order, unranked rows last.
+  std::vector<std::pair<std::pair<std::size_t, int>, const ComparisonRow*>> order;
+  std::size_t group = 0;
+  for (std::size_t i = 0; i < c.rows.size(); ++i) {
+    if (i > 0 && c.rows[i].context != c.rows[i - 1].context) ++group;
+    const int rank = c.rows[i].rank > 0 ? c.rows[i].rank : std::numeric_limits<int>::max();
+    order.push_back({{group, rank}, &c.rows[i]});
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const ComparisonRow*> rows;
+  for (const auto& entry : order) rows.push_back(entry.second);
   std::string out = "<ul class=\"definitions\">\n";
   for (const std::string& line : preamble(c)) out += "<li>" + htmlEscape(line) + "</li>\n";
+  out += fmt::format("<li>{}</li>\n",
+                     htmlEscape(fmt::format("the table shows the {} values (those Δm% uses), each "
+                                            "group of rows by rank; `fulcrum compare` shows both",
+                                            selectionName(c.selection))));
   out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
-  for (const std::string& name : headerCells(c)) out += "<th>" + htmlEscape(name) + "</th>";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (keep[i]) out += "<th>" + htmlEscape(header[i]) + "</th>";
+  }
   out += "</tr></thead>\n<tbody>\n";
   const std::size_t textColumns = 1 + c.contextKeys.size();
-  for (const ComparisonRow& row : c.rows) {
-    out += row.baseline ? "<tr class=\"baseline\">" : "<tr>";
-    const std::vector<std::string> cells = rowCells(c, row);
-    for (std::size_t i = 0; i < cells.size(); ++i)
+  for (const ComparisonRow* row : rows) {
+    out += row->baseline ? "<tr class=\"baseline\">" : "<tr>";
+    const std::vector<std::string> cells = rowCells(c, *row);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (!keep[i]) continue;
       out += fmt::format("<td{}>{}</td>", i < textColumns ? "" : " class=\"number\"",
                          htmlEscape(cells[i]));
+    }
     out += "</tr>\n";
   }
   out += "</tbody>\n</table>\n";

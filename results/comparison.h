@@ -65,8 +65,17 @@ struct ComparisonRow {
   std::vector<int64_t> seeds;
   std::map<std::string, MeanStd> finalStats;  ///< per column, over seeds
   std::map<std::string, MeanStd> bestStats;   ///< per column, over seeds
-  MeanStd deltaM;         ///< Δm% per seed against the baseline's mean, over seeds; n = 0 if none
-  int rank = 0;           ///< by mean Δm% within the same context, 1 = best; 0 = unranked
+  /// Δm% per seed, over seeds; n = 0 if none. Seed s is measured against
+  /// the baseline's seed s where the baseline has every seed of this row
+  /// (pairing "seed"), else against the baseline's mean over its seeds
+  /// (pairing "mean").
+  MeanStd deltaM;
+  std::string pairing;  ///< "seed", "mean", or "" where no Δm% was computed
+  int rank = 0;         ///< by mean Δm% within the same context, 1 = best; 0 = unranked
+  /// True where this row shares its rank: in order of mean Δm%, a row whose
+  /// mean ± std interval overlaps that of the row before it takes that row's
+  /// rank (written "2=").
+  bool rankTied = false;
   bool baseline = false;  ///< this row is the baseline of its context
   MeanStd msPerStep;
   MeanStd secondsPerTrial;
@@ -85,10 +94,11 @@ struct Comparison {
   std::vector<std::string> contextKeys;  ///< swept keys shown as columns
   std::vector<ComparisonRow> rows;       ///< grouped by context, then by label
   Selection selection = Selection::kBest;
-  std::string baseline;                 ///< what Δm% is measured against
-  std::vector<std::string> notes;       ///< e.g. a context without its baseline
-  std::vector<ExcludedTrial> excluded;  ///< failed, incomplete, unreadable
-  std::size_t trialsRead = 0;           ///< files found
+  std::string baseline;                    ///< what Δm% is measured against
+  std::vector<std::string> notes;          ///< e.g. a context without its baseline
+  std::vector<ExcludedTrial> excluded;     ///< failed, incomplete, unreadable
+  std::size_t trialsRead = 0;              ///< files found
+  std::vector<DuplicateTrial> duplicates;  ///< files of a (configuration, seed) counted once
 };
 
 /// Groups `scores` and computes every statistic. Throws std::invalid_argument

@@ -70,7 +70,44 @@ void describeConfigurations(TrialSet& set) {
         trial.context.emplace_back(key, found == trial.config.end() ? "-" : found->second);
       }
     }
+    if (trial.runName.empty()) {
+      trial.runName = trial.strategy.empty() ? "?" : trial.strategy;
+      for (const std::string& key : set.sweptKeys) {
+        const auto found = trial.config.find(key);
+        if (key != "strategy.name" && found != trial.config.end())
+          trial.runName += fmt::format(" {}={}", key.substr(key.rfind('.') + 1), found->second);
+      }
+    }
   }
+}
+
+/// Fills set.duplicates: among completed trials with equal configurations
+/// (minus ignoredConfigKeys()) and seeds, all but the newest by end_time.
+void findDuplicates(TrialSet& set) {
+  const std::vector<std::string>& ignored = ignoredConfigKeys();
+  std::map<std::pair<std::map<std::string, std::string>, int64_t>, std::vector<const TrialEntry*>>
+      groups;
+  for (const TrialEntry& trial : set.trials) {
+    if (trial.status != "completed") continue;
+    std::map<std::string, std::string> config = trial.config;
+    for (const std::string& key : ignored) config.erase(key);
+    if (config.empty()) config["\x01strategy"] = trial.strategy;  // a file without config_yaml
+    groups[{config, trial.seed}].push_back(&trial);
+  }
+  for (const auto& entry : groups) {
+    const std::vector<const TrialEntry*>& members = entry.second;
+    if (members.size() < 2) continue;
+    // set.trials is sorted by path: the first of the newest end times wins.
+    const TrialEntry* kept = members.front();
+    for (const TrialEntry* trial : members) {
+      if (trial->endTime > kept->endTime) kept = trial;
+    }
+    for (const TrialEntry* trial : members) {
+      if (trial != kept) set.duplicates.push_back({trial->path, kept->path});
+    }
+  }
+  std::sort(set.duplicates.begin(), set.duplicates.end(),
+            [](const DuplicateTrial& a, const DuplicateTrial& b) { return a.path < b.path; });
 }
 
 TrialSet readFiles(const std::vector<std::string>& paths) {
@@ -87,6 +124,8 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
       trial.error = reader.text("error");
       trial.strategy = reader.text("strategy");
       trial.seed = reader.integer("seed");
+      trial.endTime = reader.text("end_time");
+      trial.runName = reader.text("run_name");
       const std::string yaml = reader.text("config_yaml");
       if (!yaml.empty()) {
         try {
@@ -103,6 +142,7 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
   std::sort(set.trials.begin(), set.trials.end(),
             [](const TrialEntry& a, const TrialEntry& b) { return a.path < b.path; });
   describeConfigurations(set);
+  findDuplicates(set);
   return set;
 }
 
@@ -124,6 +164,11 @@ std::map<std::string, std::string> flattenConfig(const std::string& yaml) {
   std::map<std::string, std::string> out;
   flatten(root, "", out);
   return out;
+}
+
+bool isDuplicate(const TrialSet& set, const std::string& path) {
+  return std::any_of(set.duplicates.begin(), set.duplicates.end(),
+                     [&](const DuplicateTrial& duplicate) { return duplicate.path == path; });
 }
 
 TrialSet scanFiles(const std::vector<std::string>& paths) { return readFiles(paths); }

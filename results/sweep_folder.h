@@ -29,9 +29,13 @@ struct TrialEntry {
   std::string error;     ///< the file's error attribute
   std::string strategy;  ///< the `strategy` attribute
   int64_t seed = 0;
+  std::string endTime;  ///< the `end_time` attribute (UTC, ISO 8601); "" while running
   std::map<std::string, std::string> config;  ///< flattened `config_yaml`; empty if absent
   /// The strategy name followed by its swept options, "gradnorm alpha=0.12".
   std::string label;
+  /// The `run_name` attribute, or where the file has none the strategy and
+  /// the swept values, keys shortened ("dwa lr=0.001").
+  std::string runName;
   /// Values of the swept keys outside `strategy.` (in sweptKeys' order; "-"
   /// where the trial's configuration has no such key).
   std::vector<std::pair<std::string, std::string>> context;
@@ -41,6 +45,14 @@ struct TrialEntry {
 struct UnreadableFile {
   std::string path;
   std::string reason;  ///< the reader's message (it names the file)
+};
+
+/// A completed trial file whose configuration (minus ignoredConfigKeys())
+/// and seed equal those of another completed file: a `run` and a `sweep`
+/// into one folder, a copied file. Only `kept` is counted.
+struct DuplicateTrial {
+  std::string path;  ///< the file left out
+  std::string kept;  ///< the file counted instead
 };
 
 /// The trials of a folder or a list of files.
@@ -53,7 +65,15 @@ struct TrialSet {
   /// sweptKeys outside `strategy.`: the columns that, with the label, name a
   /// configuration.
   std::vector<std::string> contextKeys;
+  /// Completed trials that repeat another completed trial's configuration
+  /// and seed. Of each such group the newest by `end_time` is kept (equal
+  /// end times: the first path in sort order); the others are listed here
+  /// and left out by compare, report and `export --what summary`.
+  std::vector<DuplicateTrial> duplicates;
 };
+
+/// True if `path` is listed in set.duplicates (a file left out).
+bool isDuplicate(const TrialSet& set, const std::string& path);
 
 /// Every `*.h5` file directly in `folder`, sorted by name, read (attributes
 /// only) into a TrialSet. A bad file becomes an UnreadableFile; only a

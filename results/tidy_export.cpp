@@ -143,7 +143,8 @@ void writeGradients(const TrialReader& reader, RowWriter& writer) {
   const std::vector<double> steps = reader.curve("gradients/step");
   const std::vector<double> epochs = reader.curve("gradients/epoch");
   for (const std::string& curve : reader.curves()) {
-    if (curve.rfind("gradients/", 0) != 0 || curve == "gradients/step" || curve == "gradients/epoch")
+    if (curve.rfind("gradients/", 0) != 0 || curve == "gradients/step" ||
+        curve == "gradients/epoch")
       continue;
     const std::string rest = curve.substr(10);
     Row row;
@@ -224,6 +225,7 @@ ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat forma
   }
   for (const TrialEntry& trial : set.trials) {
     if (what == ExportWhat::kSummary && trial.status != "completed") continue;
+    if (what == ExportWhat::kSummary && isDuplicate(set, trial.path)) continue;
     RowWriter writer(set, trial, what, format, out);
     try {
       const TrialReader reader(trial.path);

@@ -32,9 +32,9 @@ namespace fulcrum::results {
 
 /// What to export.
 enum class ExportWhat {
-  kSteps,    ///< every per-step curve: losses, weights, timings, diagnostics
-  kEpochs,   ///< every per-epoch curve: metrics per split and task, seconds
-  kSummary,  ///< per completed trial the final and best test metrics
+  kSteps,      ///< every per-step curve: losses, weights, timings, diagnostics
+  kEpochs,     ///< every per-epoch curve: metrics per split and task, seconds
+  kSummary,    ///< per completed trial the final and best test metrics
   kGradients,  ///< gradient diagnostics: per-task norms, pairwise cosines, update norms
 };
 
@@ -56,7 +56,8 @@ struct ExportResult {
       unreadable;  ///< set.unreadable plus files that failed on reading curves
 };
 
-/// Writes every trial of `set` (summary: completed trials only) to `out`.
+/// Writes every trial of `set` (summary: completed trials only, and none of
+/// set.duplicates) to `out`.
 /// Never throws for a bad file: it is listed in the result and skipped.
 ExportResult exportTidy(const TrialSet& set, ExportWhat what, ExportFormat format,
                         std::ostream& out);

@@ -28,6 +28,12 @@ out="$dir/sweep"
 code=$?
 check "the tiny sweep exits 0 (got $code)" test "$code" -eq 0
 good="$(ls "$out"/*.h5 | head -1)"
+check "the sweep's table names the run" grep -qE '^ +[0-9]+  [0-9a-f]{12}  run|^ +#  id +run ' "$dir/sweep.txt"
+"$fulcrum" show "$good" > "$dir/show.txt" 2>&1
+check "show names the swept values" grep -qE '^  swept values +strategy.name=(dwa|fixed)$' "$dir/show.txt"
+check "show prints the resolved configuration" grep -q '^  resolved configuration:' "$dir/show.txt"
+"$python" -c 'import h5py, sys; n = h5py.File(sys.argv[1], "r").attrs["run_name"]; n = n.decode() if isinstance(n, bytes) else n; assert n in ("dwa", "fixed"), n' "$good"
+check "the trial file holds a run_name" test "$?" -eq 0
 head -c "$(( $(stat -c %s "$good") / 2 ))" "$good" > "$out/zz-truncated.h5"
 
 # 1. compare
@@ -184,9 +190,67 @@ for series in figure["series"]:
     curves = np.array([h5py.File(p, "r")["gradients/cosine/task0/task1"][()] for p in series["files"]])
     assert np.allclose(series["x"], [0, 2, 4, 6])
     assert np.allclose(series["mean"], curves.mean(axis=0)), (series["mean"], curves.mean(axis=0))
-print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'")
+# Markers on every line, integer x ticks, one colour per strategy in every figure.
+colors = {}
+for figure in data["figures"]:
+    for panel in figure["panels"]:
+        assert panel["xticks"] and all(t == int(t) for t in panel["xticks"]), (figure["file"], panel)
+    for series in figure["series"]:
+        if figure["file"] != "delta-m-percent.png":
+            assert series["marker"] == "o", (figure["file"], series["label"])
+        if series["label"] in ("dwa", "fixed") and figure["file"] != "delta-m-percent.png":
+            colors.setdefault(series["label"], set()).add(series["color"])
+assert all(len(c) == 1 for c in colors.values()) and len(colors) == 2, colors
+assert colors["dwa"] != colors["fixed"], colors
+print(f"plot: {len(names)} valid PNGs; the plotted means equal the files'; markers, integer ticks, colours")
 EOF
 check "figures are valid PNGs with the expected series" test "$?" -eq 0
+
+# 4. integrity: --out never writes onto an input or an existing .h5; one
+# (configuration, seed) in two files is counted once.
+before="$(md5sum < "$good")"
+"$fulcrum" export "$out" --out "$good" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "export --out onto a trial file exits 2 (got $code)" test "$code" -eq 2
+check "export --out onto a trial file says why" grep -q "is an input of this command" "$dir/onto.txt"
+"$fulcrum" report "$out" --no-plots --out "$good" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "report --out onto a trial file exits 2 (got $code)" test "$code" -eq 2
+check "the trial file is untouched" test "$(md5sum < "$good")" = "$before"
+cp "$good" "$dir/elsewhere.h5"
+"$fulcrum" export "$out" --out "$dir/elsewhere.h5" > /dev/null 2> "$dir/onto.txt"
+code=$?
+check "export --out onto another .h5 exits 2 (got $code)" test "$code" -eq 2
+check "export --out onto another .h5 says why" grep -q "is an existing .h5 file" "$dir/onto.txt"
+cp -p "$good" "$out/copy-of-a-trial.h5"
+"$fulcrum" compare "$out" --format json 2>/dev/null |
+  "$python" -c 'import json, sys; d = json.load(sys.stdin); assert [r["n"] for r in d["rows"]] == [2, 2], d["rows"]; assert [x["path"].rsplit("/", 1)[1] for x in d["duplicates"]] == [sys.argv[1]], d["duplicates"]' \
+  "$(basename "$good")"
+check "compare counts a copied file once (the first path kept)" test "$?" -eq 0
+"$fulcrum" export "$out" --what summary > /dev/null 2> "$dir/summary.txt"
+check "export summary says which file was kept" grep -q "copy-of-a-trial.h5 kept" "$dir/summary.txt"
+
+# 5. a one-epoch sweep of fixed and MGDA: one-point lines with markers and
+# integer ticks; MGDA's applied weights are all 1, so its panel plots the
+# combination coefficients of its step diagnostics.
+one="$dir/one-epoch"
+"$fulcrum" sweep "$experiment" --set data.train_size=100 --set data.val_size=50 --set data.test_size=50 \
+  --set 'model.trunk.hidden=[8]' --set train.batch_size=50 --set train.epochs=1 --set output="$one" \
+  --sweep 'strategy={name: fixed},{name: mgda}' --jobs 2 > /dev/null 2>&1
+"$python" "$plot" "$one" --fulcrum "$fulcrum" > /dev/null 2>&1
+"$python" - "$one/figures/plotted-data.json" <<'EOF2'
+import json, sys
+data = json.load(open(sys.argv[1]))
+figure = next(f for f in data["figures"] if f["file"] == "test-task0-mse-by-epoch.png")
+assert [len(s["x"]) for s in figure["series"]] == [1, 1] and all(s["marker"] == "o" for s in figure["series"])
+assert figure["panels"][0]["xticks"] == [0.0, 1.0, 2.0], figure["panels"]
+weights = next(f for f in data["figures"] if f["file"] == "task-weights-by-step.png")
+curves = {s["label"]: s["curve"] for s in weights["series"]}
+assert curves["fixed: task0"] == "steps/weight/task0", curves
+assert curves["mgda: task0"] == "steps/diagnostics/alpha_task0", curves
+print("plot: one-epoch lines have markers and integer ticks; MGDA's coefficients plotted")
+EOF2
+check "one-epoch figures: markers, integer ticks, MGDA's coefficients" test "$?" -eq 0
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

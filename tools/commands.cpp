@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <H5public.h>
@@ -25,6 +26,7 @@
 #include "framework/extension_registry.h"
 #include "framework/trainer.h"
 #include "results/file_screen.h"
+#include "results/sweep_folder.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
 #include "tools/hdf5_run_log.h"
@@ -190,6 +192,7 @@ int runCommand(const RunOptions& options) {
                       {"experiment_file", spec.file},
                       {"name", spec.name},
                       {"strategy", spec.strategyName},
+                      {"run_name", options.runName.empty() ? spec.strategyName : options.runName},
                       {"host", hostName()},
                       {"start_time", utcNow()},
                       {"torch_version", TORCH_VERSION},
@@ -251,6 +254,32 @@ int listCommand() {
   return 0;
 }
 
+namespace {
+
+/// The keys in which `file` differs from the other trial files of its folder,
+/// with its values ("train.optimizer.lr=0.001"); "none" for a file alone.
+std::string sweptValuesOf(const std::string& file) {
+  try {
+    const fs::path parent = fs::path(file).parent_path();
+    const results::TrialSet set = results::scanFolder(parent.empty() ? "." : parent.string());
+    for (const results::TrialEntry& trial : set.trials) {
+      std::error_code code;
+      if (!fs::equivalent(trial.path, file, code)) continue;
+      std::string text;
+      for (const std::string& key : set.sweptKeys) {
+        const auto found = trial.config.find(key);
+        text += fmt::format("{}{}={}", text.empty() ? "" : " ", key,
+                            found == trial.config.end() ? "-" : found->second);
+      }
+      return text.empty() ? "none (no other configuration in its folder)" : text;
+    }
+  } catch (const results::FileError&) {
+  }
+  return "unknown (the folder cannot be read)";
+}
+
+}  // namespace
+
 int showCommand(const std::vector<std::string>& files) {
   int code = 0;
   for (const auto& file : files) {
@@ -259,12 +288,13 @@ int showCommand(const std::vector<std::string>& files) {
       if (!unsafe.empty()) throw results::FileError(fmt::format("{}: {}", file, unsafe));
       results::TrialReader reader(file);
       std::cout << file << "\n";
-      for (const char* key : {"name", "strategy", "status", "error", "start_time", "end_time", "host",
+      for (const char* key : {"name", "run_name", "strategy", "status", "error", "start_time", "end_time", "host",
                               "fulcrum_version", "git_commit", "tasks"}) {
         const std::string value = reader.text(key);
         if (!value.empty()) std::cout << fmt::format("  {:<16} {}\n", key, value);
       }
       std::cout << fmt::format("  {:<16} {}\n", "seed", reader.integer("seed"));
+      std::cout << fmt::format("  {:<16} {}\n", "swept values", sweptValuesOf(file));
       if (reader.attributes().integers.count("skipped_steps") != 0) {
         std::cout << fmt::format("  {:<16} {}\n", "skipped_steps", reader.integer("skipped_steps"));
       }
@@ -283,6 +313,12 @@ int showCommand(const std::vector<std::string>& files) {
         if (curve.rfind("steps/weight/", 0) != 0) continue;
         const std::vector<double> values = reader.curve(curve);
         if (!values.empty()) std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(13), values.back());
+      }
+      const std::string yaml = reader.text("config_yaml");
+      if (!yaml.empty()) {
+        std::cout << "  resolved configuration:\n";
+        std::istringstream lines(yaml);
+        for (std::string line; std::getline(lines, line);) std::cout << "    " << line << "\n";
       }
     } catch (const results::FileError& e) {
       std::cerr << "fulcrum: " << e.what() << "\n";

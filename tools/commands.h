@@ -18,6 +18,9 @@ struct RunOptions {
   /// --resume: continue an interrupted trial from its checkpoint (<result>.ckpt);
   /// a completed trial is left alone, one without a checkpoint starts over.
   bool resume = false;
+  /// The `run_name` attribute (a sweep trial: strategy and swept values);
+  /// "" = the strategy name.
+  std::string runName;
 };
 
 /// Where the checkpoint of the trial writing `resultPath` goes.

@@ -133,7 +133,8 @@ std::vector<std::string> figureList(const fs::path& figures) {
 }
 
 std::string section(const std::string& id, const std::string& title, const std::string& body) {
-  return fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n", id, results::htmlEscape(title), body);
+  return fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n", id,
+                     results::htmlEscape(title), body);
 }
 
 std::string experimentSection(const results::TrialSet& set) {
@@ -148,8 +149,8 @@ std::string experimentSection(const results::TrialSet& set) {
         "<p>Experiment file <code>{}</code> (as it is now):</p>\n<pre id=\"experiment\">{}</pre>\n",
         results::htmlEscape(file), results::htmlEscape(readFile(file)));
   } else if (!file.empty()) {
-    body +=
-        fmt::format("<p>Experiment file <code>{}</code> (no longer readable).</p>\n", results::htmlEscape(file));
+    body += fmt::format("<p>Experiment file <code>{}</code> (no longer readable).</p>\n",
+                        results::htmlEscape(file));
   }
   body += fmt::format("<p>Swept keys: {}.</p>\n",
                       set.sweptKeys.empty()
@@ -203,10 +204,12 @@ std::string environmentSection(const results::TrialSet& set) {
     } else {
       for (const std::string& value : values[key]) text += (text.empty() ? "" : "; ") + value;
     }
-    body += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", results::htmlEscape(key), results::htmlEscape(text));
+    body += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", results::htmlEscape(key),
+                        results::htmlEscape(text));
   }
   body += "</table>\n";
-  body += fmt::format("<p>This report was written by:</p>\n<pre>{}</pre>\n", results::htmlEscape(versionText()));
+  body += fmt::format("<p>This report was written by:</p>\n<pre>{}</pre>\n",
+                      results::htmlEscape(versionText()));
   return body;
 }
 
@@ -216,8 +219,8 @@ std::string excludedSection(const results::Comparison& comparison) {
   std::string body =
       "<table id=\"excluded\">\n<thead><tr><th>file</th><th>reason</th></tr></thead>\n<tbody>\n";
   for (const results::ExcludedTrial& trial : comparison.excluded)
-    body += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>\n", results::htmlEscape(trial.path),
-                        results::htmlEscape(trial.reason));
+    body += fmt::format("<tr><td><code>{}</code></td><td>{}</td></tr>\n",
+                        results::htmlEscape(trial.path), results::htmlEscape(trial.reason));
   return body + "</tbody>\n</table>\n";
 }
 
@@ -232,8 +235,8 @@ std::string utcNow() {
 
 const char* const kStyle = R"(
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.8em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.4em; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.baseline { background: #f3f3f3; }
 ul.definitions { font-size: 0.9em; color: #444; }
@@ -248,8 +251,8 @@ std::string renderPage(const std::string& folder, const results::TrialSet& set,
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   page += fmt::format("<title>fulcrum report: {}</title>\n<style>{}</style>\n</head>\n<body>\n",
                       results::htmlEscape(folder), kStyle);
-  page +=
-      fmt::format("<h1>fulcrum report: {}</h1>\n<p>Written {}.</p>\n", results::htmlEscape(folder), utcNow());
+  page += fmt::format("<h1>fulcrum report: {}</h1>\n<p>Written {}.</p>\n",
+                      results::htmlEscape(folder), utcNow());
   page += section("comparison-section", "Comparison",
                   "<div class=\"scroll\">\n" +
                       results::renderComparison(comparison, results::ComparisonFormat::kHtml) +
@@ -287,6 +290,11 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
       options.out.empty() ? fs::path(folder) / "report.html" : fs::path(options.out);
   const fs::path figures =
       (html.parent_path().empty() ? fs::path(".") : html.parent_path()) / "figures";
+  const std::string refused = refusedOutput(html.string(), set);
+  if (!refused.empty()) {
+    err << "fulcrum: report: " << refused << "\n";
+    return 2;
+  }
 
   std::string figureBody;
   bool plotsFailed = false;
@@ -307,7 +315,8 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
       figureBody += fmt::format(
           "<figure><img src=\"data:image/png;base64,{}\" "
           "alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
-          base64(readFile(figures / name)), results::htmlEscape(fs::path(name).stem().string()), results::htmlEscape(name));
+          base64(readFile(figures / name)), results::htmlEscape(fs::path(name).stem().string()),
+          results::htmlEscape(name));
     }
   }
 
@@ -327,6 +336,9 @@ int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::o
   out << html.string() << "\n";
   for (const results::ExcludedTrial& trial : comparison.excluded)
     err << "fulcrum: report: not included: " << trial.path << ": " << trial.reason << "\n";
+  for (const results::DuplicateTrial& duplicate : comparison.duplicates)
+    err << "fulcrum: report: counted once: " << duplicate.kept << " kept, " << duplicate.path
+        << " left out (same configuration and seed)\n";
   return plotsFailed ? 2 : (comparison.excluded.empty() ? 0 : 1);
 }
 

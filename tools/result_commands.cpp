@@ -66,6 +66,30 @@ std::map<std::string, double> baselineValues(const std::string& folder,
 
 }  // namespace
 
+std::string refusedOutput(const std::string& out, const results::TrialSet& set) {
+  std::error_code code;
+  if (!fs::exists(fs::symlink_status(out, code)) && !fs::exists(out, code)) return "";
+  const auto inputs = [&] {
+    std::vector<std::string> paths;
+    for (const results::TrialEntry& trial : set.trials) paths.push_back(trial.path);
+    for (const results::UnreadableFile& file : set.unreadable) paths.push_back(file.path);
+    return paths;
+  }();
+  for (const std::string& input : inputs) {
+    if (fs::equivalent(out, input, code))
+      return fmt::format("--out '{}' is an input of this command ({}): refusing to write onto it",
+                         out, input);
+  }
+  if (fs::path(out).extension() == ".h5")
+    return fmt::format("--out '{}' is an existing .h5 file: refusing to write onto it", out);
+  std::ifstream in(out, std::ios::binary);
+  char signature[8] = {};
+  if (in && in.read(signature, sizeof(signature)) &&
+      std::string(signature, sizeof(signature)) == "\x89HDF\r\n\x1a\n")
+    return fmt::format("--out '{}' is an existing HDF5 file: refusing to write onto it", out);
+  return "";
+}
+
 results::Comparison buildComparison(const CompareCommandOptions& options, results::TrialSet& set) {
   results::CompareOptions compare;
   compare.baseline = options.baseline;
@@ -128,6 +152,13 @@ int exportCommand(const ExportCommandOptions& options, std::ostream& out, std::o
     err << "fulcrum: export: " << e.what() << "\n";
     return 2;
   }
+  if (!options.out.empty()) {
+    const std::string refused = refusedOutput(options.out, set);
+    if (!refused.empty()) {
+      err << "fulcrum: export: " << refused << "\n";
+      return 2;
+    }
+  }
   std::ofstream file;
   std::ostream* sink = &out;
   if (!options.out.empty()) {
@@ -145,6 +176,13 @@ int exportCommand(const ExportCommandOptions& options, std::ostream& out, std::o
   }
   for (const results::UnreadableFile& bad : result.unreadable)
     err << "fulcrum: export: skipped " << bad.reason << "\n";
+  if (what == results::ExportWhat::kSummary) {
+    for (const results::DuplicateTrial& duplicate : set.duplicates)
+      err << fmt::format(
+          "fulcrum: export: {} repeats the configuration and seed of {}: counted once, {} kept "
+          "(the newest by end_time), {} left out\n",
+          duplicate.path, duplicate.kept, duplicate.kept, duplicate.path);
+  }
   err << fmt::format(
       "fulcrum export: {} rows from {} trial files{}\n", result.rows, result.trials,
       result.unreadable.empty() ? "" : fmt::format(", {} skipped", result.unreadable.size()));

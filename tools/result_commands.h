@@ -48,6 +48,11 @@ struct ReportCommandOptions {
 /// a folder that cannot be listed; never for a bad trial file.
 results::Comparison buildComparison(const CompareCommandOptions& options, results::TrialSet& set);
 
+/// Why `out` may not be written by export or report, or "" if it may: it
+/// exists and is one of `set`'s files, an `.h5` file, or starts with the
+/// HDF5 signature.
+std::string refusedOutput(const std::string& out, const results::TrialSet& set);
+
 int compareCommand(const CompareCommandOptions& options, std::ostream& out, std::ostream& err);
 int exportCommand(const ExportCommandOptions& options, std::ostream& out, std::ostream& err);
 int reportCommand(const ReportCommandOptions& options, std::ostream& out, std::ostream& err);

@@ -95,6 +95,18 @@ std::string sweptValues(const TrialSpec& trial) {
   return text.empty() ? "-" : text;
 }
 
+/// A readable name of the trial: the strategy and the swept values other
+/// than the seed, keys shortened to their last part ("dwa lr=1e-3"); stored
+/// as the trial file's `run_name` attribute and shown in the sweep's table.
+std::string runName(const TrialSpec& trial) {
+  std::string name = trial.spec.strategyName;
+  for (const auto& [key, value] : trial.values) {
+    if (key == "seed" || key == "seeds" || key == "strategy" || key == "strategy.name") continue;
+    name += fmt::format(" {}={}", key.substr(key.rfind('.') + 1), value);
+  }
+  return name;
+}
+
 /// "epoch 2/3" from the end of a trial's log, or "".
 std::string lastEpoch(const std::string& logPath) {
   std::ifstream in(logPath, std::ios::binary);
@@ -318,8 +330,10 @@ class Progress {
 };
 
 void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>& outcomes) {
-  std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<18}  {:>8}  {}\n", "#", "id",
-                           "strategy", "seed", "status", "time", "final test metrics");
+  std::size_t nameWidth = 12;  // the run name: strategy and swept values
+  for (const TrialSpec& trial : trials) nameWidth = std::max(nameWidth, runName(trial).size());
+  std::cout << fmt::format("{:>4}  {:<12}  {:<{}}  {:>4}  {:<18}  {:>8}  {}\n", "#", "id", "run",
+                           nameWidth, "seed", "status", "time", "final test metrics");
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const TrialSpec& trial = trials[i];
     const Outcome& outcome = outcomes[i];
@@ -327,8 +341,8 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
     const std::string status =
         outcome.ran || outcome.status != "completed" ? outcome.status : "completed (kept)";
     const double seconds = outcome.ran ? outcome.seconds : fileSeconds;
-    std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<18}  {:>8}  {}\n", i, trial.id,
-                             trial.spec.strategyName, trial.spec.seed, status,
+    std::cout << fmt::format("{:>4}  {:<12}  {:<{}}  {:>4}  {:<18}  {:>8}  {}\n", i, trial.id,
+                             runName(trial), nameWidth, trial.spec.seed, status,
                              seconds > 0 ? clock(seconds) : "-",
                              outcome.status == "completed" ? metrics : "-");
   }
@@ -419,6 +433,7 @@ int runTrialCommand(const RunTrialOptions& options) {
   if (options.threads > 0)
     run.overrides.push_back(fmt::format("train.threads={}", options.threads));
   run.out = trial.resultPath;
+  run.runName = runName(trial);
   // Running (killed), interrupted, failed (with --retry-failed) or unreadable:
   // continue from the checkpoint if the trial left one, otherwise start afresh
   // (--resume replaces the file either way, so --overwrite is not needed).

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "results/aggregate.h"
@@ -133,12 +135,13 @@ TEST_CASE("ranks are competition ranks, lower first, non-finite unranked", "[res
 }
 
 TEST_CASE("compare groups by configuration and computes Δm% per seed", "[results][compare]") {
-  // Baseline "fixed": accuracy 0.8 and 0.6 (mean 0.7). "dwa": 0.77 and 0.84.
-  // Δm per dwa seed = −(0.77 − 0.7)/0.7·100 = −10 and −(0.84 − 0.7)/0.7·100 = −20.
+  // Baseline "fixed": accuracy 0.8 and 0.6 (mean 0.7). "dwa": 0.77 and 0.84,
+  // seeds the baseline lacks, so against its mean: Δm per dwa seed =
+  // −(0.77 − 0.7)/0.7·100 = −10 and −(0.84 − 0.7)/0.7·100 = −20.
   const std::vector<TrialScore> scores = {score("fixed", 0, {{"a/accuracy", 0.8}, {"a/loss", 0.5}}),
                                           score("fixed", 1, {{"a/accuracy", 0.6}, {"a/loss", 0.5}}),
-                                          score("dwa", 0, {{"a/accuracy", 0.77}, {"a/loss", 0.5}}),
-                                          score("dwa", 1, {{"a/accuracy", 0.84}, {"a/loss", 0.5}})};
+                                          score("dwa", 2, {{"a/accuracy", 0.77}, {"a/loss", 0.5}}),
+                                          score("dwa", 3, {{"a/accuracy", 0.84}, {"a/loss", 0.5}})};
   const Comparison c = compare(scores, CompareOptions{});
   REQUIRE(c.columns == std::vector<std::string>{"a/accuracy"});  // loss left out by default
   REQUIRE(c.rows.size() == 2);
@@ -150,15 +153,18 @@ TEST_CASE("compare groups by configuration and computes Δm% per seed", "[result
   CHECK(fixed.bestStats.at("a/accuracy").std == Approx(std::sqrt(0.02)));
   CHECK(dwa.deltaM.mean == Approx(-15.0));
   CHECK(dwa.deltaM.std == Approx(std::sqrt(50.0)));
+  CHECK(dwa.pairing == "mean");
+  CHECK(fixed.pairing == "seed");
   CHECK(fixed.deltaM.mean == Approx(0.0).margin(1e-12));
   CHECK(dwa.rank == 1);
   CHECK(fixed.rank == 2);
+  CHECK_FALSE(dwa.rankTied);
 
   std::vector<TrialScore> repeated = scores;
-  repeated.push_back(score("dwa", 1, {{"a/accuracy", 0.84}}));
+  repeated.push_back(score("dwa", 3, {{"a/accuracy", 0.84}}));
   const Comparison twice = compare(repeated, CompareOptions{});
   REQUIRE(twice.notes.size() == 1);
-  CHECK_THAT(twice.notes[0], Contains("'dwa' has seed 1 in 2 files, each counted: dwa1, dwa1"));
+  CHECK_THAT(twice.notes[0], Contains("'dwa' has seed 3 in 2 files, each counted: dwa3, dwa3"));
 
   CompareOptions lossOnly;
   lossOnly.metrics = {"loss"};
@@ -205,6 +211,8 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   CHECK_THAT(set.unreadable[0].reason, Contains("t-truncated.h5"));
   CHECK(set.sweptKeys == std::vector<std::string>{"strategy.name", "train.lr"});
   CHECK(set.contextKeys == std::vector<std::string>{"train.lr"});
+  // No run_name attribute in these files: computed from the swept values.
+  CHECK(set.trials[0].runName == "dwa lr=0.1");
 
   const Comparison c = compareTrialSet(set, dir.path(), CompareOptions{});
   CHECK(c.trialsRead == 8);
@@ -226,8 +234,10 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   CHECK(dwa.finalStats.at("a/accuracy").mean == Approx(0.81));
   CHECK(dwa.bestStats.at("a/accuracy").mean == Approx(0.69));
   CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.65));
-  // Δm on best values against fixed's 0.65: −(0.66−0.65)/0.65·100 and −(0.72−0.65)/0.65·100.
-  CHECK(dwa.deltaM.mean == Approx(-(0.01 + 0.07) / 2 / 0.65 * 100));
+  // Δm on best values, paired by seed with fixed's 0.70 (seed 0) and 0.60
+  // (seed 1): −(0.66−0.70)/0.70·100 and −(0.72−0.60)/0.60·100.
+  CHECK(dwa.pairing == "seed");
+  CHECK(dwa.deltaM.mean == Approx((0.04 / 0.70 - 0.12 / 0.60) / 2 * 100));
   CHECK(dwa.msPerStep.mean == Approx(15.0));
   CHECK(dwa.secondsPerTrial.mean == Approx(3.0));
   CHECK(c.rows[0].rank == 1);  // alone in its context, its own baseline
@@ -240,8 +250,7 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
   CHECK_THAT(csv, Contains("strategy,train.lr,n,seeds,a/accuracy_final_mean"));
   const std::string json = renderComparison(c, ComparisonFormat::kJson);
-  CHECK_THAT(json,
-             Contains("\"strategy\": \"dwa\", \"context\": {\"train.lr\": \"0.1\"}, \"n\": 2"));
+  CHECK_THAT(json, Contains("\"strategy\": \"dwa\", \"context\": {\"train.lr\": 0.1}, \"n\": 2"));
   CHECK_THAT(renderComparison(c, ComparisonFormat::kHtml), Contains("<table id=\"comparison\">"));
 
   SECTION("the tidy export holds exactly the files' numbers") {
@@ -274,6 +283,109 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
     CHECK_THAT(summary.str(),
                Contains("t-dwa-seed1,completed,dwa,dwa,1,dwa,0.1,a,test,,1,accuracy,best,0.72\n"));
   }
+}
+
+TEST_CASE("Δm% pairs seeds with the baseline's where it can; overlapping ranks are ties",
+          "[results][compare]") {
+  // fixed: 0.8 (seed 0), 0.6 (seed 1); mean 0.7.
+  // paired (seeds 0, 1): 0.88 and 0.66, each 10 % above its seed's baseline:
+  //   Δm = −10 and −10 → −10 ± 0 (against the mean it would be −25.7 and +5.7).
+  // unpaired (seeds 0, 2; the baseline has no seed 2): 0.77 and 0.84 against
+  //   the mean 0.7: −10 and −20 → −15 ± 7.07, overlapping paired's −10 ± 0.
+  // fixed: 0 ± 0, apart from both: rank 3.
+  const std::vector<TrialScore> scores = {
+      score("fixed", 0, {{"a/accuracy", 0.8}}),     score("fixed", 1, {{"a/accuracy", 0.6}}),
+      score("paired", 0, {{"a/accuracy", 0.88}}),   score("paired", 1, {{"a/accuracy", 0.66}}),
+      score("unpaired", 0, {{"a/accuracy", 0.77}}), score("unpaired", 2, {{"a/accuracy", 0.84}})};
+  const Comparison c = compare(scores, CompareOptions{});
+  REQUIRE(c.rows.size() == 3);
+  const ComparisonRow& fixed = c.rows[0];
+  const ComparisonRow& paired = c.rows[1];
+  const ComparisonRow& unpaired = c.rows[2];
+  REQUIRE(paired.label == "paired");
+  CHECK(paired.pairing == "seed");
+  CHECK(paired.deltaM.mean == Approx(-10.0));
+  CHECK(paired.deltaM.std == Approx(0.0).margin(1e-9));
+  CHECK(unpaired.pairing == "mean");
+  CHECK(unpaired.deltaM.mean == Approx(-15.0));
+  CHECK(unpaired.deltaM.std == Approx(std::sqrt(50.0)));
+  CHECK(unpaired.rank == 1);
+  CHECK(paired.rank == 1);
+  CHECK(unpaired.rankTied);
+  CHECK(paired.rankTied);
+  CHECK(fixed.rank == 3);
+  CHECK_FALSE(fixed.rankTied);
+
+  const std::string table = renderComparison(c, ComparisonFormat::kTable);
+  CHECK_THAT(table, Contains("shares its rank, written \"2=\""));
+  CHECK_THAT(table, Contains("(pairing: seed), else its mean over seeds (pairing: mean)"));
+  const auto line = [&](const std::string& start) {
+    const std::size_t at = table.find("\n" + start + " ");
+    return at == std::string::npos ? std::string()
+                                   : table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+  };
+  CHECK_THAT(line("paired"), Contains("-10.00 ± 0.00     seed    1="));
+  CHECK_THAT(line("unpaired"), Contains("-15.00 ± 7.07     mean    1="));
+  CHECK_THAT(line("fixed"), Contains("+0.00 ± 0.00     seed     3"));
+  const std::string json = renderComparison(c, ComparisonFormat::kJson);
+  CHECK_THAT(json, Contains("\"pairing\": \"seed\", \"rank\": 1, \"rank_tied\": true"));
+  const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
+  CHECK_THAT(csv, Contains("delta_m_mean,delta_m_std,pairing,rank,rank_tied,baseline"));
+  // The report's table: best values only (the selection), rows by rank.
+  const std::string html = renderComparison(c, ComparisonFormat::kHtml);
+  CHECK_THAT(html, Contains("<th>a/accuracy best</th>") && !Contains("<th>a/accuracy final</th>"));
+  CHECK(html.find("<td>paired</td>") < html.find("<td>fixed (baseline)</td>"));
+  CHECK_THAT(csv, Contains(",mean,1,true,false,"));
+}
+
+TEST_CASE("swept numbers sort by value and are JSON numbers", "[results][compare]") {
+  std::vector<TrialScore> scores;
+  for (const char* lr : {"1e-2", "3e-3", "1e-3"}) {
+    TrialScore s = score("fixed", 0, {{"a/accuracy", 0.8}});
+    s.context = {{"train.lr", lr}};
+    scores.push_back(s);
+  }
+  const Comparison c = compare(scores, CompareOptions{});
+  REQUIRE(c.rows.size() == 3);
+  CHECK(c.rows[0].context[0].second == "1e-3");
+  CHECK(c.rows[1].context[0].second == "3e-3");
+  CHECK(c.rows[2].context[0].second == "1e-2");
+  const std::string json = renderComparison(c, ComparisonFormat::kJson);
+  CHECK_THAT(json, Contains("\"context\": {\"train.lr\": 0.001}"));
+  CHECK_THAT(json, Contains("\"context\": {\"train.lr\": 0.01}"));
+}
+
+TEST_CASE("one configuration and seed in several files is counted once", "[results][compare]") {
+  TempDir dir;
+  writeTrial(dir.file("a-old.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.1, 0.1});
+  writeTrial(dir.file("b-other-seed.h5"), "fixed", 1, "0.1", {0.5, 0.6}, {0.5, 0.6});
+  // end_time has whole seconds: the second file is newer.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  writeTrial(dir.file("z-new.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.5, 0.7});
+  fs::copy_file(dir.file("z-new.h5"), dir.file("m-copy.h5"));  // the same end time
+
+  const TrialSet set = scanFolder(dir.path());
+  REQUIRE(set.duplicates.size() == 2);
+  // Newest end time first, then the first path: m-copy (equal to z-new, before it).
+  CHECK(set.duplicates[0].path == dir.file("a-old.h5"));
+  CHECK(set.duplicates[0].kept == dir.file("m-copy.h5"));
+  CHECK(set.duplicates[1].path == dir.file("z-new.h5"));
+  CHECK(set.duplicates[1].kept == dir.file("m-copy.h5"));
+
+  const Comparison c = compareTrialSet(set, dir.path(), CompareOptions{});
+  REQUIRE(c.rows.size() == 1);
+  CHECK(c.rows[0].paths ==
+        std::vector<std::string>{dir.file("b-other-seed.h5"), dir.file("m-copy.h5")});
+  CHECK(c.excluded.empty());
+  const std::string table = renderComparison(c, ComparisonFormat::kTable);
+  CHECK_THAT(table, Contains("a-old.h5 repeats the configuration and seed of " +
+                             dir.file("m-copy.h5") + ": counted once"));
+  CHECK_THAT(renderComparison(c, ComparisonFormat::kJson), Contains("\"duplicates\": ["));
+
+  std::ostringstream summary;
+  const ExportResult s = exportTidy(set, ExportWhat::kSummary, ExportFormat::kCsv, summary);
+  CHECK(s.trials == 2);
+  CHECK_THAT(summary.str(), !Contains("a-old") && !Contains("z-new"));
 }
 
 TEST_CASE("flattenConfig turns YAML into key paths", "[results][compare]") {
