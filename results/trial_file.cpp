@@ -252,7 +252,23 @@ std::string stagingName(const std::string& path) { return fmt::format("{}{}", st
 
 /// Moves the finished `staging` file to `path` in one step; without
 /// `overwrite` an existing `path` (even one that appeared meanwhile) is an error.
+/// Fails unless `path` is a regular file or absent: a FIFO, a device node,
+/// a folder or a symbolic link is never replaced by a trial file.
+void requireRegularOrAbsent(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::symlink_status(path, error);
+  if (!fs::exists(status) || fs::is_regular_file(status)) return;
+  const char* kind = fs::is_directory(status)        ? "a directory"
+                     : fs::is_fifo(status)           ? "a FIFO"
+                     : fs::is_symlink(status)        ? "a symbolic link"
+                     : fs::is_character_file(status) ? "a character device"
+                     : fs::is_block_file(status)     ? "a block device"
+                                                     : "not a regular file";
+  fail(path, fmt::format("is {}; only a regular file is ever replaced by a trial file", kind));
+}
+
 void publish(const std::string& staging, const std::string& path, bool overwrite) {
+  requireRegularOrAbsent(path);  // again: it may have appeared since the constructor looked
   if (overwrite) {
     if (::rename(staging.c_str(), path.c_str()) != 0)
       fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
@@ -343,6 +359,7 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, error))
     fail(path, fmt::format("directory '{}' does not exist", parent.string()));
+  requireRegularOrAbsent(path);
   if (fs::exists(fs::symlink_status(path, error)) && !overwrite)
     fail(path, "file already exists (pass overwrite to replace it)");
 
