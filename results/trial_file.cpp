@@ -67,6 +67,22 @@ struct Hdf5Failure {
   bool openForWrite = false;  ///< some entry reports a file still marked open for writing
 };
 
+/// HDF5's description of a failed system call ("file write failed: time =
+/// …, errno = 28, error message = 'No space left on device', buf = …, bytes
+/// actually written = 18446744073709551615, …", over two lines) reduced to
+/// the system's own words; any other description unchanged.
+std::string systemReason(const std::string& description) {
+  const std::string marker = "error message = '";
+  const std::size_t begin = description.find(marker);
+  if (begin == std::string::npos) return description;
+  const std::size_t end = description.find('\'', begin + marker.size());
+  if (end == std::string::npos) return description;
+  const std::size_t colon = description.find(':');
+  const std::string call = colon != std::string::npos && colon < begin ? description.substr(0, colon) : "";
+  const std::string words = description.substr(begin + marker.size(), end - begin - marker.size());
+  return call.empty() ? words : fmt::format("{}: {}", call, words);
+}
+
 Hdf5Failure lastFailure() {
   struct Walk {
     hid_t truncatedCode;
@@ -89,6 +105,7 @@ Hdf5Failure lastFailure() {
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, visit, &walk);
   if (walk.failure.reason.empty()) walk.failure.reason = "unknown HDF5 error";
+  walk.failure.reason = systemReason(walk.failure.reason);
   return walk.failure;
 }
 

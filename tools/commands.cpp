@@ -228,7 +228,20 @@ int runCommand(const RunOptions& options) {
   try {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
-    return reportError(e.what() + noSpaceNote(path.parent_path()));
+    // A fault of the machine while the trial ran (a full disk, a lost
+    // mount): a failed trial (exit 1), not bad input. The file is marked
+    // failed if there is still room to record it; otherwise it stays
+    // "running" and a resumed sweep redoes it.
+    const std::string reason = e.what() + noSpaceNote(path.parent_path());
+    try {
+      log.end("failed", reason);
+    } catch (const std::exception&) {
+      return reportError(fmt::format("trial failed: {} (the file still says 'running': no room "
+                                     "to record the failure)",
+                                     reason),
+                         1);
+    }
+    return reportError(fmt::format("trial failed: {}", reason), 1);
   } catch (const CheckpointError& e) {
     return reportError(e.what() + noSpaceNote(path.parent_path()), resume ? 2 : 1);
   } catch (const c10::Error& e) {
