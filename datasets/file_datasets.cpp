@@ -1,15 +1,16 @@
 #include "datasets/file_datasets.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
 #include <set>
 
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include "datasets/sources.h"
+#include "framework/regular_file.h"
 
 namespace fulcrum {
 
@@ -144,7 +145,9 @@ FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& k
     node.fail("path", fmt::format("file not found: {}{}", o.path,
                                   o.path == path ? "" : " (relative paths start at the experiment file's folder)"));
   }
-  if (fs::is_directory(o.path, code)) node.fail("path", fmt::format("{} is a directory, not a {} file", o.path, kind));
+  // Before any open, which would wait forever on a FIFO or a device.
+  if (const std::string what = nonRegularKind(o.path); !what.empty())
+    node.fail("path", fmt::format("{} is {}, not a {} file", o.path, what, kind));
   if (kind == "hdf5") {
     o.inputs = node.requireString("inputs");
     const std::string split = node.getString("split", "fractions", {"fractions", "groups"});

@@ -1,8 +1,13 @@
 #include "framework/checkpoint.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <torch/torch.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,8 +15,7 @@
 #include <mutex>
 #include <utility>
 
-#include <fmt/format.h>
-#include <torch/torch.h>
+#include "framework/regular_file.h"
 
 namespace fulcrum {
 
@@ -20,7 +24,102 @@ namespace {
 namespace fs = std::filesystem;
 
 /// Version of the layout below; a file without it is not a fulcrum checkpoint.
-constexpr int64_t kCheckpointVersion = 1;
+/// 2: the checksum trailer and the thread count.
+constexpr int64_t kCheckpointVersion = 2;
+
+/// The trailer after the archive: kTrailerMagic, the archive's length in
+/// bytes (uint64, little-endian) and its CRC-32 (zlib's crc32, uint32,
+/// little-endian). LibTorch 1.13 reads a zip archive without checking the
+/// CRCs it stores, so a flipped bit in a tensor would load silently.
+constexpr std::array<char, 8> kTrailerMagic = {'F', 'U', 'L', 'C', 'R', 'C', '3', '2'};
+constexpr std::size_t kTrailerSize = kTrailerMagic.size() + 8 + 4;
+
+/// `value`'s low `bytes` bytes, least significant first, appended to `out`.
+void appendLittleEndian(std::string& out, uint64_t value, std::size_t bytes) {
+  for (std::size_t i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint64_t readLittleEndian(const char* data, std::size_t bytes) {
+  uint64_t value = 0;
+  for (std::size_t i = bytes; i-- > 0;) value = (value << 8) | static_cast<unsigned char>(data[i]);
+  return value;
+}
+
+uint32_t crc32Of(uint32_t crc, const char* data, std::size_t size) {
+  // zlib's crc32 takes at most UINT_MAX bytes at a time.
+  while (size > 0) {
+    const auto chunk = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    crc = static_cast<uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(data), chunk));
+    data += chunk;
+    size -= chunk;
+  }
+  return crc;
+}
+
+/// The archive in the checkpoint at `path`, its checksum verified. Opened
+/// without blocking (a FIFO or device would wait forever, deaf to SIGTERM),
+/// and only a regular file is read.
+std::string readVerifiedArchive(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': {}", path, std::strerror(errno)));
+  std::string bytes;
+  struct stat info {};
+  int error = 0;
+  if (const std::string kind = nonRegularKind(fd); !kind.empty()) {
+    ::close(fd);
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': it is {}, not a regular file", path, kind));
+  }
+  if (::fstat(fd, &info) != 0) {
+    error = errno;
+  } else {
+    bytes.resize(static_cast<std::size_t>(info.st_size));
+    std::size_t done = 0;
+    while (error == 0) {
+      if (done == bytes.size())
+        bytes.resize(std::max<std::size_t>(2 * done, 4096));  // it grew meanwhile
+      const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error = errno;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    bytes.resize(done);
+  }
+  ::close(fd);
+  if (error != 0)
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': {}", path, std::strerror(error)));
+  const std::string startOver = "remove it to start the trial over";
+  if (bytes.size() < kTrailerSize ||
+      bytes.compare(bytes.size() - kTrailerSize, kTrailerMagic.size(), kTrailerMagic.data(),
+                    kTrailerMagic.size()) != 0) {
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': it does not end in fulcrum's checksum trailer "
+                    "(truncated, or written by a "
+                    "fulcrum without checkpoint checksums); {}",
+                    path, startOver));
+  }
+  const char* trailer = bytes.data() + bytes.size() - kTrailerSize + kTrailerMagic.size();
+  const uint64_t length = readLittleEndian(trailer, 8);
+  const auto stored = static_cast<uint32_t>(readLittleEndian(trailer + 8, 4));
+  if (length != bytes.size() - kTrailerSize) {
+    throw CheckpointError(fmt::format(
+        "cannot read checkpoint '{}': damaged: its trailer gives {} bytes of archive, the file "
+        "holds {}; {}",
+        path, length, bytes.size() - kTrailerSize, startOver));
+  }
+  bytes.resize(length);
+  const uint32_t actual = crc32Of(0, bytes.data(), bytes.size());
+  if (actual != stored) {
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': damaged: CRC-32 {:08x} recorded, {:08x} read; {}",
+                    path, stored, actual, startOver));
+  }
+  return bytes;
+}
 
 /// Flushes the folder `path` (a rename in it) to disk; false with errno set on failure.
 bool syncFolder(const std::string& path) {
@@ -55,9 +154,9 @@ void setGeneratorState(const torch::Tensor& state) {
 
 std::string checkpointStagingPrefix(const std::string& path) { return path + ".part-"; }
 
-void saveCheckpoint(const std::string& path, const std::string& config, const TrainingPosition& position,
-                    const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                    const StrategyState& strategy) {
+void saveCheckpoint(const std::string& path, const std::string& config,
+                    const TrainingPosition& position, const torch::nn::Module& model,
+                    const torch::optim::Optimizer& optimizer, const StrategyState& strategy) {
   const std::string staging = fmt::format("{}{}", checkpointStagingPrefix(path), ::getpid());
   int writeError = 0;  // errno of the first failed write, fsync, close or rename
   int fd = -1;
@@ -68,6 +167,7 @@ void saveCheckpoint(const std::string& path, const std::string& config, const Tr
     archive.write("epochs", c10::IValue(position.epochs));
     archive.write("step", c10::IValue(position.step));
     archive.write("skipped_steps", c10::IValue(position.skippedSteps));
+    archive.write("threads", c10::IValue(position.threads));
     archive.write("shuffle", c10::IValue(position.shuffle));
     archive.write("last_weights", toTensor(position.lastWeights));
     archive.write("torch_generator", generatorState());
@@ -87,18 +187,34 @@ void saveCheckpoint(const std::string& path, const std::string& config, const Tr
     archive.write("strategy", strategyArchive);
     // Through our own writer: LibTorch's file writer reports a failed write
     // (a full disk) from its destructor, which terminates the process.
-    fd = ::open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // A new file (a leftover of a killed writer with our pid is removed
+    // first), never through a symbolic link, never blocking on a FIFO.
+    std::remove(staging.c_str());
+    fd = ::open(staging.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                0644);
     if (fd < 0) writeError = errno;
-    archive.save_to([&](const void* data, std::size_t size) -> std::size_t {
-      const char* bytes = static_cast<const char*>(data);
+    auto writeAll = [&](const char* bytes, std::size_t size) {
       for (std::size_t done = 0; writeError == 0 && done < size;) {
         const ssize_t n = ::write(fd, bytes + done, size - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) writeError = n < 0 ? errno : EIO;
-        else done += static_cast<std::size_t>(n);
+        if (n <= 0)
+          writeError = n < 0 ? errno : EIO;
+        else
+          done += static_cast<std::size_t>(n);
       }
+    };
+    uint32_t crc = crc32Of(0, nullptr, 0);
+    uint64_t length = 0;
+    archive.save_to([&](const void* data, std::size_t size) -> std::size_t {
+      crc = crc32Of(crc, static_cast<const char*>(data), size);
+      length += size;
+      writeAll(static_cast<const char*>(data), size);
       return size;  // a failure is reported below, after the archive is complete
     });
+    std::string trailer(kTrailerMagic.data(), kTrailerMagic.size());
+    appendLittleEndian(trailer, length, 8);
+    appendLittleEndian(trailer, crc, 4);
+    writeAll(trailer.data(), trailer.size());
     if (fd >= 0) {
       if (writeError == 0 && ::fsync(fd) != 0) writeError = errno;
       if (::close(std::exchange(fd, -1)) != 0 && writeError == 0) writeError = errno;
@@ -106,33 +222,46 @@ void saveCheckpoint(const std::string& path, const std::string& config, const Tr
   } catch (const c10::Error& e) {
     if (fd >= 0) ::close(fd);
     std::remove(staging.c_str());
-    throw CheckpointError(fmt::format("cannot write checkpoint '{}': {}", path, e.what_without_backtrace()));
+    throw CheckpointError(
+        fmt::format("cannot write checkpoint '{}': {}", path, e.what_without_backtrace()));
   }
-  if (writeError == 0 && ::rename(staging.c_str(), path.c_str()) != 0) writeError = errno;
-  if (writeError != 0) {
+  // Only a regular file (or nothing) is replaced; a FIFO, device, folder
+  // or symbolic link standing at `path` stays as it is.
+  const std::string refused = nonRegularKind(path, /*followLinks=*/false);
+  if (writeError == 0 && refused.empty() && ::rename(staging.c_str(), path.c_str()) != 0)
+    writeError = errno;
+  if (writeError != 0 || !refused.empty()) {
     std::remove(staging.c_str());
-    throw CheckpointError(fmt::format("cannot write checkpoint '{}': {}", path, std::strerror(writeError)));
+    if (!refused.empty()) {
+      throw CheckpointError(
+          fmt::format("cannot write checkpoint '{}': it is {}, not a regular file", path, refused));
+    }
+    throw CheckpointError(
+        fmt::format("cannot write checkpoint '{}': {}", path, std::strerror(writeError)));
   }
   const fs::path folder = fs::path(path).parent_path();
   syncFolder(folder.empty() ? "." : folder.string());  // the rename itself
 }
 
-LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config, torch::nn::Module& model,
-                                torch::optim::Optimizer& optimizer) {
+LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config,
+                                torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
   LoadedCheckpoint loaded;
   try {
+    const std::string bytes = readVerifiedArchive(path);
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size());
     c10::IValue value;
-    if (!archive.try_read("fulcrum_checkpoint", value) || !value.isInt() || value.toInt() != kCheckpointVersion) {
-      throw CheckpointError(fmt::format("'{}' is not a fulcrum checkpoint (version {})", path, kCheckpointVersion));
+    if (!archive.try_read("fulcrum_checkpoint", value) || !value.isInt() ||
+        value.toInt() != kCheckpointVersion) {
+      throw CheckpointError(
+          fmt::format("'{}' is not a fulcrum checkpoint (version {})", path, kCheckpointVersion));
     }
     archive.read("config", value);
     if (value.toStringRef() != config) {
-      throw CheckpointError(fmt::format(
-          "checkpoint '{}' was written for another configuration of this trial; "
-          "remove it (or pass --overwrite) to start the trial over",
-          path));
+      throw CheckpointError(
+          fmt::format("checkpoint '{}' was written for another configuration of this trial; "
+                      "remove it (or pass --overwrite) to start the trial over",
+                      path));
     }
     TrainingPosition& position = loaded.position;
     archive.read("epochs", value);
@@ -141,6 +270,8 @@ LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& conf
     position.step = value.toInt();
     archive.read("skipped_steps", value);
     position.skippedSteps = value.toInt();
+    archive.read("threads", value);
+    position.threads = value.toInt();
     archive.read("shuffle", value);
     position.shuffle = value.toStringRef();
     torch::Tensor tensor;
@@ -164,7 +295,8 @@ LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& conf
     archive.read("torch_generator", generator);
     setGeneratorState(generator);
   } catch (const c10::Error& e) {
-    throw CheckpointError(fmt::format("cannot read checkpoint '{}': {}", path, e.what_without_backtrace()));
+    throw CheckpointError(
+        fmt::format("cannot read checkpoint '{}': {}", path, e.what_without_backtrace()));
   }
   return loaded;
 }

@@ -1,7 +1,9 @@
 // Checkpoints of a running trial: everything the trainer needs to continue it
 // bit for bit — the model, the optimizer, the strategy's state, the random
-// number generators and where training stands. One file per trial, written
-// with LibTorch's archive format, replaced atomically.
+// number generators and where training stands. One file per trial: LibTorch's
+// archive (a zip file) followed by a 20-byte trailer — "FULCRC32", the
+// archive's length (uint64) and its CRC-32 (zlib, uint32), both
+// little-endian — written to a temporary file, synced and renamed.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +30,11 @@ class CheckpointError : public std::runtime_error {
 
 /// Where a trial stands at the end of an epoch, besides its tensors.
 struct TrainingPosition {
-  int64_t epochs = 0;            ///< epochs completed: the next epoch to run, from 0
-  int64_t step = 0;              ///< global steps taken (skipped ones included)
-  int64_t skippedSteps = 0;      ///< optimizer steps skipped so far (train.on_nan: skip_step)
-  std::string shuffle;           ///< state of the batch-order generator (std::mt19937_64, as text)
+  int64_t epochs = 0;        ///< epochs completed: the next epoch to run, from 0
+  int64_t step = 0;          ///< global steps taken (skipped ones included)
+  int64_t skippedSteps = 0;  ///< optimizer steps skipped so far (train.on_nan: skip_step)
+  int64_t threads = 0;       ///< intra-op threads the trial computed with (0 = not recorded)
+  std::string shuffle;       ///< state of the batch-order generator (std::mt19937_64, as text)
   std::vector<double> lastWeights;  ///< the task weights of the last step
 };
 
@@ -39,11 +42,12 @@ struct TrainingPosition {
 /// buffers, the optimizer's state, `strategy` and LibTorch's default CPU
 /// generator, plus `config` (the trial's resolved configuration, checked when
 /// loading). Written to a temporary file beside `path`, synced and renamed,
-/// so a process killed meanwhile leaves the previous checkpoint intact.
-/// Throws CheckpointError naming the path.
-void saveCheckpoint(const std::string& path, const std::string& config, const TrainingPosition& position,
-                    const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                    const StrategyState& strategy);
+/// so a process killed meanwhile leaves the previous checkpoint intact. Only
+/// a regular file is replaced: anything else at `path` (a FIFO, a symbolic
+/// link, ...) is left alone and reported. Throws CheckpointError naming the path.
+void saveCheckpoint(const std::string& path, const std::string& config,
+                    const TrainingPosition& position, const torch::nn::Module& model,
+                    const torch::optim::Optimizer& optimizer, const StrategyState& strategy);
 
 /// What loadCheckpoint() read besides what it restored in place.
 struct LoadedCheckpoint {
@@ -53,10 +57,12 @@ struct LoadedCheckpoint {
 
 /// Reads the checkpoint at `path` into `model` and `optimizer` (built as for
 /// a fresh trial) and restores LibTorch's default CPU generator. Throws
-/// CheckpointError naming the path if the file is unreadable, not a fulcrum
-/// checkpoint, or was written for another configuration than `config`.
-LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config, torch::nn::Module& model,
-                                torch::optim::Optimizer& optimizer);
+/// CheckpointError naming the path if the file is not a regular file (it is
+/// opened without blocking), its CRC-32 does not match the archive's bytes
+/// (checked before LibTorch parses any of them), it is not a fulcrum
+/// checkpoint, or it was written for another configuration than `config`.
+LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config,
+                                torch::nn::Module& model, torch::optim::Optimizer& optimizer);
 
 /// Checkpoints are written as "<path>.part-<pid>" and renamed over `path`:
 /// this returns "<path>.part-", for whoever removes a killed writer's leftovers.

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "framework/regular_file.h"
+
 namespace fulcrum {
 namespace {
 
@@ -131,7 +133,9 @@ class GzReader {
       }
       throw DataError(message);
     }
-    if (fs::is_directory(path, ec)) throw DataError(path + ": is a directory, not a file");
+    if (const std::string kind = nonRegularKind(path); !kind.empty()) {
+      throw DataError(path + ": is " + kind + ", not a file");
+    }
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (file_ == nullptr) {

@@ -1,15 +1,16 @@
 #include "framework/experiment.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
-#include <fmt/format.h>
-#include <unistd.h>
-
 #include "framework/extension_registry.h"
+#include "framework/regular_file.h"
 
 namespace fulcrum {
 
@@ -502,8 +503,9 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
 std::string readExperimentFile(const std::string& path) {
   std::error_code code;
   if (!std::filesystem::exists(path, code)) throw ConfigError(path, 0, 0, "", "file not found");
-  if (std::filesystem::is_directory(path, code)) {
-    throw ConfigError(path, 0, 0, "", "is a directory, not an experiment file");
+  // Before the open, which would wait forever on a FIFO or a device.
+  if (const std::string kind = nonRegularKind(path); !kind.empty()) {
+    throw ConfigError(path, 0, 0, "", fmt::format("is {}, not an experiment file", kind));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path, 0, 0, "", "cannot open the file for reading");

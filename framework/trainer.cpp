@@ -415,6 +415,18 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       throw CheckpointError(fmt::format("checkpoint '{}': {}", hooks.checkpointPath, e.what()));
     }
     std::istringstream(position.shuffle) >> shuffle;
+    // Another thread count splits the reductions differently, and the curves
+    // would not continue bit for bit: the trial keeps the checkpoint's count.
+    if (position.threads > 0 && position.threads != torch::get_num_threads()) {
+      const int64_t asked = torch::get_num_threads();
+      configureThreads(position.threads);
+      if (hooks.notice) {
+        hooks.notice(fmt::format(
+            "continues with the {} thread(s) of checkpoint {} (train.threads asks for {}), so "
+            "that its curves continue bit for bit",
+            position.threads, hooks.checkpointPath, asked));
+      }
+    }
     description.resumeStep = position.step;
     description.resumeEpoch = position.epochs;
     description.integers["resumed_from_epoch"] = position.epochs;
@@ -629,7 +641,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       // a checkpoint must not be ahead of the file it continues.
       const bool last = epoch + 1 == spec.train.epochs;
       if (!checkpointPath.empty() && !last && (epoch + 1) % spec.train.checkpointEvery == 0) {
-        const TrainingPosition now{epoch + 1, step, result.skippedSteps, generatorText(shuffle), lastWeights};
+        const TrainingPosition now{
+            epoch + 1,  step, result.skippedSteps, torch::get_num_threads(), generatorText(shuffle),
+            lastWeights};
         saveCheckpoint(checkpointPath, config, now, *model, *optimizer, strategy.state());
       }
     }

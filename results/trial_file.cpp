@@ -67,6 +67,22 @@ struct Hdf5Failure {
   bool openForWrite = false;  ///< some entry reports a file still marked open for writing
 };
 
+/// HDF5's description of a failed system call ("file write failed: time =
+/// …, errno = 28, error message = 'No space left on device', buf = …, bytes
+/// actually written = 18446744073709551615, …", over two lines) reduced to
+/// the system's own words; any other description unchanged.
+std::string systemReason(const std::string& description) {
+  const std::string marker = "error message = '";
+  const std::size_t begin = description.find(marker);
+  if (begin == std::string::npos) return description;
+  const std::size_t end = description.find('\'', begin + marker.size());
+  if (end == std::string::npos) return description;
+  const std::size_t colon = description.find(':');
+  const std::string call = colon != std::string::npos && colon < begin ? description.substr(0, colon) : "";
+  const std::string words = description.substr(begin + marker.size(), end - begin - marker.size());
+  return call.empty() ? words : fmt::format("{}: {}", call, words);
+}
+
 Hdf5Failure lastFailure() {
   struct Walk {
     hid_t truncatedCode;
@@ -89,6 +105,7 @@ Hdf5Failure lastFailure() {
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, visit, &walk);
   if (walk.failure.reason.empty()) walk.failure.reason = "unknown HDF5 error";
+  walk.failure.reason = systemReason(walk.failure.reason);
   return walk.failure;
 }
 
@@ -252,7 +269,23 @@ std::string stagingName(const std::string& path) { return fmt::format("{}{}", st
 
 /// Moves the finished `staging` file to `path` in one step; without
 /// `overwrite` an existing `path` (even one that appeared meanwhile) is an error.
+/// Fails unless `path` is a regular file or absent: a FIFO, a device node,
+/// a folder or a symbolic link is never replaced by a trial file.
+void requireRegularOrAbsent(const std::string& path) {
+  std::error_code error;
+  const fs::file_status status = fs::symlink_status(path, error);
+  if (!fs::exists(status) || fs::is_regular_file(status)) return;
+  const char* kind = fs::is_directory(status)        ? "a directory"
+                     : fs::is_fifo(status)           ? "a FIFO"
+                     : fs::is_symlink(status)        ? "a symbolic link"
+                     : fs::is_character_file(status) ? "a character device"
+                     : fs::is_block_file(status)     ? "a block device"
+                                                     : "not a regular file";
+  fail(path, fmt::format("is {}; only a regular file is ever replaced by a trial file", kind));
+}
+
 void publish(const std::string& staging, const std::string& path, bool overwrite) {
+  requireRegularOrAbsent(path);  // again: it may have appeared since the constructor looked
   if (overwrite) {
     if (::rename(staging.c_str(), path.c_str()) != 0)
       fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
@@ -343,6 +376,7 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, error))
     fail(path, fmt::format("directory '{}' does not exist", parent.string()));
+  requireRegularOrAbsent(path);
   if (fs::exists(fs::symlink_status(path, error)) && !overwrite)
     fail(path, "file already exists (pass overwrite to replace it)");
 

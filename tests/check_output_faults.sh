@@ -104,6 +104,22 @@ else
   check "3 completed files after the resume (got $n)" test "$n" -eq 3
   check "no staging files left behind" test -z "$(ls "$dir/full" | grep -F '.part-')"
 
+  # 3b. A single run whose result file does not fit (40 KB): a runtime
+  # fault, exit 1 (not 2, "bad input"), one clean line in the system's words
+  # (not HDF5's two-line record with its byte counts).
+  mkdir -p "$dir/tiny"
+  if mount -t tmpfs -o size=40k tmpfs "$dir/tiny"; then
+    mounts+=("$dir/tiny")
+    "$fulcrum" run "$experiment" "${tiny[@]}" --out "$dir/tiny/t.h5" --quiet > "$dir/3b.txt" 2>&1
+    code=$?
+    cat "$dir/3b.txt"
+    check "a full disk while training is exit 1 (got $code)" test "$code" -eq 1
+    check "one line of output" test "$(wc -l < "$dir/3b.txt")" -eq 1
+    check "it says the disk is full" contains "$dir/3b.txt" "No space left on device"
+    check "no HDF5 byte counts or times" bash -c "! grep -qE 'bytes actually written|time = |errno = ' '$dir/3b.txt'"
+    check "it says what became of the file" contains "$dir/3b.txt" "the file still says 'running'"
+  fi
+
   # 4. A checkpoint that does not fit: 420 KB hold the trial file (300 KB)
   # and its first checkpoint (130 KB) but not the second one's temporary.
   mkdir -p "$dir/ckpt"

@@ -6,8 +6,10 @@
 #     equal bit for bit to an uninterrupted run's (h5py); checkpoint removed;
 #  2. --resume on a completed trial changes nothing; on a trial without a
 #     checkpoint starts over; --resume with --overwrite is refused;
-#  3. a checkpoint of another configuration, or a damaged one: exit 2 naming
-#     the checkpoint, result file and checkpoint unchanged;
+#  3. a checkpoint of another configuration, a truncated one, or one with a
+#     flipped byte (caught by its CRC-32): exit 2 naming the checkpoint,
+#     result file and checkpoint unchanged; a resume asking for another
+#     thread count keeps the checkpoint's;
 #  4. a sweep killed while its trials train continues them from their
 #     checkpoints: the same files as an uninterrupted sweep.
 # Usage: check_resume.sh FULCRUM EXPERIMENT.yaml (gradnorm_toy.yaml)
@@ -78,13 +80,27 @@ check "damaged checkpoint: exit 2 (got $code)" test "$code" -eq 2
 check "damaged checkpoint: named" contains "$dir/damaged.txt" "cannot read checkpoint '$dir/killed.h5.ckpt'"
 check "damaged checkpoint: no stack trace" bash -c "! grep -qE 'terminate called|Exception raised from|frame #' '$dir/damaged.txt'"
 check "damaged checkpoint: result file unchanged" cmp -s "$dir/killed.h5" "$dir/killed-before.h5"
+# A flipped byte inside the archive (LibTorch does not check the zip CRCs):
+# refused by fulcrum's CRC-32 before LibTorch reads it.
+/usr/bin/python3 -c "import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b) // 2] ^= 1; open(sys.argv[2], 'wb').write(b)" \
+  "$dir/killed-before.ckpt" "$dir/killed.h5.ckpt"
+"$fulcrum" run "${trial[@]}" --out "$dir/killed.h5" --resume > "$dir/flipped.txt" 2>&1
+code=$?
+check "flipped checkpoint byte: exit 2 (got $code)" test "$code" -eq 2
+check "flipped checkpoint byte: named" contains "$dir/flipped.txt" "cannot read checkpoint '$dir/killed.h5.ckpt': damaged: CRC-32"
+check "flipped checkpoint byte: result file unchanged" cmp -s "$dir/killed.h5" "$dir/killed-before.h5"
 cp "$dir/killed-before.ckpt" "$dir/killed.h5.ckpt"
 
-# 1a, continued.
-"$fulcrum" run "${trial[@]}" --out "$dir/killed.h5" --resume > "$dir/resume.txt" 2>&1
+# 1a, continued, asking for another thread count: the trial keeps its
+# checkpoint's (1), says so, and its file says 1 for the whole trial.
+"$fulcrum" run "${trial[@]}" --set train.threads=2 --out "$dir/killed.h5" --resume > "$dir/resume.txt" 2>&1
 code=$?
 check "resume after SIGKILL: exit 0 (got $code)" test "$code" -eq 0
 check "resume after SIGKILL: says where it continues" grep -qE "resumed from checkpoint .*killed.h5.ckpt after epoch [0-9]+" "$dir/resume.txt"
+check "resume with train.threads=2: keeps the checkpoint's thread count" \
+  contains "$dir/resume.txt" "continues with the 1 thread(s) of checkpoint $dir/killed.h5.ckpt (train.threads asks for 2)"
+check "resume with train.threads=2: the file says 1 thread" \
+  test "$(/usr/bin/python3 -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r').attrs['threads'])" "$dir/killed.h5")" = 1
 check "resume after SIGKILL: completed" test "$(status "$dir/killed.h5")" = completed
 check "resume after SIGKILL: checkpoint removed" test ! -e "$dir/killed.h5.ckpt"
 check "resume after SIGKILL: curves equal the uninterrupted run's" same_curves "$dir/reference.h5" "$dir/killed.h5"

@@ -1,30 +1,30 @@
 #include "tools/commands.h"
 
+#include <H5public.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
-#include <H5public.h>
-#include <fmt/format.h>
-#include <torch/torch.h>
-
-#include "fulcrum_version.h"
 #include "framework/checkpoint.h"
 #include "framework/experiment.h"
 #include "framework/extension_registry.h"
+#include "framework/regular_file.h"
 #include "framework/trainer.h"
+#include "fulcrum_version.h"
 #include "results/file_screen.h"
 #include "results/sweep_folder.h"
 #include "results/trial_file.h"
@@ -143,6 +143,19 @@ int runCommand(const RunOptions& options) {
   const fs::path path = options.out.empty()
                             ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
                             : fs::path(options.out);
+  const std::string checkpoint = checkpointPathOf(path.string());
+  // Only a regular file is ever replaced: a FIFO, a device node (as root,
+  // /dev/null too), a folder or a symbolic link where the result or its
+  // checkpoint goes is refused before anything is written or read.
+  for (const std::string& target : {path.string(), checkpoint}) {
+    if (const std::string kind = nonRegularKind(target, /*followLinks=*/false); !kind.empty()) {
+      const std::string message =
+          fmt::format("'{}' is {}; fulcrum replaces only regular files", target, kind);
+      if (!options.out.empty())
+        return reportError(fmt::format("--out {}: {}", options.out, message));
+      return reportError(errorAtKey(spec, "output", message).what());
+    }
+  }
   try {
     prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   } catch (const std::exception& e) {
@@ -150,7 +163,6 @@ int runCommand(const RunOptions& options) {
     if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
     return reportError(errorAtKey(spec, "output", e.what()).what());
   }
-  const std::string checkpoint = checkpointPathOf(path.string());
   bool resume = false;
   if (options.resume) {
     const std::string status = readTrialState(path.string()).status;
@@ -219,7 +231,20 @@ int runCommand(const RunOptions& options) {
   try {
     result = train(spec, data, *strategy, log, description, hooks);
   } catch (const results::FileError& e) {
-    return reportError(e.what() + noSpaceNote(path.parent_path()));
+    // A fault of the machine while the trial ran (a full disk, a lost
+    // mount): a failed trial (exit 1), not bad input. The file is marked
+    // failed if there is still room to record it; otherwise it stays
+    // "running" and a resumed sweep redoes it.
+    const std::string reason = e.what() + noSpaceNote(path.parent_path());
+    try {
+      log.end("failed", reason);
+    } catch (const std::exception&) {
+      return reportError(fmt::format("trial failed: {} (the file still says 'running': no room "
+                                     "to record the failure)",
+                                     reason),
+                         1);
+    }
+    return reportError(fmt::format("trial failed: {}", reason), 1);
   } catch (const CheckpointError& e) {
     return reportError(e.what() + noSpaceNote(path.parent_path()), resume ? 2 : 1);
   } catch (const c10::Error& e) {

@@ -1,5 +1,9 @@
 #include "tools/probe.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -8,12 +12,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <fmt/format.h>
-#include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
-
 #include "framework/config_node.h"
 #include "framework/gradients.h"
+#include "framework/regular_file.h"
 #include "strategies/registry.h"
 
 namespace fulcrum {
@@ -49,6 +50,9 @@ std::string printable(const std::string& text) {
 
 /// The blocks of non-blank rows of `path`, separated by blank lines.
 std::vector<std::vector<Row>> readBlocks(const std::string& path) {
+  // Before the open, which would wait forever on a FIFO or a device.
+  if (const std::string kind = nonRegularKind(path); !kind.empty())
+    throw ProbeError(fmt::format("{}: is {}, not a regular file", path, kind));
   std::ifstream in(path);
   if (!in) throw ProbeError(fmt::format("{}: cannot open file", path));
   std::vector<std::vector<Row>> blocks;

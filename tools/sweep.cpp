@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "framework/checkpoint.h"
+#include "framework/regular_file.h"
 #include "framework/sweep.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
@@ -109,6 +110,7 @@ std::string runName(const TrialSpec& trial) {
 
 /// "epoch 2/3" from the end of a trial's log, or "".
 std::string lastEpoch(const std::string& logPath) {
+  if (!nonRegularKind(logPath).empty()) return "";  // a FIFO would block the sweep
   std::ifstream in(logPath, std::ios::binary);
   if (!in) return "";
   in.seekg(0, std::ios::end);
@@ -257,7 +259,8 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
     const std::string said = lastLine(child.errText);
     std::string logged;
     {
-      std::ifstream in(trial.resultPath + ".log");
+      std::ifstream in;
+      if (nonRegularKind(trial.resultPath + ".log").empty()) in.open(trial.resultPath + ".log");
       std::string line;
       while (std::getline(in, line)) {
         if (line.rfind("fulcrum: ", 0) == 0) logged = line;
@@ -412,8 +415,16 @@ int runTrialCommand(const RunTrialOptions& options) {
   }
   if (options.log) {
     const std::string logPath = trial.resultPath + ".log";
-    const int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // Never through a symbolic link (its target would be overwritten), never
+    // onto a FIFO or a device (the open would wait, or the device be written).
+    if (const std::string kind = nonRegularKind(logPath, /*followLinks=*/false); !kind.empty()) {
+      return reportError(fmt::format(
+          "cannot write '{}': it is {}; fulcrum replaces only regular files", logPath, kind));
+    }
+    const int fd = ::open(logPath.c_str(),
+                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
     if (fd < 0) return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     std::cout.flush();
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);

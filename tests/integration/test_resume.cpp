@@ -3,7 +3,6 @@
 // logs from that point on, for every registered strategy (so every
 // strategy's state() / loadState() round trip is complete).
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -48,8 +47,8 @@ struct Run {
 
 /// Trains `spec`, checkpointing to `checkpoint`; stops before step
 /// `stopBefore` (counted from the run's first step) when it is ≥ 0.
-Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::string& checkpoint, bool resume,
-             int64_t stopBefore = -1) {
+Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::string& checkpoint,
+             bool resume, int64_t stopBefore = -1) {
   auto strategy = makeStrategy(spec.strategy, spec.tasks);
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
@@ -63,7 +62,8 @@ Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::s
 
 bool sameBits(const std::vector<double>& a, const std::vector<double>& b) {
   // memcmp must not see the null data() of an empty vector.
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
 bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
@@ -91,7 +91,8 @@ void requireContinuation(const MemoryLog& full, const MemoryLog& resumed) {
     CHECK(a.epoch == b.epoch);
     REQUIRE(a.values.size() == b.values.size());
     for (std::size_t s = 0; s < a.values.size(); ++s) {
-      for (std::size_t t = 0; t < a.values[s].size(); ++t) CHECK(sameBits(a.values[s][t], b.values[s][t]));
+      for (std::size_t t = 0; t < a.values[s].size(); ++t)
+        CHECK(sameBits(a.values[s][t], b.values[s][t]));
     }
   }
   std::vector<GradientRecord> expected;
@@ -111,15 +112,18 @@ void requireContinuation(const MemoryLog& full, const MemoryLog& resumed) {
 
 }  // namespace
 
-TEST_CASE("resume: every strategy continues bit for bit from its checkpoint", "[integration][checkpoint]") {
+TEST_CASE("resume: every strategy continues bit for bit from its checkpoint",
+          "[integration][checkpoint]") {
   Scratch scratch;
   for (const auto& row : strategyTable()) {
     DYNAMIC_SECTION(row.name) {
-      const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"strategy={name: " + row.name + "}"});
+      const ExperimentSpec spec =
+          parseExperiment(kToy, "resume.yaml", {"strategy={name: " + row.name + "}"});
       const MultiTaskData data = loadData(spec);
       const std::string checkpoint = (scratch.path / (row.name + ".ckpt")).string();
 
-      const Run full = runTrial(spec, data, (scratch.path / (row.name + "-full.ckpt")).string(), false);
+      const Run full =
+          runTrial(spec, data, (scratch.path / (row.name + "-full.ckpt")).string(), false);
       INFO(full.log.error);
       REQUIRE(full.result.status == "completed");
       REQUIRE(full.log.steps.size() == 12);
@@ -154,7 +158,8 @@ TEST_CASE("resume: without a checkpoint the trial starts at step 0", "[integrati
   CHECK(run.log.steps.size() == 12);
 }
 
-TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none", "[integration][checkpoint]") {
+TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none",
+          "[integration][checkpoint]") {
   Scratch scratch;
   const std::string checkpoint = (scratch.path / "t.ckpt").string();
   SECTION("0: none") {
@@ -164,7 +169,8 @@ TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none"
     CHECK_FALSE(fs::exists(checkpoint));
   }
   SECTION("2: after the second epoch, not the first") {
-    const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"train.checkpoint_every=2", "train.epochs=4"});
+    const ExperimentSpec spec =
+        parseExperiment(kToy, "resume.yaml", {"train.checkpoint_every=2", "train.epochs=4"});
     const MultiTaskData data = loadData(spec);
     runTrial(spec, data, checkpoint, false, 6);
     CHECK_FALSE(fs::exists(checkpoint));
@@ -177,7 +183,8 @@ TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none"
   }
 }
 
-TEST_CASE("resume: an unusable checkpoint is refused before anything is logged", "[integration][checkpoint]") {
+TEST_CASE("resume: an unusable checkpoint is refused before anything is logged",
+          "[integration][checkpoint]") {
   Scratch scratch;
   const std::string checkpoint = (scratch.path / "t.ckpt").string();
   const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml");
@@ -195,10 +202,102 @@ TEST_CASE("resume: an unusable checkpoint is refused before anything is logged",
     CHECK_FALSE(log.begun);
   };
   SECTION("another configuration") {
-    refused(parseExperiment(kToy, "resume.yaml", {"train.optimizer.lr=0.02"}), "another configuration");
+    refused(parseExperiment(kToy, "resume.yaml", {"train.optimizer.lr=0.02"}),
+            "another configuration");
   }
   SECTION("not a checkpoint") {
     std::ofstream(checkpoint) << "not a checkpoint";
     refused(spec, "cannot read checkpoint '" + checkpoint + "'");
   }
+}
+
+TEST_CASE("resume: a checkpoint with a flipped byte region is refused or continues bit for bit",
+          "[integration][checkpoint]") {
+  // LibTorch 1.13 does not check the CRCs of the zip archive; fulcrum's
+  // trailer must catch a flip anywhere, tensor data included.
+  Scratch scratch;
+  const std::string checkpoint = (scratch.path / "t.ckpt").string();
+  const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml");
+  const MultiTaskData data = loadData(spec);
+  const Run full = runTrial(spec, data, (scratch.path / "full.ckpt").string(), false);
+  REQUIRE(full.result.status == "completed");
+  runTrial(spec, data, checkpoint, false, 6);
+  REQUIRE(fs::exists(checkpoint));
+  std::string original;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  REQUIRE(original.size() > 1000);
+  constexpr std::size_t kRegions = 64, kRegionBytes = 4;
+  int refused = 0;
+  for (std::size_t r = 0; r < kRegions; ++r) {
+    // Spread over the file, the last region ending at its last byte.
+    const std::size_t offset = r * (original.size() - kRegionBytes) / (kRegions - 1);
+    std::string damaged = original;
+    for (std::size_t i = offset; i < offset + kRegionBytes; ++i)
+      damaged[i] = static_cast<char>(damaged[i] ^ 0x5a);
+    std::ofstream(checkpoint, std::ios::binary | std::ios::trunc) << damaged;
+    INFO("bytes " << offset << " to " << offset + kRegionBytes - 1 << " of " << original.size()
+                  << " flipped");
+    auto strategy = makeStrategy(spec.strategy, spec.tasks);
+    TrainHooks hooks;
+    hooks.checkpointPath = checkpoint;
+    hooks.resume = true;
+    Run resumed;
+    try {
+      resumed.result = train(spec, data, *strategy, resumed.log, {}, hooks);
+    } catch (const CheckpointError& e) {
+      ++refused;
+      CHECK_THAT(e.what(), Catch::Contains("checkpoint '" + checkpoint + "'"));
+      CHECK_FALSE(resumed.log.begun);
+      continue;
+    }
+    REQUIRE(resumed.result.status == "completed");
+    requireContinuation(full.log, resumed.log);
+  }
+  CHECK(refused == static_cast<int>(kRegions));  // every byte is covered by the checksum
+
+  SECTION("the message names the mismatch") {
+    std::string damaged = original;
+    damaged[original.size() / 2] = static_cast<char>(damaged[original.size() / 2] ^ 1);
+    std::ofstream(checkpoint, std::ios::binary | std::ios::trunc) << damaged;
+    auto strategy = makeStrategy(spec.strategy, spec.tasks);
+    MemoryLog log;
+    TrainHooks hooks;
+    hooks.checkpointPath = checkpoint;
+    hooks.resume = true;
+    REQUIRE_THROWS_WITH(
+        train(spec, data, *strategy, log, {}, hooks),
+        Catch::Contains("cannot read checkpoint '" + checkpoint + "': damaged: CRC-32 "));
+  }
+}
+
+TEST_CASE("resume: a trial continues with its checkpoint's thread count",
+          "[integration][checkpoint]") {
+  Scratch scratch;
+  const std::string checkpoint = (scratch.path / "t.ckpt").string();
+  const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"train.threads=1"});
+  const MultiTaskData data = loadData(spec);
+  const Run full = runTrial(spec, data, (scratch.path / "full.ckpt").string(), false);
+  REQUIRE(full.result.status == "completed");
+  runTrial(spec, data, checkpoint, false, 6);
+  REQUIRE(fs::exists(checkpoint));
+
+  const ExperimentSpec other = parseExperiment(kToy, "resume.yaml", {"train.threads=2"});
+  auto strategy = makeStrategy(other.strategy, other.tasks);
+  TrainHooks hooks;
+  hooks.checkpointPath = checkpoint;
+  hooks.resume = true;
+  std::vector<std::string> notices;
+  hooks.notice = [&notices](const std::string& line) { notices.push_back(line); };
+  Run resumed;
+  resumed.result = train(other, data, *strategy, resumed.log, {}, hooks);
+  configureThreads(1);
+  REQUIRE(resumed.result.status == "completed");
+  CHECK(resumed.log.description.integers.at("threads") == 1);
+  REQUIRE(notices.size() == 2);
+  CHECK(notices[0] == "continues with the 1 thread(s) of checkpoint " + checkpoint +
+                          " (train.threads asks for 2), so that its curves continue bit for bit");
+  requireContinuation(full.log, resumed.log);
 }
