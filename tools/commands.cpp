@@ -1,29 +1,29 @@
 #include "tools/commands.h"
 
+#include <H5public.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
-#include <H5public.h>
-#include <fmt/format.h>
-#include <torch/torch.h>
-
-#include "fulcrum_version.h"
 #include "framework/checkpoint.h"
 #include "framework/experiment.h"
 #include "framework/extension_registry.h"
 #include "framework/trainer.h"
+#include "framework/warning_capture.h"
+#include "fulcrum_version.h"
 #include "results/file_screen.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
@@ -130,6 +130,9 @@ std::string versionText() {
 }
 
 int runCommand(const RunOptions& options) {
+  // From here on a LibTorch warning is an error of the trial (`run` and
+  // `run-trial` alike), not a line on stderr: the trainer fails on it.
+  WarningCapture warnings;
   ExperimentSpec spec;
   std::unique_ptr<Strategy> strategy;
   try {
@@ -200,6 +203,7 @@ int runCommand(const RunOptions& options) {
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
   hooks.resume = resume;
+  hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
   installStopHandlers();
   hooks.stopRequested = [] { return stopSignal() != 0; };
