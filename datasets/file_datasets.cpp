@@ -177,7 +177,30 @@ FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& k
   }
   o.missingLabel = node.getDouble("missing_label", o.missingLabel);
   o.standardize = node.getBool("standardize", false);
+  if (kind == "csv") {
+    o.allowIdColumns = node.getStringList("allow_id_columns", {});
+    o.allowUnscaled = node.getBool("allow_unscaled", false);
+  }
   return o;
+}
+
+std::string cellForMessage(const std::string& cell) {
+  constexpr std::size_t kLongest = 64, kShown = 48;
+  const bool cut = cell.size() > kLongest;
+  const std::string shown = cut ? cell.substr(0, kShown) : cell;
+  std::string out;
+  for (const char c : shown) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == 0) {
+      out += "\\0";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      out += fmt::format("\\x{:02X}", byte);
+    } else {
+      out += c;
+    }
+  }
+  if (cut) out += fmt::format("… ({} characters)", cell.size());
+  return out;
 }
 
 torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, double missingLabel,
@@ -190,7 +213,21 @@ torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, doub
     if (values.size(1) != task.outputs) {
       where.fail(key, fmt::format("{} is {}: task '{}' has outputs {}", what, shapeText(raw), task.name, task.outputs));
     }
-    if (task.outputs == 1) values = values.reshape({rows});
+    // Only NaN means missing: ±inf would train to an infinite loss and be
+    // averaged into comparisons.
+    const double* v = values.data_ptr<double>();
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      if (std::isinf(v[i])) {
+        const int64_t row = i / task.outputs, column = i % task.outputs;
+        where.fail(
+            key, fmt::format(
+                     "{}, {}{}: value {} of regression task '{}' is infinite (only NaN marks a "
+                     "missing value)",
+                     what, rowName(row), task.outputs > 1 ? fmt::format(", column {}", column) : "",
+                     v[i] > 0 ? "inf" : "-inf", task.name));
+      }
+    }
+    // N × outputs, also for outputs 1: the head's shape (conformTargets, framework/data.h).
     return values.to(torch::kFloat32);
   }
   if (values.numel() != rows) {
@@ -266,6 +303,7 @@ void standardize(MultiTaskData& data) {
   std = torch::where(std > 0, std, torch::ones_like(std));
   for (Split* split : {&data.train, &data.val, &data.test}) {
     const int64_t n = split->inputs.size(0);
+    if (n == 0) continue;  // an empty validation or test split (fraction 0)
     const torch::Tensor x = (split->inputs.reshape({n, -1}).to(torch::kFloat64) - mean) / std;
     split->inputs = x.to(torch::kFloat32).reshape(split->inputs.sizes()).contiguous();
   }

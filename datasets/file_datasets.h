@@ -36,7 +36,28 @@ struct FileDataOptions {
   uint64_t splitSeed = 0;             ///< `split_seed`, default the experiment's seed
   double missingLabel = -1;           ///< classification / binary: this value marks a missing label (NaN always does)
   bool standardize = false;           ///< per-feature (x − mean) / std, both from the training split
+  /// csv `allow_id_columns`: input columns kept although they look like a row
+  /// index or an id (kMinRowsForIdCheck rows or more, integer valued, all distinct).
+  std::vector<std::string> allowIdColumns;
+  /// csv `allow_unscaled`: keep raw inputs (standardize: false) whose column
+  /// standard deviations differ by more than kMaxUnscaledRatio. Default false.
+  bool allowUnscaled = false;
 };
+
+/// A csv input column with at least this many rows whose values are all
+/// integers and all distinct looks like a row index or an id: an error unless
+/// listed in `allow_id_columns`. Fewer rows are never flagged (a small file's
+/// genuine integer feature is easily all distinct).
+constexpr int64_t kMinRowsForIdCheck = 20;
+/// With `standardize: false`, csv input columns whose largest and smallest
+/// non-zero standard deviations (over all rows) differ by more than this
+/// factor are an error unless `allow_unscaled: true`.
+constexpr double kMaxUnscaledRatio = 1e3;
+
+/// `cell` for an error message: control bytes escaped (a NUL as \0, others
+/// as \xNN, so that no byte cuts or garbles the message) and, beyond
+/// 64 characters, cut to its first 48 with its length said.
+std::string cellForMessage(const std::string& cell);
 
 /// Reads and validates the options of `kind` ("hdf5" or "csv").
 FileDataOptions readFileDataOptions(const ConfigNode& options, const std::string& kind,
@@ -51,9 +72,10 @@ struct RawSplit {
 
 /// Converts raw target values into the trainer's label convention for `task`
 /// (framework/data.h): NaN or `missingLabel` → missing (classification and
-/// binary), NaN → missing (regression). Throws ConfigError through
-/// `where.fail(key, ...)` for a label out of range, naming `what` (the dataset
-/// or column) and the row (`rowName(i)`).
+/// binary), NaN → missing (regression; a regression target is N × outputs).
+/// Throws ConfigError through `where.fail(key, ...)` for a label out of range
+/// or an infinite regression value, naming `what` (the dataset or column) and
+/// the row (`rowName(i)`).
 torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, double missingLabel,
                             const ConfigNode& where, const std::string& key, const std::string& what,
                             const std::function<std::string(int64_t)>& rowName);

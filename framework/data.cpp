@@ -1,6 +1,7 @@
 // In-memory multi-task datasets: the GradNorm regression toy and Multi-Fashion.
 #include "framework/data.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -476,6 +477,105 @@ Split makeToySplit(const GradNormToyOptions& options, const ToyFunctions& functi
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+namespace {
+
+const char* splitName(int index) {
+  return index == 0 ? "training" : index == 1 ? "validation" : "test";
+}
+
+std::string shapeOf(const torch::Tensor& tensor) {
+  std::string text;
+  for (int64_t d : tensor.sizes()) text += (text.empty() ? "" : " × ") + std::to_string(d);
+  return text.empty() ? "a scalar" : text;
+}
+
+}  // namespace
+
+void conformTargets(MultiTaskData& data, const std::vector<TaskSpec>& tasks) {
+  Split* splits[3] = {&data.train, &data.val, &data.test};
+  for (int s = 0; s < 3; ++s) {
+    Split& split = *splits[s];
+    if (split.targets.size() != tasks.size()) {
+      throw DataError(fmt::format("the {} split has {} targets for {} tasks", splitName(s),
+                                  split.targets.size(), tasks.size()));
+    }
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+      torch::Tensor& y = split.targets[t];
+      const TaskSpec& task = tasks[t];
+      const bool regression = task.kind == TaskKind::kRegression;
+      const bool vector = y.dim() == 1;
+      const bool column = y.dim() == 2 && y.size(1) == 1;
+      if (regression && vector && task.outputs == 1) {
+        y = y.reshape({y.size(0), 1});
+      } else if (regression && y.dim() == 2 && y.size(1) == task.outputs) {
+        // Already N × outputs.
+      } else if (!regression && (vector || column)) {
+        if (column) y = y.reshape({y.size(0)});
+      } else {
+        const std::string expected =
+            regression ? fmt::format("N × {}{}", task.outputs, task.outputs == 1 ? " (or N)" : "")
+                       : std::string("N (or N × 1)");
+        throw TargetShapeError(
+            t, fmt::format("the target of task '{}' ({}, outputs {}) in the {} split is {}; "
+                           "expected {}",
+                           task.name, toString(task.kind), task.outputs, splitName(s), shapeOf(y),
+                           expected));
+      }
+    }
+  }
+}
+
+void checkSplitShapes(const MultiTaskData& data) {
+  const Split* splits[3] = {&data.train, &data.val, &data.test};
+  const std::vector<int64_t>& shape = data.inputShape;
+  for (int s = 0; s < 3; ++s) {
+    const Split& split = *splits[s];
+    if (!split.inputs.defined()) {
+      throw SplitShapeError(DataPart::kWhole,
+                            fmt::format("the {} split has no inputs", splitName(s)));
+    }
+    const torch::Tensor& x = split.inputs;
+    if (x.dim() < 2) {
+      throw SplitShapeError(
+          DataPart::kInputs,
+          fmt::format("the inputs of the {} split are {}: expected one row of features per example "
+                      "(N × F, or N × C × H × W; one feature is N × 1)",
+                      splitName(s), shapeOf(x)));
+    }
+    for (int64_t d = 1; d < x.dim(); ++d) {
+      if (x.size(d) == 0) {
+        throw SplitShapeError(DataPart::kInputs,
+                              fmt::format("the inputs of the {} split are {}: an example has no "
+                                          "values (dimension {} is 0)",
+                                          splitName(s), shapeOf(x), d));
+      }
+    }
+    const std::vector<int64_t> own(x.sizes().begin() + 1, x.sizes().end());
+    if (own != shape) {
+      throw SplitShapeError(
+          DataPart::kInputs,
+          fmt::format(
+              "the inputs of the {} split are {}: one example is {}, but the model is built "
+              "for the training split's examples, {}",
+              splitName(s), shapeOf(x), fmt::join(own, " × "), fmt::join(shape, " × ")));
+    }
+    if (s == 0 && x.size(0) == 0) {
+      throw SplitShapeError(DataPart::kWhole, "the training split is empty: no rows to train on");
+    }
+    for (std::size_t t = 0; t < split.targets.size(); ++t) {
+      const torch::Tensor& y = split.targets[t];
+      if (y.dim() < 1 || y.size(0) != x.size(0)) {
+        const std::string task =
+            t < data.tasks.size() ? "'" + data.tasks[t].name + "'" : std::to_string(t);
+        throw SplitShapeError(DataPart::kTargets,
+                              fmt::format("the {} split has {} input rows but the target of task "
+                                          "{} is {}: one row per example in both",
+                                          splitName(s), x.size(0), task, shapeOf(y)));
+      }
+    }
+  }
+}
 
 torch::Tensor readIdxGz(const std::string& path) {
   GzReader reader(path);

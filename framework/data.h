@@ -43,6 +43,49 @@ class DataError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A target whose shape does not fit its task's head (conformTargets).
+class TargetShapeError : public DataError {
+ public:
+  TargetShapeError(std::size_t task, const std::string& message)
+      : DataError(message), task_(task) {}
+  /// The index of the task whose target is wrong.
+  std::size_t task() const { return task_; }
+
+ private:
+  std::size_t task_;
+};
+
+/// Makes every split's targets agree with the heads of `tasks`, the one
+/// place every data source passes through (built-in, file and registered
+/// kinds): a regression target becomes N × outputs (an N vector is accepted
+/// for outputs 1); a classification or binary target becomes N (N × 1 is
+/// accepted and squeezed). Anything else throws TargetShapeError naming the
+/// task, the split, the shape and the expected one, so that a loss never
+/// broadcasts an N target against an N × 1 output into a B × B matrix.
+void conformTargets(MultiTaskData& data, const std::vector<TaskSpec>& tasks);
+
+/// Which part of the data a SplitShapeError concerns.
+enum class DataPart { kInputs, kTargets, kWhole };
+
+/// A split whose shapes cannot be trained on (checkSplitShapes).
+class SplitShapeError : public DataError {
+ public:
+  SplitShapeError(DataPart part, const std::string& message) : DataError(message), part_(part) {}
+  /// The inputs, a target, or the split as a whole.
+  DataPart part() const { return part_; }
+
+ private:
+  DataPart part_;
+};
+
+/// Checks before step 0 what LibTorch would otherwise reject mid-training:
+/// the training split has rows (validation and test may be empty, e.g.
+/// `val_fraction: 0`: their metrics are then NaN), inputs of rank >= 2
+/// (N × F or N × C × H × W), no zero-sized feature dimension, one example
+/// shape for all three splits (equal to `data.inputShape`), and one target
+/// row per input row. Throws SplitShapeError naming the split and the shapes.
+void checkSplitShapes(const MultiTaskData& data);
+
 /// Options of `data: {kind: gradnorm_toy}`: the regression toy of GradNorm
 /// (Chen et al., ICML 2018): f_i(x) = σ_i tanh((B + ε_i) x), x ∈ R^inputDim
 /// uniform and normalised, B ~ N(0, bStd²), ε_i ~ N(0, epsStd²) (both

@@ -518,6 +518,26 @@ ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::st
   return parseExperiment(readExperimentFile(path), path, overrides);
 }
 
+namespace {
+
+/// Shapes agree with the tasks and the model before step 0, for every data
+/// source alike; errors located where the data was named.
+void conformData(const ExperimentSpec& spec, MultiTaskData& data, bool registered) {
+  try {
+    conformTargets(data, spec.tasks);
+    checkSplitShapes(data);
+  } catch (const TargetShapeError& error) {
+    throw errorAtKey(spec, registered ? "data.targets." + spec.tasks[error.task()].name : "data",
+                     error.what());
+  } catch (const SplitShapeError& error) {
+    const bool inputs =
+        registered && error.part() == DataPart::kInputs && spec.data.options.has("inputs");
+    throw errorAtKey(spec, inputs ? "data.inputs" : "data", error.what());
+  }
+}
+
+}  // namespace
+
 MultiTaskData loadData(const ExperimentSpec& spec) {
   if (const DatasetInfo* registered = findDataset(spec.data.kind)) {
     MultiTaskData data = registered->load(spec.data.options, spec.tasks, datasetContext(spec));
@@ -526,12 +546,14 @@ MultiTaskData loadData(const ExperimentSpec& spec) {
                                   data.train.targets.size(), spec.tasks.size()));
     }
     data.tasks = spec.tasks;
+    conformData(spec, data, true);
     return data;
   }
   MultiTaskData data = spec.data.kind == "multi_fashion"
                            ? makeMultiFashion(spec.data.multiFashion, spec.seed)
                            : makeGradNormToy(spec.data.gradNormToy, spec.seed);
   data.tasks = spec.tasks;  // names from the experiment file
+  conformData(spec, data, false);
   return data;
 }
 

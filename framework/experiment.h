@@ -133,7 +133,10 @@ std::vector<TaskSpec> datasetTasks(const DataSpec& data);
 struct DatasetContext;
 DatasetContext datasetContext(const ExperimentSpec& spec);
 
-/// Loads or generates the dataset (seeded by the experiment's seed).
+/// Loads or generates the dataset (seeded by the experiment's seed), then
+/// makes its targets agree with the tasks (conformTargets) and checks its
+/// shapes (checkSplitShapes) before anything trains: a mismatch is a
+/// ConfigError at `data.targets.TASK`, `data.inputs` or `data`.
 MultiTaskData loadData(const ExperimentSpec& spec);
 
 }  // namespace fulcrum

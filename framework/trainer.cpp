@@ -57,7 +57,29 @@ const std::vector<std::string> kSplits = {"train", "val", "test"};
 const std::vector<std::string> kTimings = {"forward_ms",   "strategy_ms",     "backward_ms",
                                            "optimizer_ms", "gradient_log_ms", "total_ms"};
 
+std::string shapeText(const torch::Tensor& tensor) {
+  std::string text;
+  for (int64_t d : tensor.sizes()) text += (text.empty() ? "" : " × ") + std::to_string(d);
+  return text.empty() ? "a scalar" : text;
+}
+
+/// Refuses targets that do not fit the head's outputs: LibTorch's losses
+/// would broadcast an N target against N × 1 outputs into N × N.
+void checkLossShapes(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
+  const bool rows = outputs.dim() == 2 && targets.dim() == 1 && outputs.size(0) == targets.size(0);
+  const bool fits = kind == TaskKind::kRegression ? outputs.sizes() == targets.sizes()
+                    : kind == TaskKind::kBinary   ? rows && outputs.size(1) == 1
+                                                  : rows;
+  if (!fits) {
+    throw std::invalid_argument(
+        fmt::format("{} loss: targets are {} for outputs {} (expected {})", toString(kind),
+                    shapeText(targets), shapeText(outputs),
+                    kind == TaskKind::kRegression ? "the outputs' shape" : "one label per row"));
+  }
+}
+
 torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
+  checkLossShapes(kind, outputs, targets);
   switch (kind) {
     case TaskKind::kClassification: return torch::nn::functional::cross_entropy(outputs, targets);
     case TaskKind::kBinary:
@@ -459,10 +481,18 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   std::vector<double> lastWeights = position.lastWeights;
   const bool skipNonFinite = spec.train.onNan == "skip_step";
   int64_t skippedInEpoch = 0;
+  // A LibTorch warning is an error of the trial (issue 15): `phase` says where it came.
+  auto failOnWarning = [&](const std::string& phase) {
+    if (!hooks.pendingWarning) return;
+    const std::string warning = hooks.pendingWarning();
+    if (!warning.empty())
+      throw TrialFailure(fmt::format("LibTorch warning {}: {}", phase, warning));
+  };
   // True if the step must be skipped for `problem`; throws if it must fail.
   auto skipFor = [&](const std::string& problem) {
     if (problem.empty()) return false;
     if (!skipNonFinite) throw TrialFailure(problem);
+    failOnWarning(fmt::format("at step {}", step));
     ++skippedInEpoch;
     ++result.skippedSteps;
     optimizer->zero_grad();
@@ -470,6 +500,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
     return true;
   };
   try {
+    failOnWarning("while setting up the trial (data, model, strategy), before step 0");
     for (int64_t epoch = position.epochs; epoch < spec.train.epochs; ++epoch) {
       const auto epochStart = Clock::now();
       std::iota(order.begin(), order.end(), 0);
@@ -600,6 +631,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         record.diagnostics = update.diagnostics;
         record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
         lastWeights = record.weights;
+        failOnWarning(fmt::format("at step {} (epoch {})", step, epoch + 1));
         log.step(record);
         if (logGradients) log.gradients(gradientRecord);
         result.steps = step + 1;
@@ -625,6 +657,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       epochRecord.values.push_back(trainValues);
       epochRecord.values.push_back(evaluate(model, data.val, tasks, spec.train.evalBatchSize, data.missingLabels));
       epochRecord.values.push_back(evaluate(model, data.test, tasks, spec.train.evalBatchSize, data.missingLabels));
+      failOnWarning(fmt::format("in the evaluation after epoch {}", epoch + 1));
       log.epoch(epochRecord);
 
       if (hooks.progress) {
@@ -645,6 +678,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
             epoch + 1,  step, result.skippedSteps, torch::get_num_threads(), generatorText(shuffle),
             lastWeights};
         saveCheckpoint(checkpointPath, config, now, *model, *optimizer, strategy.state());
+        failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
       }
     }
   } catch (const TrialFailure& failure) {

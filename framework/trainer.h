@@ -49,6 +49,11 @@ struct TrainHooks {
   /// is told so (TrialDescription::resumeStep), so that the curves equal an
   /// uninterrupted run's. Without a checkpoint the trial starts at step 0.
   bool resume = false;
+  /// Polled after setup, after every step and after every evaluation (may be
+  /// empty): the LibTorch warnings received since the last call (see
+  /// framework/warning_capture.h), "" if none. A warning ends the trial as
+  /// failed, its error "LibTorch warning at step N (epoch E): TEXT".
+  std::function<std::string()> pendingWarning;
 };
 
 /// Sets the intra-op thread count for LibTorch and the BLAS; 0 picks
@@ -65,7 +70,9 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
 /// The loss of a task on a batch averaged over the rows that carry a label
 /// (missing: kMissingClass or NaN, see framework/data.h); with no labelled
 /// row, an exact zero whose gradient is zero everywhere. The trainer uses it
-/// when MultiTaskData::missingLabels is set.
+/// when MultiTaskData::missingLabels is set. Throws std::invalid_argument
+/// for targets that do not fit the outputs (regression: the same shape;
+/// classification and binary: one label per row), never broadcasting them.
 torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets);
 
 /// Trains `spec` on `data` with `strategy`, reporting everything to `log`.

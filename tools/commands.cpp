@@ -24,6 +24,7 @@
 #include "framework/extension_registry.h"
 #include "framework/regular_file.h"
 #include "framework/trainer.h"
+#include "framework/warning_capture.h"
 #include "fulcrum_version.h"
 #include "results/file_screen.h"
 #include "results/sweep_folder.h"
@@ -132,6 +133,9 @@ std::string versionText() {
 }
 
 int runCommand(const RunOptions& options) {
+  // From here on a LibTorch warning is an error of the trial (`run` and
+  // `run-trial` alike), not a line on stderr: the trainer fails on it.
+  WarningCapture warnings;
   ExperimentSpec spec;
   std::unique_ptr<Strategy> strategy;
   try {
@@ -215,6 +219,7 @@ int runCommand(const RunOptions& options) {
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
   hooks.resume = resume;
+  hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
   installStopHandlers();
   hooks.stopRequested = [] { return stopSignal() != 0; };

@@ -9,6 +9,7 @@
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
+#include "framework/warning_capture.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -181,4 +182,48 @@ TEST_CASE("a strategy's own parameters are trained without weight decay", "[trai
   // Six Adam steps of lr 0.01 against a consistently signed gradient.
   REQUIRE(strategy.scale[0].item<double>() == Approx(-0.06).margin(0.005));
   REQUIRE(log.steps.back().weights[0] == Approx(std::exp(-0.05)).margin(0.01));
+}
+
+TEST_CASE("a LibTorch warning during a trial fails it, naming the warning and the step", "[trainer][warnings]") {
+  const ExperimentSpec spec = smallToy();
+  const MultiTaskData data = loadData(spec);
+  LambdaStrategy strategy;
+  strategy.onStep = [](const StepInput& input) {
+    if (input.step == 2) TORCH_WARN("fulcrum test warning at step ", input.step);
+    return equalObjective(input);
+  };
+  MemoryLog log;
+  TrialResult result;
+  c10::WarningHandler* before = c10::Warning::get_warning_handler();
+  {
+    WarningCapture warnings;  // over the test main's handler, which would fail this test case
+    TrainHooks hooks;
+    hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
+    result = train(spec, data, strategy, log, {}, hooks);
+    REQUIRE(warnings.take().empty());  // taken by the trainer
+  }
+  REQUIRE(c10::Warning::get_warning_handler() == before);  // restored
+  REQUIRE(result.status == "failed");
+  REQUIRE_THAT(result.error, Catch::StartsWith("LibTorch warning at step 2 (epoch 1): fulcrum test warning at step 2 (at ") &&
+                                 Catch::Contains("test_trainer.cpp:"));
+  REQUIRE(log.status == "failed");
+  REQUIRE(log.error == result.error);
+  REQUIRE(log.steps.size() == 2);  // steps 0 and 1; step 2 is not logged
+}
+
+TEST_CASE("WarningCapture collects TORCH_WARN_ONCE every time and summarises", "[warnings]") {
+  WarningCapture warnings;
+  for (int i = 0; i < 3; ++i) TORCH_WARN_ONCE("once ", i);
+  REQUIRE(warnings.takeSummary().rfind("once 0 (at ", 0) == 0);
+  REQUIRE(warnings.takeSummary().empty());
+  TORCH_WARN("a");
+  TORCH_WARN("b");
+  REQUIRE_THAT(warnings.takeSummary(), Catch::StartsWith("a (at ") && Catch::EndsWith("(and 1 more warning)"));
+}
+
+// The test main turns any LibTorch warning into a failure of the test case
+// (tests/test_main.cpp); [!shouldfail] passes only if this test case fails.
+TEST_CASE("a LibTorch warning fails the test case that caused it", "[warnings][!shouldfail]") {
+  TORCH_WARN("this warning must fail the test case, not reach stderr");
+  REQUIRE(true);
 }
