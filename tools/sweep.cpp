@@ -222,7 +222,8 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
   } else if (file.status == "failed") {
     outcome.status = "failed";
     outcome.reason = file.error;
-  } else if (file.status == "unreadable" || file.status == "foreign" || file.status == "damaged") {
+  } else if (file.status == "unreadable" || file.status == "foreign" ||
+             (file.status == "damaged" && code == 0)) {
     // What the file is now matters more than how the child ended (a trial
     // that completed but cannot be read back is no "exit code 0" failure).
     outcome.status = file.status;
@@ -549,7 +550,9 @@ int sweepCommand(const SweepCommandOptions& options) {
       // Never replace what is not shown damaged: report it and leave it alone.
       if (state.status == "unreadable" || state.status == "foreign") {
         skipped.status = state.status;
-        skipped.reason = state.error + " (left alone: only a damaged file is redone)";
+        skipped.reason =
+            state.error +
+            (state.status == "foreign" ? "" : " (left alone: only a damaged file is redone)");
         finish(index, skipped);
         continue;
       }
