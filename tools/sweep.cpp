@@ -323,7 +323,6 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
   }
 }
 
-
 }  // namespace
 
 std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
@@ -345,8 +344,9 @@ int runTrialCommand(const RunTrialOptions& options) {
     return reportError(e.what());
   }
   if (options.index >= trials.size()) {
-    return reportError(fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
-                             options.index, options.experiment, trials.size(), trials.size() - 1));
+    return reportError(
+        fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
+                    options.index, options.experiment, trials.size(), trials.size() - 1));
   }
   const TrialSpec& trial = trials[options.index];
   std::error_code code;
@@ -368,7 +368,8 @@ int runTrialCommand(const RunTrialOptions& options) {
   // under the lock nobody else is writing this trial.
   {
     const fs::path result(trial.resultPath);
-    const std::string prefix = fs::path(results::stagingPrefix(result.string())).filename().string();
+    const std::string prefix =
+        fs::path(results::stagingPrefix(result.string())).filename().string();
     const std::string checkpointPrefix =
         fs::path(checkpointStagingPrefix(checkpointPathOf(result.string()))).filename().string();
     std::error_code listError;
@@ -400,7 +401,8 @@ int runTrialCommand(const RunTrialOptions& options) {
           fmt::format("cannot write '{}': it is a symbolic link, which fulcrum does not follow; "
                       "remove it",
                       logPath));
-    if (fd < 0) return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
+    if (fd < 0)
+      return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
     std::cout.flush();
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
