@@ -114,9 +114,14 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
   TrialSet set;
   for (const std::string& path : paths) {
     try {
-      const std::string unsafe = screenTrialFile(path);
-      if (!unsafe.empty()) throw FileError(fmt::format("{}: {}", path, unsafe));
-      TrialReader reader(path, TrialReader::Contents::kAttributesOnly);
+      // The reading that status and sweep use too: a file they call completed
+      // is one that compare and export can read.
+      const TrialReading reading = readTrialFile(path);
+      if (reading.verdict == TrialVerdict::kMissing)
+        throw FileError(fmt::format("{}: no such file", path));
+      if (!reading.reader)
+        throw FileError(reading.problem, reading.verdict == TrialVerdict::kDamaged);
+      const TrialReader& reader = *reading.reader;
       TrialEntry trial;
       trial.path = path;
       trial.name = fs::path(path).stem().string();

@@ -4,15 +4,14 @@
 
 #include "results/trial_file.h"
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
-
-#include <fmt/format.h>
-
-#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -65,6 +64,7 @@ struct Hdf5Failure {
   std::string reason;      ///< the innermost (most specific) description
   bool truncated = false;  ///< some entry reports a truncated file
   bool openForWrite = false;  ///< some entry reports a file still marked open for writing
+  bool locked = false;        ///< some entry reports a file lock held elsewhere (not damage)
 };
 
 /// HDF5's description of a failed system call ("file write failed: time =
@@ -94,6 +94,8 @@ Hdf5Failure lastFailure() {
     if (entry->min_num == out->truncatedCode) out->failure.truncated = true;
     if (entry->desc != nullptr && std::strstr(entry->desc, "already open for write") != nullptr)
       out->failure.openForWrite = true;
+    if (entry->desc != nullptr && std::strstr(entry->desc, "lock") != nullptr)
+      out->failure.locked = true;
     if (out->failure.reason.empty() && entry->desc != nullptr) {
       try {
         out->failure.reason = entry->desc;
@@ -109,8 +111,8 @@ Hdf5Failure lastFailure() {
   return walk.failure;
 }
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw FileError(fmt::format("{}: {}", path, what));
+[[noreturn]] void fail(const std::string& path, const std::string& what, bool damaged = false) {
+  throw FileError(fmt::format("{}: {}", path, what), damaged);
 }
 
 /// Throws FileError with `what` and the reason HDF5 gives for its last failure.
@@ -514,6 +516,24 @@ const std::string& TrialWriter::path() const { return impl_->path; }
 
 namespace {
 
+/// A failure HDF5 reports while reading shows the file damaged (a
+/// structural error: bad checksum, bad address, unreadable object), unless
+/// it is a file lock that another process holds.
+[[noreturn]] void failRead(const std::string& path, const std::string& what) {
+  const Hdf5Failure failure = lastFailure();
+  throw FileError(fmt::format("{}: {} ({})", path, what, failure.reason), !failure.locked);
+}
+
+Handle readCheck(hid_t id, Handle::Closer closer, const std::string& path,
+                 const std::string& what) {
+  if (id < 0) failRead(path, what);
+  return Handle(id, closer);
+}
+
+void readCheck(herr_t status, const std::string& path, const std::string& what) {
+  if (status < 0) failRead(path, what);
+}
+
 /// Opens a trial file read-only. A file whose writer is still running, or was
 /// killed, still has its superblock marked as open for writing, which a plain
 /// open refuses; such a file is opened as an SWMR reader instead. Neither
@@ -525,42 +545,46 @@ Handle openForReading(const std::string& path, uintmax_t fileSize) {
   const Hdf5Failure first = lastFailure();
   // The SWMR open skips HDF5's end-of-file check and reads bytes past the
   // end as zeros, so a truncation the plain open found is final.
-  if (first.truncated) fail(path, first.reason);
+  if (first.truncated) fail(path, first.reason, /*damaged=*/true);
   // Only a writer's mark calls for the SWMR open: on damaged metadata it
   // would retry every read a hundred times (seconds per file) to no avail.
-  if (!first.openForWrite) fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason));
+  if (!first.openForWrite)
+    fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason), !first.locked);
   Handle swmr(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()), H5Fclose);
-  if (!swmr.valid()) fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason));
+  if (!swmr.valid())
+    fail(path, fmt::format("cannot open as an HDF5 file ({})", first.reason), !first.locked);
   // Belt and braces: 1.10.8's plain open checks the length before the "open
   // for writing" mark, so a truncated file never gets here.
   haddr_t used = HADDR_UNDEF;
-  check(H5Fget_eoa(swmr.get(), &used), path, "cannot read the file's end of allocation");
-  if (used > fileSize) fail(path, fmt::format("truncated file: {} bytes, but {} bytes in use", fileSize, used));
+  readCheck(H5Fget_eoa(swmr.get(), &used), path, "cannot read the file's end of allocation");
+  if (used > fileSize)
+    fail(path, fmt::format("truncated file: {} bytes, but {} bytes in use", fileSize, used),
+         /*damaged=*/true);
   return swmr;
 }
 
 std::string readText(hid_t attribute, hid_t fileType, const std::string& name, const std::string& path) {
   const std::string what = fmt::format("cannot read text attribute '{}'", name);
-  Handle space = check(H5Aget_space(attribute), H5Sclose, path, what);
+  Handle space = readCheck(H5Aget_space(attribute), H5Sclose, path, what);
   if (H5Sget_simple_extent_npoints(space.get()) != 1) fail(path, fmt::format("attribute '{}' is not a scalar", name));
   const htri_t variable = H5Tis_variable_str(fileType);
-  if (variable < 0) failHdf5(path, what);
-  Handle memoryType = check(H5Tcopy(H5T_C_S1), H5Tclose, path, what);
-  check(H5Tset_cset(memoryType.get(), H5Tget_cset(fileType)), path, what);
+  if (variable < 0) failRead(path, what);
+  Handle memoryType = readCheck(H5Tcopy(H5T_C_S1), H5Tclose, path, what);
+  readCheck(H5Tset_cset(memoryType.get(), H5Tget_cset(fileType)), path, what);
   if (variable > 0) {
-    check(H5Tset_size(memoryType.get(), H5T_VARIABLE), path, what);
+    readCheck(H5Tset_size(memoryType.get(), H5T_VARIABLE), path, what);
     char* data = nullptr;
-    check(H5Aread(attribute, memoryType.get(), &data), path, what);
+    readCheck(H5Aread(attribute, memoryType.get(), &data), path, what);
     std::string value = data != nullptr ? data : "";
     H5free_memory(data);
     return value;
   }
   const std::size_t size = H5Tget_size(fileType);
-  if (size == 0) failHdf5(path, what);
-  check(H5Tset_size(memoryType.get(), size), path, what);
-  check(H5Tset_strpad(memoryType.get(), H5T_STR_NULLPAD), path, what);
+  if (size == 0) failRead(path, what);
+  readCheck(H5Tset_size(memoryType.get(), size), path, what);
+  readCheck(H5Tset_strpad(memoryType.get(), H5T_STR_NULLPAD), path, what);
   std::string value(size, '\0');
-  check(H5Aread(attribute, memoryType.get(), value.data()), path, what);
+  readCheck(H5Aread(attribute, memoryType.get(), value.data()), path, what);
   value.resize(std::strlen(value.c_str()));
   if (H5Tget_strpad(fileType) == H5T_STR_SPACEPAD) value.erase(value.find_last_not_of(' ') + 1);
   return value;
@@ -568,10 +592,10 @@ std::string readText(hid_t attribute, hid_t fileType, const std::string& name, c
 
 int64_t readInteger(hid_t attribute, const std::string& name, const std::string& path) {
   const std::string what = fmt::format("cannot read integer attribute '{}'", name);
-  Handle space = check(H5Aget_space(attribute), H5Sclose, path, what);
+  Handle space = readCheck(H5Aget_space(attribute), H5Sclose, path, what);
   if (H5Sget_simple_extent_npoints(space.get()) != 1) fail(path, fmt::format("attribute '{}' is not a scalar", name));
   int64_t value = 0;
-  check(H5Aread(attribute, H5T_NATIVE_INT64, &value), path, what);
+  readCheck(H5Aread(attribute, H5T_NATIVE_INT64, &value), path, what);
   return value;
 }
 
@@ -586,14 +610,14 @@ Attributes readAttributes(hid_t root, const std::string& path) {
     }
   };
   hsize_t position = 0;
-  check(H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, &position, collect, &names), path,
-        "cannot list the root attributes");
+  readCheck(H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, &position, collect, &names), path,
+            "cannot list the root attributes");
 
   Attributes attributes;
   for (const std::string& name : names) {
     const std::string what = fmt::format("cannot read attribute '{}'", name);
-    Handle attribute = check(H5Aopen(root, name.c_str(), H5P_DEFAULT), H5Aclose, path, what);
-    Handle type = check(H5Aget_type(attribute.get()), H5Tclose, path, what);
+    Handle attribute = readCheck(H5Aopen(root, name.c_str(), H5P_DEFAULT), H5Aclose, path, what);
+    Handle type = readCheck(H5Aget_type(attribute.get()), H5Tclose, path, what);
     switch (H5Tget_class(type.get())) {
       case H5T_STRING:
         attributes.text[name] = readText(attribute.get(), type.get(), name, path);
@@ -610,14 +634,16 @@ Attributes readAttributes(hid_t root, const std::string& path) {
 
 std::vector<double> readCurve(hid_t dataset, const std::string& name, const std::string& path) {
   const std::string what = fmt::format("cannot read curve '{}'", name);
-  Handle type = check(H5Dget_type(dataset), H5Tclose, path, what);
+  Handle type = readCheck(H5Dget_type(dataset), H5Tclose, path, what);
   if (H5Tget_class(type.get()) != H5T_FLOAT) fail(path, fmt::format("curve '{}' is not floating point", name));
-  Handle space = check(H5Dget_space(dataset), H5Sclose, path, what);
+  Handle space = readCheck(H5Dget_space(dataset), H5Sclose, path, what);
   if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(path, fmt::format("curve '{}' is not one-dimensional", name));
   hsize_t size = 0;
-  check(H5Sget_simple_extent_dims(space.get(), &size, nullptr), path, what);
+  readCheck(H5Sget_simple_extent_dims(space.get(), &size, nullptr), path, what);
   std::vector<double> values(size);
-  if (size > 0) check(H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), path, what);
+  if (size > 0)
+    readCheck(H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+              path, what);
   return values;
 }
 
@@ -641,8 +667,15 @@ TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std
   if (!fs::is_regular_file(status)) fail(path, "not a regular file");
   const uintmax_t fileSize = fs::file_size(path, error);
   if (error) fail(path, fmt::format("cannot read the file size ({})", error.message()));
-  if (fileSize == 0) fail(path, "empty file, not an HDF5 file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "not an HDF5 file");
+  // No permission is not damage: tell it apart before HDF5 reports a failed
+  // open (root reads regardless, so open() says what is true, access() not).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) fail(path, fmt::format("cannot open for reading ({})", std::strerror(errno)));
+  ::close(fd);
+  if (fileSize == 0) fail(path, "empty file, not an HDF5 file", /*damaged=*/true);
+  const htri_t signature = H5Fis_hdf5(path.c_str());
+  if (signature == 0) fail(path, "not an HDF5 file (no HDF5 signature)", /*damaged=*/true);
+  if (signature < 0) fail(path, "cannot look for the HDF5 signature");
 
   // Everything is read now and the file closed: a reader holds no handle
   // (nor lock) that could get in a writer's way, and a damaged file fails
@@ -657,7 +690,7 @@ TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std
     fail(path, fmt::format("schema_version {} is not supported (this build reads 1 to {})", version->second,
                            kSchemaVersion));
   if (contents == Contents::kAttributesOnly) {
-    if (!file.close()) failHdf5(path, "cannot close the file");
+    if (!file.close()) failRead(path, "cannot close the file");
     return;
   }
 
@@ -671,16 +704,17 @@ TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std
       return -1;
     }
   };
-  check(H5Lvisit(root, H5_INDEX_NAME, H5_ITER_INC, collect, &links), path, "cannot list the curves");
+  readCheck(H5Lvisit(root, H5_INDEX_NAME, H5_ITER_INC, collect, &links), path,
+            "cannot list the curves");
   for (const std::string& name : links) {
-    Handle object = check(H5Oopen(root, name.c_str(), H5P_DEFAULT), H5Oclose, path,
-                          fmt::format("cannot open object '{}'", name));
+    Handle object = readCheck(H5Oopen(root, name.c_str(), H5P_DEFAULT), H5Oclose, path,
+                              fmt::format("cannot open object '{}'", name));
     const H5I_type_t type = H5Iget_type(object.get());
     if (type == H5I_GROUP) continue;
     if (type != H5I_DATASET) fail(path, fmt::format("object '{}' is neither a group nor a curve", name));
     impl.curves[name] = readCurve(object.get(), name, path);
   }
-  if (!file.close()) failHdf5(path, "cannot close the file");
+  if (!file.close()) failRead(path, "cannot close the file");
 }
 
 TrialReader::~TrialReader() = default;

@@ -21,7 +21,18 @@ inline constexpr int64_t kSchemaVersion = 1;
 /// always names the file.
 class FileError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  /// `damaged`: see damaged().
+  explicit FileError(const std::string& message, bool damaged = false)
+      : std::runtime_error(message), damaged_(damaged) {}
+  /// True if TrialReader showed the file damaged: HDF5 reported a structural
+  /// error reading it, it is truncated, or it lacks the HDF5 signature. False
+  /// for every other reason a file cannot be read (no permission, a newer
+  /// schema_version, not a fulcrum trial file, a lock) and for writer errors:
+  /// only a damaged file may be replaced by a rerun.
+  bool damaged() const { return damaged_; }
+
+ private:
+  bool damaged_ = false;
 };
 
 /// Trial files are written as "<path>.part-<pid>" (same folder, so that the
@@ -90,7 +101,8 @@ class TrialReader {
     kAttributesOnly,  ///< attributes only: curves() is empty (cheap scans of a folder)
   };
   /// Opens `path` read-only; throws FileError naming the path if it is
-  /// missing, not HDF5, truncated or not a fulcrum trial file.
+  /// missing, not HDF5, truncated or not a fulcrum trial file, with
+  /// FileError::damaged() telling damage from other reasons.
   explicit TrialReader(const std::string& path, Contents contents = Contents::kEverything);
   ~TrialReader();
   TrialReader(const TrialReader&) = delete;

@@ -7,7 +7,7 @@
 #     running or completed; no staging file is left under a *.h5 name;
 #  2. a sweep (runner and its children, as a crash would) killed again and
 #     again at random moments, each time resumed: after every kill no file is
-#     corrupt (`fulcrum status`); at the end one completed file per trial, no
+#     damaged or unreadable (`fulcrum status`); at the end one completed file per trial, no
 #     duplicates, no staging files, and the files completed before the last
 #     resume are untouched.
 # Prints the inputs tried and faults injected.
@@ -125,8 +125,9 @@ for k in $(seq 1 16); do
   sleep 0.1
   if [ -d "$out" ]; then
     "$fulcrum" status "$out" > "$dir/status-$k.txt" 2>&1
-    corrupt=$(grep -oE '[0-9]+ corrupt' "$dir/status-$k.txt")
-    check "after kill $k no trial file is corrupt (status: ${corrupt:-no summary})" test "$corrupt" = "0 corrupt"
+    corrupt=$(grep -oE '[0-9]+ damaged, [0-9]+ unreadable' "$dir/status-$k.txt")
+    check "after kill $k no trial file is damaged or unreadable (status: ${corrupt:-no summary})" \
+      test "$corrupt" = "0 damaged, 0 unreadable"
   fi
 done
 before=()

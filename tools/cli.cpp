@@ -63,8 +63,10 @@ int cliMain(int argc, char** argv) {
       ->needs(launcherOption);
 
   fulcrum::StatusOptions status;
-  CLI::App* statusCommand = app.add_subcommand(
-      "status", "each trial's state read from its files (completed, running, stale, failed, corrupt)");
+  CLI::App* statusCommand =
+      app.add_subcommand("status",
+                         "each trial's state read from its files (completed, running, stale, "
+                         "failed, damaged, unreadable, foreign)");
   statusCommand->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
       ->required();
   statusCommand->add_option("--set", status.sets, "with an experiment file: as for sweep (repeatable)");

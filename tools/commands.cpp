@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -23,6 +25,7 @@
 #include "framework/experiment.h"
 #include "framework/extension_registry.h"
 #include "framework/regular_file.h"
+#include "framework/sweep.h"
 #include "framework/trainer.h"
 #include "framework/warning_capture.h"
 #include "fulcrum_version.h"
@@ -32,6 +35,8 @@
 #include "strategies/registry.h"
 #include "tools/hdf5_run_log.h"
 #include "tools/interrupt.h"
+#include "tools/sweep.h"
+#include "tools/trial_lock.h"
 
 namespace fulcrum {
 
@@ -71,22 +76,44 @@ std::string blasLibrary() {
 
 std::string checkpointPathOf(const std::string& resultPath) { return resultPath + ".ckpt"; }
 
-TrialFileState readTrialState(const std::string& path) {
-  std::error_code code;
-  if (!fs::exists(path, code)) return {"missing", ""};
-  if (std::string problem = results::screenTrialFile(path); !problem.empty()) {
-    return {"unreadable", problem};
+TrialIdentity identityOf(const ExperimentSpec& spec) { return {trialId(spec.root), spec.seed}; }
+
+TrialFileState readTrialState(const std::string& path, const TrialIdentity* expected) {
+  const results::TrialReading reading = results::readTrialFile(path);
+  switch (reading.verdict) {
+    case results::TrialVerdict::kMissing:
+      return {"missing", ""};
+    case results::TrialVerdict::kDamaged:
+      return {"damaged", reading.problem};
+    case results::TrialVerdict::kUnreadable:
+      return {"unreadable", reading.problem};
+    case results::TrialVerdict::kReadable:
+      break;
   }
-  try {
-    const results::TrialReader reader(path, results::TrialReader::Contents::kAttributesOnly);
-    TrialFileState state{reader.text("status", "unreadable"), reader.text("error")};
-    if (state.status == "failed" && state.error.rfind("interrupted", 0) == 0) {
-      state.status = "interrupted";
+  const results::TrialReader& reader = *reading.reader;
+  if (expected != nullptr) {
+    // The name says which trial a file should hold; only its configuration
+    // says which it does (a `run --out` may have put another one there).
+    std::string id = "none";
+    try {
+      const std::string yaml = reader.text("config_yaml");
+      if (!yaml.empty()) id = trialId(YAML::Load(yaml));
+    } catch (const YAML::Exception& e) {
+      id = fmt::format("unknown (config_yaml does not parse: {})", e.msg);
     }
-    return state;
-  } catch (const results::FileError& e) {
-    return {"unreadable", e.what()};
+    const int64_t seed = reader.integer("seed", -1);
+    if (id != expected->id || seed != static_cast<int64_t>(expected->seed)) {
+      return {"foreign",
+              fmt::format(
+                  "{}: holds another trial (configuration id {}, seed {}) than the expected one "
+                  "(id {}, seed {}); left alone",
+                  path, id, seed, expected->id, expected->seed)};
+    }
   }
+  TrialFileState state{reader.text("status", "unreadable"), reader.text("error")};
+  if (state.status == "failed" && state.error.rfind("interrupted", 0) == 0)
+    state.status = "interrupted";
+  return state;
 }
 
 int reportError(const std::string& message, int code) {
@@ -167,20 +194,48 @@ int runCommand(const RunOptions& options) {
     if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
     return reportError(errorAtKey(spec, "output", e.what()).what());
   }
+  // Every writer of a trial file holds its lock for the whole trial; a
+  // sweep's run-trial took it already.
+  std::optional<TrialLock> lock;
+  if (!options.lockHeld) {
+    lock.emplace(path.string());
+    if (!lock->held() && lock->error() != 0)
+      return reportError(fmt::format("cannot create the lock file '{}.lock': {}", path.string(),
+                                     std::strerror(lock->error())));
+    if (!lock->held())
+      return reportError(
+          fmt::format(
+              "{} is running elsewhere: another process (a sweep, or another run) holds {}.lock; "
+              "nothing was touched",
+              path.string(), path.string()),
+          kExitRunningElsewhere);
+  }
   bool resume = false;
   if (options.resume) {
-    const std::string status = readTrialState(path.string()).status;
+    const TrialIdentity identity = identityOf(spec);
+    const TrialFileState state = readTrialState(path.string());
+    const std::string& status = state.status;
+    if (status == "unreadable")
+      return reportError(
+          fmt::format("--resume: {}; it is not shown damaged, so it is neither resumed nor "
+                      "replaced: fix it or move it away",
+                      state.error));
     if (status == "completed") {
+      // Completed means done only if it is this trial; a checkpoint of
+      // another configuration is refused when it is loaded.
+      const TrialFileState mine = readTrialState(path.string(), &identity);
+      if (mine.status == "foreign") return reportError(fmt::format("--resume: {}", mine.error));
       std::cout << fmt::format("fulcrum run: {} is already completed; nothing to resume", path.string())
                 << std::endl;
       return 0;
     }
-    resume = status != "missing" && status != "unreadable" && fs::exists(checkpoint);
+    resume = status != "missing" && status != "damaged" && fs::exists(checkpoint);
     if (!resume) {
       std::cout << fmt::format("fulcrum run: {}; starting from step 0",
-                               status == "missing"      ? "no result file to continue"
-                               : status == "unreadable" ? "the result file is unreadable"
-                                                        : "no checkpoint " + checkpoint)
+                               status == "missing" ? "no result file to continue"
+                               : status == "damaged"
+                                   ? "the result file is damaged (" + state.error + ")"
+                                   : "no checkpoint " + checkpoint)
                 << std::endl;
     }
   } else if (fs::exists(path) && !options.overwrite) {
@@ -222,7 +277,10 @@ int runCommand(const RunOptions& options) {
   hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
   installStopHandlers();
-  hooks.stopRequested = [] { return stopSignal() != 0; };
+  // A closed stdout (`fulcrum run ... | head -1`) interrupts the trial like
+  // SIGTERM (resumable) instead of killing it with SIGPIPE mid-write.
+  std::signal(SIGPIPE, SIG_IGN);
+  hooks.stopRequested = [] { return stopSignal() != 0 || !std::cout; };
   if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
   hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
   hooks.notice = [](const std::string& line) { std::cout << "fulcrum run: " << line << std::endl; };

@@ -2,11 +2,14 @@
 // 1 a trial failed (e.g. a NaN loss), 2 bad input (configuration, data, files).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace fulcrum {
+
+struct ExperimentSpec;
 
 /// Options of `fulcrum run`.
 struct RunOptions {
@@ -21,6 +24,10 @@ struct RunOptions {
   /// The `run_name` attribute (a sweep trial: strategy and swept values);
   /// "" = the strategy name.
   std::string runName;
+  /// The caller holds `<out>.lock` already (a sweep's run-trial); otherwise
+  /// runCommand takes it, and refuses to touch a trial that another process
+  /// holds (exit kExitRunningElsewhere).
+  bool lockHeld = false;
 };
 
 /// Where the checkpoint of the trial writing `resultPath` goes.
@@ -29,15 +36,30 @@ std::string checkpointPathOf(const std::string& resultPath);
 /// What a trial's result file says.
 struct TrialFileState {
   /// missing, completed, failed, interrupted (failed with an error starting
-  /// "interrupted"), running (being written, or its writer was killed) or
-  /// unreadable (not a trial file, damaged).
+  /// "interrupted"), running (being written, or its writer was killed),
+  /// damaged (shown damaged: a rerun may replace it), unreadable (cannot be
+  /// read for another reason: no permission, a newer schema_version, a
+  /// screening timeout or crash, malformed curves; never replaced) or
+  /// foreign (readable, but another configuration or seed than the caller
+  /// expects; never replaced).
   std::string status;
-  std::string error;  ///< the file's `error` attribute, or why it is unreadable
+  std::string error;  ///< the file's `error` attribute, or why it has that status
 };
 
-/// The state of the result file at `path`, from its attributes only; never
+/// What a trial file must hold to be the trial a caller means.
+struct TrialIdentity {
+  std::string id;     ///< trialId() of its configuration (framework/sweep.h)
+  uint64_t seed = 0;  ///< its `seed`
+};
+
+/// The identity of the trial that `spec` configures.
+TrialIdentity identityOf(const ExperimentSpec& spec);
+
+/// The state of the result file at `path` from the one reading that every
+/// command shares (results::readTrialFile); with `expected`, a readable file
+/// whose configuration or seed is not the expected one is "foreign". Never
 /// throws for a bad file.
-TrialFileState readTrialState(const std::string& path);
+TrialFileState readTrialState(const std::string& path, const TrialIdentity* expected = nullptr);
 
 /// Prints "fulcrum: <message>" to stderr and returns `code`.
 int reportError(const std::string& message, int code = 2);

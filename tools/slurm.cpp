@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,12 +16,15 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
 #include "framework/sweep.h"
 #include "results/trial_file.h"
 #include "tools/commands.h"
+#include "tools/trial_lock.h"
 
 extern char** environ;
 
@@ -33,44 +34,35 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-/// True if a live process holds an flock on `<result>.lock`. Read from
-/// /proc/locks rather than by trying the lock: a try-lock, however brief,
-/// could make a trial starting at that moment believe it runs elsewhere and
-/// exit without running. Sees the processes of this machine only.
-bool lockHeld(const std::string& resultPath) {
-  struct stat info {};
-  if (::stat((resultPath + ".lock").c_str(), &info) != 0) return false;
-  std::ifstream locks("/proc/locks");
-  if (!locks) throw std::runtime_error("cannot read /proc/locks to see which trials are locked");
-  std::string line;
-  while (std::getline(locks, line)) {
-    // "1: FLOCK  ADVISORY  WRITE 6171 fe:00:5309038 0 EOF"; waiters read "1: -> FLOCK ...".
-    std::istringstream fields(line);
-    std::string number, type, mode, access, pid, where;
-    fields >> number >> type >> mode >> access >> pid >> where;
-    if (type != "FLOCK") continue;
-    unsigned int major = 0, minor = 0;
-    unsigned long inode = 0;
-    if (std::sscanf(where.c_str(), "%x:%x:%lu", &major, &minor, &inode) != 3) continue;
-    if (major == ::major(info.st_dev) && minor == ::minor(info.st_dev) && inode == info.st_ino)
-      return true;
-  }
-  return false;
-}
-
 /// A trial's state as `fulcrum status` reports it.
 struct TrialState {
-  std::string state;  // completed, running, failed, interrupted, stale, corrupt, not started
+  // completed, running, failed, interrupted, stale, damaged, unreadable, foreign, not started
+  std::string state;
   std::string detail;
 };
 
-const std::vector<std::string> kStates = {"completed", "running", "failed",     "interrupted",
-                                          "stale",     "corrupt", "not started"};
+const std::vector<std::string> kStates = {"completed",   "running", "failed",
+                                          "interrupted", "stale",   "damaged",
+                                          "unreadable",  "foreign", "not started"};
 
-TrialState trialState(const std::string& resultPath) {
-  const bool held = lockHeld(resultPath);
-  const TrialFileState file = readTrialState(resultPath);
+/// The identity a sweep's file name promises ("<name>-<strategy>-seed<S>-<id>.h5"),
+/// or none for a name of another form (a `run --out` file).
+std::optional<TrialIdentity> identityFromName(const std::string& path) {
+  static const std::regex pattern("-seed([0-9]{1,19})-([0-9a-f]{12})$");
+  std::smatch match;
+  const std::string stem = fs::path(path).stem().string();
+  if (!std::regex_search(stem, match, pattern)) return std::nullopt;
+  try {
+    return TrialIdentity{match[2].str(), std::stoull(match[1].str())};
+  } catch (const std::out_of_range&) {
+    return std::nullopt;
+  }
+}
+
+TrialState trialState(const std::string& resultPath, const std::optional<TrialIdentity>& expected) {
+  const bool held = trialLockHeld(resultPath);
+  const TrialFileState file = readTrialState(resultPath, expected ? &*expected : nullptr);
+  if (file.status == "foreign") return {"foreign", file.error};
   if (file.status == "missing")
     return held ? TrialState{"running", "starting (lock held, no file yet)"}
                 : TrialState{"not started", ""};
@@ -90,8 +82,9 @@ TrialState trialState(const std::string& resultPath) {
     }
     return {"running", fmt::format("{} epoch(s) done", epochs)};
   }
-  return held ? TrialState{"running", "starting (file not readable yet)"}
-              : TrialState{"corrupt", file.error + " (a rerun redoes it)"};
+  if (held) return {"running", "starting (file not readable yet)"};
+  if (file.status == "damaged") return {"damaged", file.error + " (a rerun redoes it)"};
+  return {"unreadable", file.error + " (not shown damaged: a rerun leaves it alone)"};
 }
 
 /// `text` quoted for a POSIX shell.
@@ -261,17 +254,24 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
 
   // The resume rules of the local runner, applied at submission time.
   std::vector<std::size_t> pending;
-  std::size_t completed = 0, keptFailed = 0, elsewhere = 0;
+  std::size_t completed = 0, keptFailed = 0, elsewhere = 0, leftAlone = 0;
   for (const auto& trial : trials) {
-    const TrialFileState file = readTrialState(trial.resultPath);
+    const TrialIdentity identity{trial.id, trial.spec.seed};
+    const TrialFileState file = readTrialState(trial.resultPath, &identity);
     if (file.status == "completed") {
       ++completed;
+    } else if (file.status == "unreadable" || file.status == "foreign") {
+      // Only a file shown damaged is redone.
+      ++leftAlone;
+      std::cout << fmt::format("  #{} {} {} seed {}: {}, left alone (not submitted): {}\n",
+                               trial.index, trial.id, trial.spec.strategyName, trial.spec.seed,
+                               file.status, file.error);
     } else if (file.status == "failed" && !sweep.retryFailed) {
       ++keptFailed;
       std::cout << fmt::format("  #{} {} {} seed {}: failed, kept (--retry-failed resubmits): {}\n",
                                trial.index, trial.id, trial.spec.strategyName, trial.spec.seed,
                                file.error);
-    } else if (lockHeld(trial.resultPath)) {
+    } else if (trialLockHeld(trial.resultPath)) {
       ++elsewhere;
       std::cout << fmt::format("  #{} {} {} seed {}: running elsewhere ({}.lock is held)\n",
                                trial.index, trial.id, trial.spec.strategyName, trial.spec.seed,
@@ -282,11 +282,11 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
   }
   std::cout << fmt::format(
       "fulcrum sweep: {} trials of {}: {} completed, {} failed (kept), {} running elsewhere, {} "
-      "to submit\n",
-      trials.size(), sweep.experiment, completed, keptFailed, elsewhere, pending.size());
+      "unreadable or foreign (left alone), {} to submit\n",
+      trials.size(), sweep.experiment, completed, keptFailed, elsewhere, leftAlone, pending.size());
   if (pending.empty()) {
     std::cout << "fulcrum sweep: nothing to submit\n";
-    return keptFailed + elsewhere == 0 ? 0 : 1;
+    return keptFailed + elsewhere + leftAlone == 0 ? 0 : 1;
   }
 
   std::string executable, experiment, workdir;
@@ -400,20 +400,30 @@ int statusCommand(const StatusOptions& options) {
       if (!options.sets.empty() || !options.sweeps.empty())
         return reportError("--set and --sweep apply to an experiment file, not to a folder");
       std::map<std::string, std::string> files;  // sorted by name
-      for (const auto& entry : fs::directory_iterator(options.target)) {
-        const std::string fileName = entry.path().filename().string();
-        if (entry.path().extension() == ".h5") files[fileName] = entry.path().string();
+      // Entries are only named here, never followed: a symbolic link loop or
+      // a dangling link is one row reported unreadable, not the end of the listing.
+      std::error_code listError;
+      for (fs::directory_iterator it(options.target, listError), end; !listError && it != end;
+           it.increment(listError)) {
+        const fs::path entry = it->path();
+        const std::string fileName = entry.filename().string();
+        if (entry.extension() == ".h5") files[fileName] = entry.string();
         // A trial still loading its data holds its lock before its file exists.
         const std::string suffix = ".h5.lock";
         if (fileName.size() > suffix.size() &&
             fileName.compare(fileName.size() - suffix.size(), suffix.size(), suffix) == 0) {
-          const std::string result = entry.path().string();
+          const std::string result = entry.string();
           const std::string resultPath = result.substr(0, result.size() - 5);
-          if (!fs::exists(resultPath) && lockHeld(resultPath))
+          std::error_code statError;
+          if (!fs::exists(fs::symlink_status(resultPath, statError)) && trialLockHeld(resultPath))
             files[fileName.substr(0, fileName.size() - 5)] = resultPath;
         }
       }
-      for (const auto& [fileName, path] : files) rows.push_back({fileName, path, trialState(path)});
+      if (listError)
+        return reportError(
+            fmt::format("cannot list the folder '{}': {}", options.target, listError.message()));
+      for (const auto& [fileName, path] : files)
+        rows.push_back({fileName, path, trialState(path, identityFromName(path))});
     } else if (fs::is_regular_file(options.target, code)) {
       std::vector<TrialSpec> trials;
       try {
@@ -424,7 +434,8 @@ int statusCommand(const StatusOptions& options) {
       for (const auto& trial : trials) {
         rows.push_back({fmt::format("{:>4}  {:<12}  {:<12}  {:>4}", trial.index, trial.id,
                                     trial.spec.strategyName, trial.spec.seed),
-                        trial.resultPath, trialState(trial.resultPath)});
+                        trial.resultPath,
+                        trialState(trial.resultPath, TrialIdentity{trial.id, trial.spec.seed})});
       }
     } else {
       return reportError(fmt::format("'{}' is neither a folder of trial files nor an experiment file",

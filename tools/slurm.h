@@ -43,8 +43,12 @@ struct StatusOptions {
 /// Prints each trial's state read from its files: completed, failed (with
 /// the error), interrupted, running (its lock is held by a live process),
 /// stale (the file says running but nobody holds its lock: the writer
-/// crashed or was killed), corrupt (unreadable) and, for a YAML file's
-/// planned trials, not started; then the counts. Exit code: 0 every trial
+/// crashed or was killed), damaged (shown damaged: a rerun redoes it),
+/// unreadable (cannot be read for another reason: a rerun leaves it alone),
+/// foreign (holds another configuration or seed than the trial it is named
+/// after: the plan's trial for a YAML file, the "-seed<S>-<id>" of a sweep
+/// file's name in a folder) and, for a YAML file's planned trials, not
+/// started; then the counts. Exit code: 0 every trial
 /// completed; 1 otherwise; 2 bad input.
 int statusCommand(const StatusOptions& options);
 

@@ -25,6 +25,7 @@
 #include "strategies/registry.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
+#include "tools/trial_lock.h"
 
 namespace fulcrum {
 
@@ -32,41 +33,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/// An exclusive flock on `<result>.lock`, held until destruction (or process exit).
-class TrialLock {
- public:
-  explicit TrialLock(const std::string& resultPath) {
-    fd_ = ::open((resultPath + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      error_ = errno;
-    } else if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (errno != EWOULDBLOCK) error_ = errno;
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~TrialLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  TrialLock(const TrialLock&) = delete;
-  TrialLock& operator=(const TrialLock&) = delete;
-  bool held() const { return fd_ >= 0; }
-  /// Why the lock could not be taken, other than another holder (0 if none).
-  int error() const { return error_; }
-
- private:
-  int fd_ = -1;
-  int error_ = 0;
-};
-
-/// True if another process holds the trial's lock now.
-bool lockedElsewhere(const std::string& resultPath) {
-  std::error_code code;
-  if (!fs::exists(resultPath + ".lock", code)) return false;
-  const TrialLock lock(resultPath);
-  return !lock.held() && lock.error() == 0;
-}
 
 std::vector<TrialSpec> planAndValidate(const std::string& file,
                                        const std::vector<std::string>& sets,
@@ -80,6 +46,22 @@ std::vector<TrialSpec> planAndValidate(const std::string& file,
     }
   }
   return trials;
+}
+
+/// True if another process holds the trial's lock now. If that cannot be
+/// read, false: the child takes the lock itself and says if it is held.
+bool lockedElsewhere(const std::string& resultPath) {
+  try {
+    return trialLockHeld(resultPath);
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+/// The state of a sweep trial's file, checked to hold this trial.
+TrialFileState trialFileState(const TrialSpec& trial) {
+  const TrialIdentity identity{trial.id, trial.spec.seed};
+  return readTrialState(trial.resultPath, &identity);
 }
 
 std::string clock(double seconds) {
@@ -234,7 +216,7 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
   Outcome outcome;
   outcome.ran = true;
   outcome.seconds = std::chrono::duration<double>(Clock::now() - child.start).count();
-  const TrialFileState file = readTrialState(trial.resultPath);
+  const TrialFileState file = trialFileState(trial);
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);
     outcome.status =
@@ -254,6 +236,13 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
   } else if (file.status == "failed") {
     outcome.status = "failed";
     outcome.reason = file.error;
+  } else if (file.status == "unreadable" || file.status == "foreign" ||
+             (file.status == "damaged" && code == 0)) {
+    // What the file is now matters more than how the child ended (a trial
+    // that completed but cannot be read back is no "exit code 0" failure).
+    outcome.status = file.status;
+    outcome.reason = file.error;
+    if (code != 0) outcome.reason += fmt::format(" (the trial exited with code {})", code);
   } else {
     outcome.status = "failed";
     const std::string said = lastLine(child.errText);
@@ -351,7 +340,6 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
   }
 }
 
-
 }  // namespace
 
 std::vector<TrialSpec> planAndValidateSweep(const std::string& file,
@@ -373,8 +361,9 @@ int runTrialCommand(const RunTrialOptions& options) {
     return reportError(e.what());
   }
   if (options.index >= trials.size()) {
-    return reportError(fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
-                             options.index, options.experiment, trials.size(), trials.size() - 1));
+    return reportError(
+        fmt::format("--index {} is out of range: the sweep of {} has {} trials (0 to {})",
+                    options.index, options.experiment, trials.size(), trials.size() - 1));
   }
   const TrialSpec& trial = trials[options.index];
   std::error_code code;
@@ -396,7 +385,8 @@ int runTrialCommand(const RunTrialOptions& options) {
   // under the lock nobody else is writing this trial.
   {
     const fs::path result(trial.resultPath);
-    const std::string prefix = fs::path(results::stagingPrefix(result.string())).filename().string();
+    const std::string prefix =
+        fs::path(results::stagingPrefix(result.string())).filename().string();
     const std::string checkpointPrefix =
         fs::path(checkpointStagingPrefix(checkpointPathOf(result.string()))).filename().string();
     std::error_code listError;
@@ -408,21 +398,34 @@ int runTrialCommand(const RunTrialOptions& options) {
       }
     }
   }
-  if (readTrialState(trial.resultPath).status == "completed") {
+  const TrialFileState state = trialFileState(trial);
+  if (state.status == "completed") {
     std::cout << fmt::format("trial {} ({}) is already completed: {}\n", options.index, trial.id,
                              trial.resultPath);
     return 0;
   }
+  // Only a file shown damaged may be redone; this one is reported and left alone.
+  if (state.status == "unreadable" || state.status == "foreign")
+    return reportError(
+        fmt::format("trial {} ({}) not run: {}", options.index, trial.id, state.error));
   if (options.log) {
     const std::string logPath = trial.resultPath + ".log";
     // Never through a symbolic link (its target would be overwritten), never
     // onto a FIFO or a device (the open would wait, or the device be written).
     if (const std::string kind = nonRegularKind(logPath, /*followLinks=*/false); !kind.empty()) {
+      if (kind == "a symbolic link")
+        return reportError(fmt::format(
+            "cannot write '{}': it is a symbolic link, which fulcrum does not follow; remove it",
+            logPath));
       return reportError(fmt::format(
           "cannot write '{}': it is {}; fulcrum replaces only regular files", logPath, kind));
     }
     const int fd = ::open(logPath.c_str(),
                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ELOOP)
+      return reportError(fmt::format(
+          "cannot write '{}': it is a symbolic link, which fulcrum does not follow; remove it",
+          logPath));
     if (fd < 0) return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     std::cout.flush();
@@ -449,6 +452,7 @@ int runTrialCommand(const RunTrialOptions& options) {
   // continue from the checkpoint if the trial left one, otherwise start afresh
   // (--resume replaces the file either way, so --overwrite is not needed).
   run.resume = true;
+  run.lockHeld = true;
   return runCommand(run);
 }
 
@@ -471,7 +475,7 @@ int sweepCommand(const SweepCommandOptions& options) {
     for (const auto& trial : trials) {
       std::cout << fmt::format("{:>4}  {:<12}  {:<12}  {:>4}  {:<12}  {}\n", trial.index, trial.id,
                                trial.spec.strategyName, trial.spec.seed,
-                               readTrialState(trial.resultPath).status, sweptValues(trial));
+                               trialFileState(trial).status, sweptValues(trial));
     }
     std::cout << fmt::format(
         "{} trials; --jobs {} would run {} at a time with at most {} thread(s) each\n",
@@ -500,6 +504,9 @@ int sweepCommand(const SweepCommandOptions& options) {
   }
 
   installStopHandlers();
+  // A closed stdout (`fulcrum sweep ... | head -1`) must not kill the runner
+  // and leave its trials stale: the failed write stops the sweep instead.
+  std::signal(SIGPIPE, SIG_IGN);
   std::cout << fmt::format(
                    "fulcrum sweep: {} trials of {}, {} at a time, at most {} thread(s) each; logs "
                    "next to the "
@@ -536,6 +543,7 @@ int sweepCommand(const SweepCommandOptions& options) {
                               outcome.reason.empty() ? "" : " — " + outcome.reason));
   };
 
+  bool outputLost = false;
   while (!queue.empty() || !running.empty()) {
     const int signal = stopSignal();
     if (signal != 0 && stopSent == 0) {
@@ -545,14 +553,34 @@ int sweepCommand(const SweepCommandOptions& options) {
       for (const auto& child : running) ::kill(child.pid, signal);
       queue.clear();
     }
+    if (!std::cout && stopSent == 0) {
+      // As SIGTERM would: the running trials end interrupted (resumable).
+      stopSent = SIGTERM;
+      outputLost = true;
+      std::cerr << fmt::format(
+          "fulcrum sweep: cannot write to standard output (closed pipe?); stopping {} running "
+          "trial(s), which end interrupted (a rerun resumes them)\n",
+          running.size());
+      for (const auto& child : running) ::kill(child.pid, SIGTERM);
+      queue.clear();
+    }
     while (stopSent == 0 && !queue.empty() && static_cast<int>(running.size()) < jobs) {
       const std::size_t index = queue.front();
       queue.pop_front();
       const TrialSpec& trial = trials[index];
-      const TrialFileState state = readTrialState(trial.resultPath);
+      const TrialFileState state = trialFileState(trial);
       Outcome skipped;
       if (state.status == "completed") {
         skipped.status = "completed";
+        finish(index, skipped);
+        continue;
+      }
+      // Never replace what is not shown damaged: report it and leave it alone.
+      if (state.status == "unreadable" || state.status == "foreign") {
+        skipped.status = state.status;
+        skipped.reason =
+            state.error +
+            (state.status == "foreign" ? "" : " (left alone: only a damaged file is redone)");
         finish(index, skipped);
         continue;
       }
@@ -603,6 +631,18 @@ int sweepCommand(const SweepCommandOptions& options) {
   }
   progress.end();
 
+  // The files, not this sweep's memory, say what is completed: a file gone
+  // or changed since its trial ended (its folder deleted mid-run) is
+  // reported as it is now.
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (outcomes[i].status != "completed") continue;
+    const TrialFileState now = trialFileState(trials[i]);
+    if (now.status == "completed") continue;
+    outcomes[i].status = now.status;
+    outcomes[i].reason = fmt::format("completed earlier in this sweep, but the file is now {}{}",
+                                     now.status, now.error.empty() ? "" : ": " + now.error);
+  }
+
   std::cout << "\n";
   printTable(trials, outcomes);
   std::size_t completed = 0;
@@ -625,6 +665,7 @@ int sweepCommand(const SweepCommandOptions& options) {
                                trials[i].resultPath);
     }
   }
+  if (outputLost) return 128 + SIGPIPE;
   if (stopSent != 0) return 128 + stopSent;
   return problems.empty() ? 0 : 1;
 }
