@@ -194,6 +194,20 @@ int runCommand(const RunOptions& options) {
     if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
     return reportError(errorAtKey(spec, "output", e.what()).what());
   }
+  // The data before the lock: bad input leaves nothing behind, not even a lock file.
+  MultiTaskData data;
+  try {
+    data = loadData(spec);
+  } catch (const DataError& e) {
+    return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
+  } catch (const c10::Error& e) {
+    return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
+  } catch (const std::bad_alloc&) {
+    return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
+  } catch (const ConfigError& e) {  // a data file's content, located at the key naming it
+    return reportError(e.what());
+  }
+
   // Every writer of a trial file holds its lock for the whole trial; a
   // sweep's run-trial took it already.
   std::optional<TrialLock> lock;
@@ -241,19 +255,6 @@ int runCommand(const RunOptions& options) {
   } else if (fs::exists(path) && !options.overwrite) {
     return reportError(fmt::format(
         "result file '{}' exists; pass --overwrite to replace it, or --resume to continue it", path.string()));
-  }
-
-  MultiTaskData data;
-  try {
-    data = loadData(spec);
-  } catch (const DataError& e) {
-    return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
-  } catch (const c10::Error& e) {
-    return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
-  } catch (const std::bad_alloc&) {
-    return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
-  } catch (const ConfigError& e) {  // a data file's content, located at the key naming it
-    return reportError(e.what());
   }
 
   TrialDescription description;
