@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -24,6 +25,71 @@ std::string describe(const YAML::Node& node) {
 }
 
 std::string formatNumber(double value) { return fmt::format("{:g}", value); }
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// YAML's spellings of infinity and not-a-number; read, then refused as not finite.
+bool isYamlSpecial(const std::string& text) {
+  static const std::vector<std::string> specials = {
+      ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN"};
+  return std::find(specials.begin(), specials.end(), text) != specials.end();
+}
+
+}  // namespace
+
+std::string nonDecimalReason(const std::string& text, bool integer) {
+  std::size_t i = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+  const std::size_t digitsStart = i;
+  while (i < text.size() && isDigit(text[i])) ++i;
+  const std::size_t intDigits = i - digitsStart;
+  if (intDigits > 1 && text[digitsStart] == '0') {
+    return "has a leading zero (YAML 1.1 reads it as octal): write numbers in plain decimal digits";
+  }
+  if (text.compare(digitsStart, 2, "0x") == 0 || text.compare(digitsStart, 2, "0X") == 0 ||
+      text.compare(digitsStart, 2, "0o") == 0 || text.compare(digitsStart, 2, "0b") == 0) {
+    return "is not decimal: write numbers in plain decimal digits";
+  }
+  if (integer) return i == text.size() && intDigits > 0 ? "" : "not an integer";
+  std::size_t fractionDigits = 0;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && isDigit(text[i])) ++i, ++fractionDigits;
+  }
+  if (intDigits + fractionDigits == 0) return "not a number";
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    const std::size_t exponentStart = i;
+    while (i < text.size() && isDigit(text[i])) ++i;
+    if (i == exponentStart) return "not a number";
+  }
+  return i == text.size() ? "" : "not a number";
+}
+
+bool readDecimalInteger(const YAML::Node& node, long long& result) {
+  return node.IsScalar() && nonDecimalReason(node.Scalar(), true).empty() &&
+         YAML::convert<long long>::decode(node, result);
+}
+
+bool readDecimalNumber(const YAML::Node& node, double& result) {
+  if (!node.IsScalar()) return false;
+  if (!isYamlSpecial(node.Scalar()) && !nonDecimalReason(node.Scalar(), false).empty()) return false;
+  return YAML::convert<double>::decode(node, result);
+}
+
+namespace {
+
+// The message for a scalar that looks like a number in another base or with
+// a leading zero ("epochs: 010" is 8 in YAML 1.1), or "" if it is not one.
+std::string notDecimalMessage(const YAML::Node& value) {
+  if (!value.IsScalar()) return "";
+  const std::string reason = nonDecimalReason(value.Scalar(), false);
+  if (reason.rfind("has a leading zero", 0) == 0 || reason.rfind("is not decimal", 0) == 0) {
+    return fmt::format("'{}' {}", value.Scalar(), reason);
+  }
+  return "";
+}
 
 std::string intRange(int64_t min, int64_t max) {
   if (max == INT64_MAX && min != INT64_MIN) return fmt::format(">= {}", min);
@@ -120,19 +186,74 @@ std::vector<std::string> ConfigNode::keys() const {
   return result;
 }
 
+void ConfigNode::recordOptions() {
+  recording_ = std::make_shared<Recording>();
+  recording_->base = keyPath_;
+}
+
+std::vector<OptionRecord> ConfigNode::recordedOptions() const {
+  return recording_ ? recording_->records : std::vector<OptionRecord>{};
+}
+
+void ConfigNode::record(const std::string& key, const std::string& type, const std::string& fallback,
+                        const std::string& constraint) const {
+  if (!recording_) return;
+  std::string path = pathOf(key);
+  if (!recording_->base.empty() && path.rfind(recording_->base + ".", 0) == 0) {
+    path = path.substr(recording_->base.size() + 1);
+  }
+  for (const auto& existing : recording_->records) {
+    if (existing.key == path) return;
+  }
+  recording_->records.push_back({path, type, fallback, constraint});
+}
+
+namespace {
+
+std::string numberRange(double min, double max) {
+  if (min <= -1e300 && max >= 1e300) return "";
+  if (max >= 1e300) return ">= " + formatNumber(min);
+  if (min <= -1e300) return "<= " + formatNumber(max);
+  return fmt::format("in [{}, {}]", formatNumber(min), formatNumber(max));
+}
+
+std::string integerRange(int64_t min, int64_t max) {
+  return min == INT64_MIN && max == INT64_MAX ? "" : intRange(min, max);
+}
+
+template <typename T>
+std::string listText(const std::vector<T>& values) {
+  std::vector<std::string> items;
+  for (const auto& v : values) {
+    if constexpr (std::is_same_v<T, double>) {
+      items.push_back(formatNumber(v));
+    } else {
+      items.push_back(fmt::format("{}", v));
+    }
+  }
+  return fmt::format("[{}]", fmt::join(items, ", "));
+}
+
+}  // namespace
+
 double ConfigNode::getDouble(const std::string& key, double fallback, double min,
                              double max) const {
+  record(key, "number", formatNumber(fallback), numberRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
   return requireDouble(key, min, max);
 }
 
 double ConfigNode::requireDouble(const std::string& key, double min, double max) const {
+  record(key, "number", "(required)", numberRange(min, max));
   used_->insert(key);
   if (!has(key)) fail(key, "required number is missing");
   const YAML::Node value = at(key);
   double result = 0.0;
-  if (!value.IsScalar() || !YAML::convert<double>::decode(value, result)) {
+  if (const std::string message = notDecimalMessage(value); !message.empty()) {
+    failAt(value, pathOf(key), message);
+  }
+  if (!readDecimalNumber(value, result)) {
     failAt(value, pathOf(key), "expected a number, got " + describe(value));
   }
   if (!std::isfinite(result)) failAt(value, pathOf(key), "expected a finite number, got " + describe(value));
@@ -148,21 +269,26 @@ double ConfigNode::requireDouble(const std::string& key, double min, double max)
 
 int64_t ConfigNode::getInt(const std::string& key, int64_t fallback, int64_t min,
                            int64_t max) const {
+  record(key, "integer", std::to_string(fallback), integerRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
   return requireInt(key, min, max);
 }
 
 int64_t ConfigNode::requireInt(const std::string& key, int64_t min, int64_t max) const {
+  record(key, "integer", "(required)", integerRange(min, max));
   used_->insert(key);
   if (!has(key)) fail(key, "required integer is missing");
   const YAML::Node value = at(key);
   long long result = 0;
-  if (!value.IsScalar() || !YAML::convert<long long>::decode(value, result)) {
+  if (const std::string message = notDecimalMessage(value); !message.empty()) {
+    failAt(value, pathOf(key), message);
+  }
+  if (!readDecimalInteger(value, result)) {
     // "1e12" or "99999999999999999999" are whole numbers that long long does
     // not read; "expected an integer" would be a puzzling answer to them.
     double whole = 0.0;
-    if (value.IsScalar() && YAML::convert<double>::decode(value, whole) && std::isfinite(whole) &&
+    if (readDecimalNumber(value, whole) && std::isfinite(whole) &&
         whole == std::floor(whole)) {
       if (std::abs(whole) >= 0x1p63 || whole < static_cast<double>(min) ||
           whole > static_cast<double>(max)) {
@@ -183,6 +309,7 @@ int64_t ConfigNode::requireInt(const std::string& key, int64_t min, int64_t max)
 }
 
 bool ConfigNode::getBool(const std::string& key, bool fallback) const {
+  record(key, "true/false", fallback ? "true" : "false");
   used_->insert(key);
   if (!has(key)) return fallback;
   const YAML::Node value = at(key);
@@ -195,6 +322,8 @@ bool ConfigNode::getBool(const std::string& key, bool fallback) const {
 
 std::string ConfigNode::getString(const std::string& key, const std::string& fallback,
                                   const std::vector<std::string>& allowed) const {
+  record(key, "string", fallback.empty() ? "\"\"" : fallback,
+         allowed.empty() ? "" : fmt::format("one of {}", fmt::join(allowed, ", ")));
   used_->insert(key);
   if (!has(key)) return fallback;
   return requireString(key, allowed);
@@ -202,6 +331,8 @@ std::string ConfigNode::getString(const std::string& key, const std::string& fal
 
 std::string ConfigNode::requireString(const std::string& key,
                                       const std::vector<std::string>& allowed) const {
+  record(key, "string", "(required)",
+         allowed.empty() ? "" : fmt::format("one of {}", fmt::join(allowed, ", ")));
   used_->insert(key);
   if (!has(key)) fail(key, "required value is missing");
   const YAML::Node value = at(key);
@@ -234,7 +365,8 @@ std::vector<T> readList(const ConfigNode& self, const YAML::Node& value, const s
 double ConfigNode::readNumber(const YAML::Node& item, const std::string& itemPath, double min,
                               double max) const {
   double result = 0.0;
-  if (!item.IsScalar() || !YAML::convert<double>::decode(item, result) || !std::isfinite(result)) {
+  if (const std::string message = notDecimalMessage(item); !message.empty()) failAt(item, itemPath, message);
+  if (!readDecimalNumber(item, result) || !std::isfinite(result)) {
     failAt(item, itemPath, "expected a finite number, got " + describe(item));
   }
   if (result < min || result > max) {
@@ -248,6 +380,7 @@ double ConfigNode::readNumber(const YAML::Node& item, const std::string& itemPat
 std::vector<double> ConfigNode::getDoubleList(const std::string& key,
                                               const std::vector<double>& fallback, double min,
                                               double max) const {
+  record(key, "list of numbers", listText(fallback), numberRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
   return readList<double>(*this, at(key), key, [&](const YAML::Node& item, std::size_t i) {
@@ -258,6 +391,10 @@ std::vector<double> ConfigNode::getDoubleList(const std::string& key,
 std::vector<std::vector<double>> ConfigNode::getDoubleRows(
     const std::string& key, const std::vector<std::vector<double>>& fallback, std::size_t columns,
     double min, double max) const {
+  std::vector<std::string> rows;
+  for (const auto& row : fallback) rows.push_back(listText(row));
+  record(key, fmt::format("list of {}-number rows", columns), fmt::format("[{}]", fmt::join(rows, ", ")),
+         numberRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
   return readList<std::vector<double>>(*this, at(key), key, [&](const YAML::Node& row, std::size_t i) {
@@ -276,13 +413,15 @@ std::vector<std::vector<double>> ConfigNode::getDoubleRows(
 std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
                                             const std::vector<int64_t>& fallback, int64_t min,
                                             int64_t max) const {
+  record(key, "list of integers", listText(fallback), integerRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
   const YAML::Node list = at(key);
   return readList<int64_t>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
     const std::string itemPath = fmt::format("{}[{}]", pathOf(key), i);
     long long result = 0;
-    if (!item.IsScalar() || !YAML::convert<long long>::decode(item, result)) {
+    if (const std::string message = notDecimalMessage(item); !message.empty()) failAt(item, itemPath, message);
+    if (!readDecimalInteger(item, result)) {
       failAt(item, itemPath, "expected an integer, got " + describe(item));
     }
     if (result < min || result > max) {
@@ -294,6 +433,7 @@ std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
 
 std::vector<std::string> ConfigNode::getStringList(const std::string& key,
                                                    const std::vector<std::string>& fallback) const {
+  record(key, "list of strings", listText(fallback));
   used_->insert(key);
   if (!has(key)) return fallback;
   const YAML::Node list = at(key);
@@ -305,7 +445,9 @@ std::vector<std::string> ConfigNode::getStringList(const std::string& key,
 
 ConfigNode ConfigNode::child(const std::string& key) const {
   used_->insert(key);
-  return ConfigNode(has(key) ? at(key) : YAML::Node(YAML::NodeType::Null), file_, pathOf(key));
+  ConfigNode result(has(key) ? at(key) : YAML::Node(YAML::NodeType::Null), file_, pathOf(key));
+  result.recording_ = recording_;
+  return result;
 }
 
 std::vector<ConfigNode> ConfigNode::children(const std::string& key) const {
@@ -316,6 +458,7 @@ std::vector<ConfigNode> ConfigNode::children(const std::string& key) const {
   std::vector<ConfigNode> result;
   for (std::size_t i = 0; i < list.size(); ++i) {
     result.emplace_back(list[i], file_, fmt::format("{}[{}]", pathOf(key), i));
+    result.back().recording_ = recording_;
   }
   return result;
 }

@@ -37,6 +37,15 @@ class ConfigError : public std::runtime_error {
   std::string message_;
 };
 
+/// A key asked for while options were being recorded: what `fulcrum list
+/// NAME` prints.
+struct OptionRecord {
+  std::string key;         ///< key path below the recorded mapping
+  std::string type;        ///< "integer", "number", "true/false", "string", "list of numbers", ...
+  std::string fallback;    ///< the default as text, "(required)" when there is none
+  std::string constraint;  ///< bounds or allowed values, "" when none
+};
+
 /// A YAML mapping read key by key. Getters mark keys as used; finish()
 /// rejects the keys nobody asked for. Copies share the used-key record.
 class ConfigNode {
@@ -95,6 +104,12 @@ class ConfigNode {
   /// `alsoValid`) when one is close.
   void finish(const std::vector<std::string>& alsoValid = {}) const;
 
+  /// From now on every getter of this mapping and of its children records
+  /// its key, type, default and bounds (first ask of a key wins).
+  void recordOptions();
+  /// What was recorded, in the order asked (empty unless recordOptions()).
+  std::vector<OptionRecord> recordedOptions() const;
+
   /// Key path of this mapping ("" for the root), and of a key in it.
   const std::string& keyPath() const { return keyPath_; }
   std::string pathOf(const std::string& key) const;
@@ -107,11 +122,30 @@ class ConfigNode {
   double readNumber(const YAML::Node& item, const std::string& itemPath, double min, double max) const;
   [[noreturn]] void failAt(const YAML::Node& where, const std::string& keyPath,
                            const std::string& message) const;
+  void record(const std::string& key, const std::string& type, const std::string& fallback,
+              const std::string& constraint = "") const;
   YAML::Node node_;
   std::string file_;
   std::string keyPath_;
   std::shared_ptr<std::set<std::string>> used_;
+  /// Where getters record what they ask for; null when not recording.
+  struct Recording {
+    std::string base;  ///< key path of the mapping recordOptions() was called on
+    std::vector<OptionRecord> records;
+  };
+  std::shared_ptr<Recording> recording_;
 };
+
+/// Why `text` is not a plain decimal number ("" if it is): a leading zero
+/// ("010", octal in YAML 1.1), another base ("0x10"), or not a number at
+/// all. With `integer`, only [+-]digits.
+std::string nonDecimalReason(const std::string& text, bool integer);
+/// A scalar in plain decimal digits as an integer; false for anything else
+/// (including "010", "0x10", "1e3" and values beyond long long).
+bool readDecimalInteger(const YAML::Node& node, long long& result);
+/// A scalar in plain decimal notation (digits, point, exponent; or YAML's
+/// .inf/.nan) as a double; false for "010", "0x10" and non-numbers.
+bool readDecimalNumber(const YAML::Node& node, double& result);
 
 /// Levenshtein distance, for "did you mean" suggestions.
 std::size_t editDistance(const std::string& a, const std::string& b);

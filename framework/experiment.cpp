@@ -89,6 +89,21 @@ Override applyOverride(YAML::Node& root, const std::string& text) {
     throw ConfigError("--set " + text, 0, 0, result.keyPath,
                       "value is not valid YAML: " + error.msg);
   }
+  if (value.IsNull()) {
+    throw ConfigError("--set " + text, 0, 0, result.keyPath,
+                      "no value (empty or null): to keep the default, leave the key out; to "
+                      "give a value, write it after '='");
+  }
+  // Another strategy's name brings that strategy with its own defaults: the
+  // file's options belong to the file's strategy (`--strategy NAME` is this).
+  if (result.keyPath == "strategy.name" && value.IsScalar()) {
+    const YAML::Node& constRoot = root;
+    const YAML::Node strategy = constRoot["strategy"];
+    const bool same = strategy.IsDefined() && strategy.IsMap() && strategy["name"].IsDefined() &&
+                      strategy["name"].IsScalar() &&
+                      strategy["name"].Scalar() == value.Scalar();
+    if (!same) root["strategy"] = YAML::Node(YAML::NodeType::Map);
+  }
   YAML::Node node = root;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node next = node[parts[i]];
@@ -105,16 +120,37 @@ Override applyOverride(YAML::Node& root, const std::string& text) {
   return result;
 }
 
-// An error in a key that a --set override replaced is reported against the
-// override, since the file's line numbers do not apply to it.
-[[noreturn]] void rethrowForOverrides(const ConfigError& error, const std::vector<Override>& overrides) {
-  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
-    const std::string& path = it->keyPath;
-    const std::string& key = error.keyPath();
-    const bool inside = key == path ||
-                        (key.size() > path.size() && key.compare(0, path.size(), path) == 0 &&
+bool isInsidePath(const std::string& key, const std::string& path) {
+  return key == path || (key.size() > path.size() && key.compare(0, path.size(), path) == 0 &&
                          (key[path.size()] == '.' || key[path.size()] == '['));
-    if (inside) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+}
+
+// True if the file (before overrides) has a value at `keyPath`.
+bool fileHas(const YAML::Node& original, const std::string& keyPath) {
+  YAML::Node node = original;
+  for (const std::string& part : splitPath(keyPath.substr(0, keyPath.find('[')))) {
+    if (!node.IsMap()) return false;
+    const YAML::Node next = static_cast<const YAML::Node&>(node)[part];
+    if (!next.IsDefined()) return false;
+    node.reset(next);
+  }
+  return true;
+}
+
+// An error in a key that a --set override replaced is reported against the
+// override, since the file's line numbers do not apply to it; so is an error
+// at a key the file lacks that an override created on its way to a nested
+// key (`--set train.optimzer.lr=1`: 'optimzer' is unknown).
+[[noreturn]] void rethrowForOverrides(const ConfigError& error, const std::vector<Override>& overrides,
+                                      const YAML::Node& original) {
+  const std::string& key = error.keyPath();
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    if (isInsidePath(key, it->keyPath)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+  }
+  if (!key.empty() && !fileHas(original, key)) {
+    for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+      if (isInsidePath(it->keyPath, key)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+    }
   }
   throw error;
 }
@@ -238,6 +274,17 @@ void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
     for (const auto& earlier : spec.tasks) {
       if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
     }
+    // Tasks are positional: a name of another of the dataset's tasks here
+    // would store that task's curves under this one's name.
+    for (std::size_t j = 0; j < defined.size(); ++j) {
+      if (j != i && task.name == defined[j].name) {
+        node.fail("name", fmt::format("'{}' is task {} of '{}', not task {} (which is '{}'): "
+                                      "tasks: follows the dataset's order ({}); names may "
+                                      "change, the order may not",
+                                      task.name, j, spec.data.kind, i, defined[i].name,
+                                      fmt::join(definedNames, ", ")));
+      }
+    }
     task.kind = parseTaskKind(node.getString("kind", toString(defined[i].kind), kTaskKinds));
     if (task.kind != defined[i].kind) {
       node.fail("kind", fmt::format("task {} of '{}' is a {} task", i, spec.data.kind,
@@ -321,12 +368,35 @@ void checkMemory(const ConfigNode& top, const ExperimentSpec& spec) {
   model.fail("", message);
 }
 
+// The longest file name a trial writes, <name>-<strategy>-seed<seed>-<id>.h5
+// staged as its checkpoint's ".ckpt.part-<pid>", must fit the file system's
+// limit; found now rather than at the first checkpoint.
+void checkFileNameLength(const ConfigNode& top, const ExperimentSpec& spec) {
+  constexpr std::size_t kNameMax = 255;  // NAME_MAX of ext4, xfs, btrfs, tmpfs
+  const std::size_t suffix = fmt::formatted_size("-seed{}-", spec.seed) + 12 +
+                             std::string(".h5").size() + kFileSuffixReserve;
+  const std::size_t longest = spec.name.size() + 1 + spec.strategyName.size() + suffix;
+  if (longest <= kNameMax) return;
+  const std::string message = fmt::format(
+      "too long: trials write files named <name>-<strategy>-seed<seed>-<id>.h5 and their "
+      "checkpoints' staging files, {} bytes here, beyond the file system's limit of {}; "
+      "name and strategy name may have {} characters together",
+      longest, kNameMax, kNameMax - suffix - 1);
+  if (top.has("name")) top.fail("name", message);
+  top.fail("", fmt::format("the file name '{}' (the experiment's name) is {}", spec.name, message));
+}
+
 ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   ExperimentSpec spec;
   spec.file = file;
   const ConfigNode top(root, file, "");
   const std::string stem = std::filesystem::path(file).stem().string();
-  spec.name = top.getString("name", isPlainName(stem) ? stem : "experiment");
+  if (!top.has("name") && !isPlainName(stem)) {
+    top.fail("", fmt::format("the file name '{}' is not a plain name (letters, digits, _ - .) and "
+                             "results are named after it: rename the file or add 'name: ...'",
+                             stem));
+  }
+  spec.name = top.getString("name", stem);
   if (!isPlainName(spec.name)) {
     top.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .): it names files",
                                  spec.name));
@@ -342,6 +412,7 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
   spec.strategy = top.child("strategy");
   spec.strategyName = spec.strategy.requireString("name");
+  checkFileNameLength(top, spec);
   top.finish();
   spec.root = root;
   return spec;
@@ -355,14 +426,22 @@ std::string ExperimentSpec::resolvedYaml() const {
   return out.c_str();
 }
 
+ConfigError locateInOverrides(const ExperimentSpec& spec, const ConfigError& error) {
+  std::vector<Override> applied;
+  for (const auto& text : spec.overrides) applied.push_back({text, text.substr(0, text.find('='))});
+  try {
+    rethrowForOverrides(error, applied, spec.original);
+  } catch (const ConfigError& located) {
+    return located;
+  }
+}
+
 ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
                        const std::string& message) {
   for (auto it = spec.overrides.rbegin(); it != spec.overrides.rend(); ++it) {
-    const std::string path = it->substr(0, it->find('='));
-    const bool covers = keyPath == path || (keyPath.size() > path.size() &&
-                                            keyPath.compare(0, path.size(), path) == 0 &&
-                                            keyPath[path.size()] == '.');
-    if (covers) return ConfigError("--set " + *it, 0, 0, keyPath, message);
+    if (isInsidePath(keyPath, it->substr(0, it->find('=')))) {
+      return ConfigError("--set " + *it, 0, 0, keyPath, message);
+    }
   }
   // The deepest node of the path that the file has; a default has no line
   // of its own, so it is reported at the mapping that would hold it.
@@ -454,7 +533,16 @@ std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
 
 YAML::Node parseYaml(const std::string& text, const std::string& file) {
   try {
-    return YAML::Load(text);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.empty()) return YAML::Node();
+    for (std::size_t i = 1; i < documents.size(); ++i) {
+      if (documents[i].IsNull()) continue;  // a bare trailing '---' adds nothing
+      const YAML::Mark mark = documents[i].Mark();
+      throw ConfigError(file, mark.line < 0 ? 0 : mark.line + 1, mark.column < 0 ? 0 : mark.column + 1, "",
+                        "a second YAML document (after '---'): an experiment file holds one "
+                        "document, and fulcrum would ignore this one");
+    }
+    return documents.front();
   } catch (const YAML::ParserException& error) {
     const int line = error.mark.line + 1;
     const auto [tabLine, tabColumn] = tabIndentAtOrBefore(text, line);
@@ -488,15 +576,17 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   // The sweep blocks describe many trials (framework/sweep.h); one trial is
   // the base configuration without them.
   for (const char* key : {"sweep", "zip", "seeds"}) root.remove(key);
+  const YAML::Node original = YAML::Clone(root);
   std::vector<Override> applied;
   for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_));
   try {
     ExperimentSpec spec = parseTree(root, file);
     spec.overrides = overrides;
+    spec.original = original;
     spec.resolvedYaml();  // every node must be representable
     return spec;
   } catch (const ConfigError& error) {
-    rethrowForOverrides(error, applied);
+    rethrowForOverrides(error, applied, original);
   }
 }
 

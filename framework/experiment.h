@@ -2,6 +2,7 @@
 // anything runs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -81,6 +82,7 @@ struct ExperimentSpec {
   std::vector<TaskSpec> tasks;          ///< `tasks:`, default the dataset's own
   TrainSpec train;
   YAML::Node root;                      ///< the whole tree after overrides
+  YAML::Node original;                  ///< the file's tree, before overrides
   /// The `strategy:` mapping, validated later by the strategy registry
   /// (framework/ knows no strategy by name).
   ConfigNode strategy{YAML::Node(), "", "strategy"};
@@ -89,6 +91,10 @@ struct ExperimentSpec {
   /// The configuration as YAML text (after overrides), stored in result files.
   std::string resolvedYaml() const;
 };
+
+/// Bytes that fulcrum may append to a result file's name (".ckpt.part-<pid>",
+/// ".lock", ".log" and the like); a result name plus these must fit NAME_MAX.
+inline constexpr std::size_t kFileSuffixReserve = 32;
 
 /// Reads and validates `path`, applying `overrides` ("key.path=value", the
 /// value parsed as YAML) to the tree first. Throws ConfigError naming file,
@@ -114,6 +120,11 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
 /// validation, such as an output folder that cannot be written.
 ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
                        const std::string& message);
+
+/// `error` (found validating `spec`, e.g. by the strategy registry) located
+/// against the `--set` override that wrote its key, or unchanged when the
+/// key is the file's (as parseExperiment locates its own errors).
+ConfigError locateInOverrides(const ExperimentSpec& spec, const ConfigError& error);
 
 /// Rough peak memory of a trial in bytes (data, model with gradients and
 /// optimizer state, a T×P per-task gradient buffer, activations), used to

@@ -85,13 +85,7 @@ std::vector<YAML::Node> axisValues(const ConfigNode& block, const std::string& k
 }
 
 YAML::Node loadRoot(const std::string& text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception&) {
-    parseExperiment(text, file);  // throws the located, explained syntax error
-    throw;
-  }
+  const YAML::Node root = parseYaml(text, file);  // located syntax errors, one document
   if (!root.IsDefined() || root.IsNull() || !root.IsMap()) {
     parseExperiment(text, file);  // throws the empty-file or not-a-mapping error
   }
@@ -173,14 +167,21 @@ void applySweepArgument(const std::string& argument, std::vector<Axis>& axes,
     }
   }
   if (values.empty()) throw ConfigError(where, 0, 0, key, "no values: an axis needs at least one");
+  for (const auto& value : values) {
+    if (value.IsNull()) {
+      throw ConfigError(where, 0, 0, key,
+                        "an empty (null) value: every value of an axis must be written out");
+    }
+  }
   if (key == "seeds") {
     seeds.clear();
     seedNodes.clear();
     for (const auto& value : values) {
       long long seed = -1;
-      if (!value.IsScalar() || !YAML::convert<long long>::decode(value, seed) || seed < 0) {
+      if (!readDecimalInteger(value, seed) || seed < 0) {
         throw ConfigError(where, 0, 0, key,
-                          fmt::format("'{}' is not a seed (an integer >= 0)", flow(value)));
+                          fmt::format("'{}' is not a seed (an integer >= 0 in decimal digits)",
+                                      flow(value)));
       }
       seeds.push_back(seed);
       seedNodes.push_back(value);

@@ -107,10 +107,12 @@ SimplexSolution solveCagradDual(const Gram& gram, double c, int64_t maxIteration
     double change = 0.0;
     for (std::size_t i = 0; i < n; ++i) change += std::abs(next[i] - w[i]);
     out.iterations = it + 1;
-    if (fNext <= f) {
-      w = next;
-      f = fNext;
-    }
+    // A step the sufficient-decrease test accepts without lowering F moves w
+    // by less than rounding can see in F: w is the minimiser to machine
+    // precision. Going on would only shuttle w between equal values of F.
+    if (!(fNext < f)) break;
+    w = next;
+    f = fNext;
     if (change < tolerance) break;
     step *= 2.0;
   }

@@ -18,7 +18,8 @@ namespace fulcrum::detail {
 
 /// The minimiser w* of F above for the vectors with Gram matrix `gram` and
 /// radius scale `c` ≥ 0. Stops when an accepted step changes w by less than
-/// `tolerance` (ℓ1) or after `maxIterations`. Starts from w = 1/T.
+/// `tolerance` (ℓ1), when F stops decreasing (machine precision), or after
+/// `maxIterations`. Starts from w = 1/T.
 SimplexSolution solveCagradDual(const Gram& gram, double c, int64_t maxIterations = 1000,
                                 double tolerance = 1e-10);
 

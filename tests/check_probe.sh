@@ -98,6 +98,16 @@ printf '1,0\n1,1\n' >"$scratch/agree.csv"
 expect_output upgrad_no_conflict '"direction":[1,0.5],"weights":[1,1],"diagnostics":{"iterations":0,"lambda_task0":0.5,"lambda_task1":0.5}' \
   upgrad --grads "$scratch/agree.csv"
 
+# FAMO measures the losses after its step (loss_after: second_pass): probe
+# hands it the next line of --losses, as the trainer hands it the second
+# pass. Task 0's log-loss falls by 1, task 1's by 0: z = (1/2, 1/2), δ = (1, 0),
+# Adam's first step moves the logits by ∓lr = ∓0.025, so
+# z0 = 1/(1 + e^0.05) = 0.48750260… at step 1.
+printf '1,1\n0.36787944117144233,1\n' >"$scratch/falling.csv"
+out=$("$fulcrum" probe famo --grads "$scratch/two.csv" --steps 2 --losses "$scratch/falling.csv" 2>&1)
+[[ $? -eq 0 ]] || fail "famo_two_steps: $out"
+[[ $(sed -n 2p <<<"$out") == *'"z_task0":0.487502604'* ]] || fail "famo_two_steps: step 1: $out"
+
 # Bad input (each run loads LibTorch, ~0.7 s, so a few representative cases).
 printf '1,0\n0,1,2\n' >"$scratch/ragged.csv"
 expect_error ragged 'ragged' mgda --grads "$scratch/ragged.csv"

@@ -28,6 +28,11 @@ int cliMain(int argc, char** argv) {
   fulcrum::RunOptions run;
   CLI::App* runCommand = app.add_subcommand("run", "train one trial from an experiment file");
   runCommand->add_option("experiment", run.experiment, "experiment YAML file")->required();
+  std::string runStrategy, sweepStrategy, statusStrategy;
+  const char* strategyHelp =
+      "use strategy NAME with its defaults instead of the file's strategy block (as --set "
+      "strategy.name=NAME; --set strategy.OPTION=... after it tunes it)";
+  runCommand->add_option("--strategy", runStrategy, strategyHelp);
   runCommand->add_option("--set", run.overrides, "override a key: --set train.epochs=3 (repeatable)");
   runCommand->add_option("--out", run.out, "result file (default <output>/<name>-<strategy>-seed<seed>.h5)");
   auto* overwriteFlag = runCommand->add_flag("--overwrite", run.overwrite, "replace an existing result file");
@@ -36,12 +41,16 @@ int cliMain(int argc, char** argv) {
       ->excludes(overwriteFlag);
   runCommand->add_flag("--quiet", run.quiet, "no per-epoch progress lines");
 
-  CLI::App* listCommand = app.add_subcommand("list", "list the strategies");
+  std::string listName;
+  CLI::App* listCommand =
+      app.add_subcommand("list", "list the strategies; with a NAME, that strategy's options and defaults");
+  listCommand->add_option("name", listName, "a strategy's name");
 
   fulcrum::SweepCommandOptions sweep;
   CLI::App* sweepCommand =
       app.add_subcommand("sweep", "run every trial of an experiment's sweep (sweep:, zip:, seeds:), resumably");
   sweepCommand->add_option("experiment", sweep.experiment, "experiment YAML file")->required();
+  sweepCommand->add_option("--strategy", sweepStrategy, strategyHelp);
   sweepCommand->add_option("--set", sweep.sets, "override a key of the base configuration (repeatable)");
   sweepCommand->add_option("--sweep", sweep.sweeps, "add or replace an axis: --sweep train.optimizer.lr=1e-3,1e-2");
   sweepCommand->add_flag("--dry-run", sweep.dryRun, "print the trial table and count, run nothing");
@@ -69,6 +78,7 @@ int cliMain(int argc, char** argv) {
                          "failed, damaged, unreadable, foreign)");
   statusCommand->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
       ->required();
+  statusCommand->add_option("--strategy", statusStrategy, "with an experiment file: as for sweep");
   statusCommand->add_option("--set", status.sets, "with an experiment file: as for sweep (repeatable)");
   statusCommand->add_option("--sweep", status.sweeps, "with an experiment file: as for sweep (repeatable)");
 
@@ -142,7 +152,7 @@ int cliMain(int argc, char** argv) {
   probeCommand->add_option("strategy", probe.strategy, "strategy name (see `fulcrum list`)")->required();
   probeCommand->add_option("--grads", probe.grads, "CSV: T rows (tasks) of P gradients; K matrices separated by blank lines")
       ->required();
-  probeCommand->add_option("--losses", probe.losses, "CSV: one line of T losses per step (default 1 each)");
+  probeCommand->add_option("--losses", probe.losses, "CSV: one line of T losses per step (default 1 each); a strategy that measures the losses after its step (famo) gets the next line");
   probeCommand->add_option("--set", probe.sets, "a strategy option: --set c=0.5 (value as YAML; repeatable)");
   probeCommand->add_option("--steps", probe.steps, "number of matrices in --grads (default 1)");
   probeCommand->add_option("--seed", probe.seed, "StrategyContext seed (default 0)");
@@ -162,13 +172,18 @@ int cliMain(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // --strategy NAME comes before every --set, so that `--set strategy.X=...` tunes it.
+  for (auto [name, sets] : {std::pair{&runStrategy, &run.overrides}, std::pair{&sweepStrategy, &sweep.sets},
+                            std::pair{&statusStrategy, &status.sets}}) {
+    if (!name->empty()) sets->insert(sets->begin(), "strategy.name=" + *name);
+  }
   try {
     if (version) {
       std::cout << fulcrum::versionText();
       return 0;
     }
     if (*runCommand) return fulcrum::runCommand(run);
-    if (*listCommand) return fulcrum::listCommand();
+    if (*listCommand) return listName.empty() ? fulcrum::listCommand() : fulcrum::listStrategyCommand(listName);
     if (*sweepCommand && launcher == "slurm") return fulcrum::slurmSweepCommand(sweep, slurm);
     if (*sweepCommand) return fulcrum::sweepCommand(sweep);
     if (*statusCommand) return fulcrum::statusCommand(status);

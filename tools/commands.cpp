@@ -167,9 +167,21 @@ int runCommand(const RunOptions& options) {
   std::unique_ptr<Strategy> strategy;
   try {
     spec = loadExperiment(options.experiment, options.overrides);
-    strategy = makeStrategy(spec.strategy, spec.tasks);
   } catch (const ConfigError& e) {
     return reportError(e.what());
+  }
+  try {
+    strategy = makeStrategy(spec.strategy, spec.tasks);
+  } catch (const ConfigError& e) {
+    return reportError(locateInOverrides(spec, e).what());
+  }
+  // <out>.ckpt.part-<pid> and the like must fit the file system's limit.
+  if (!options.out.empty() &&
+      fs::path(options.out).filename().string().size() + kFileSuffixReserve > 255) {
+    return reportError(fmt::format("--out {}: the file name is too long: fulcrum appends up to {} "
+                                   "bytes to it (.ckpt.part-<pid>, .lock) and a file name has at "
+                                   "most 255",
+                                   options.out, kFileSuffixReserve));
   }
   const fs::path path = options.out.empty()
                             ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
@@ -340,6 +352,49 @@ int listCommand() {
   for (const auto& row : datasetTable()) data.push_back(row.name);
   for (const auto& row : trunkTable()) trunks.push_back(row.name);
   std::cout << fmt::format("\ndata kinds: {}\ntrunk kinds: {}\n", fmt::join(data, ", "), fmt::join(trunks, ", "));
+  return 0;
+}
+
+int listStrategyCommand(const std::string& name) {
+  YAML::Node yaml(YAML::NodeType::Map);
+  yaml["name"] = name;
+  ConfigNode node(yaml, "fulcrum list", "strategy");
+  node.recordOptions();
+  // Defaults that depend on the task count (fixed weights, say) are shown for two tasks.
+  const std::vector<TaskSpec> tasks = {{"task0", TaskKind::kRegression, 1},
+                                       {"task1", TaskKind::kRegression, 1}};
+  try {
+    makeStrategy(node, tasks);
+  } catch (const ConfigError& e) {
+    return reportError(fmt::format("list {}: {}", name, e.message()));
+  }
+  for (const auto& row : strategyTable()) {
+    if (row.name != name) continue;
+    std::cout << fmt::format("{}: {}\n  {}\n  needs: {}\n", row.name, row.description, row.reference,
+                             toString(row.needs));
+  }
+  const std::vector<OptionRecord> options = node.recordedOptions();
+  std::vector<OptionRecord> shown;
+  for (const auto& option : options) {
+    if (option.key != "name") shown.push_back(option);
+  }
+  if (shown.empty()) {
+    std::cout << "\noptions: none\n";
+    return 0;
+  }
+  std::size_t keyWidth = 6, typeWidth = 4, defaultWidth = 7;
+  for (const auto& option : shown) {
+    keyWidth = std::max(keyWidth, option.key.size());
+    typeWidth = std::max(typeWidth, option.type.size());
+    defaultWidth = std::max(defaultWidth, option.fallback.size());
+  }
+  std::cout << "\noptions (strategy.OPTION; defaults for 2 tasks where they depend on the tasks):\n";
+  std::cout << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", "option", keyWidth, "type", typeWidth,
+                           "default", defaultWidth, "allowed");
+  for (const auto& option : shown) {
+    std::cout << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", option.key, keyWidth, option.type,
+                             typeWidth, option.fallback, defaultWidth, option.constraint);
+  }
   return 0;
 }
 

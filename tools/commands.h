@@ -74,6 +74,9 @@ std::string noSpaceNote(const std::filesystem::path& folder);
 
 int runCommand(const RunOptions& options);
 int listCommand();
+/// `fulcrum list NAME`: the strategy's description and every option it reads,
+/// with its type, default and bounds; exit 2 for an unknown name.
+int listStrategyCommand(const std::string& name);
 int showCommand(const std::vector<std::string>& files);
 /// fulcrum's, LibTorch's and HDF5's versions and the BLAS library in use.
 std::string versionText();

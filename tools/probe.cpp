@@ -246,6 +246,12 @@ void runProbe(const ProbeOptions& options, std::ostream& out) {
     out << fmt::format("{{\"step\":{},\"kind\":\"{}\",\"direction\":{},\"weights\":{},\"diagnostics\":{}}}\n", k,
                        kindName(update.kind), jsonArray(direction),
                        update.weights.defined() ? jsonArray(update.weights) : "[]", diagnostics);
+    // As the trainer does: a strategy that measures the losses after its step
+    // gets them before its next step(); here they are the next row of --losses
+    // (each matrix is a step of its own, as is each epoch).
+    if (strategy->wantsLossesAfterStep() && k + 1 < options.steps) {
+      strategy->afterStep(lossRows[static_cast<std::size_t>(k + 1)]);
+    }
     strategy->onEpochEnd(EpochStats{k, lossRows[static_cast<std::size_t>(k)]});
   }
 }

@@ -285,8 +285,8 @@ TEST_CASE("config: a minimal experiment gets every default", "[config]") {
 
 TEST_CASE("config: multi_fashion defaults to a lenet trunk and its two tasks", "[config]") {
   const ExperimentSpec spec =
-      parseExperiment("{data: {kind: multi_fashion}, strategy: {name: dwa}}", "my experiment.yaml");
-  CHECK(spec.name == "experiment");  // the stem is not a plain name
+      parseExperiment("{data: {kind: multi_fashion}, strategy: {name: dwa}}", "dir/my_experiment.yaml");
+  CHECK(spec.name == "my_experiment");  // the file's stem
   CHECK(spec.trunk.kind == "lenet");
   CHECK(spec.data.multiFashion.directory == "/usr/share/datasets/fashion-mnist");
   CHECK(spec.data.multiFashion.trainSize == 54000);
@@ -474,4 +474,104 @@ TEST_CASE("config: malformed overrides are rejected", "[config]") {
                       Equals("--set train..epochs=3: train..epochs: empty component in key path"));
   REQUIRE_THROWS_WITH(parseExperiment(text, "o.yaml", {"train.epochs=[1"}),
                       Contains("--set train.epochs=[1: train.epochs: value is not valid YAML"));
+}
+
+// ---------------------------------------------------------------- integrity of what is read
+
+TEST_CASE("config: numbers are plain decimal only, in files, lists and --set", "[config]") {
+  // YAML 1.1 reads 010 as octal 8 and 0x10 as 16; fulcrum reads neither.
+  REQUIRE_THROWS_WITH(root("{epochs: 010}").getInt("epochs", 1),
+                      Equals("f.yaml:1:10: epochs: '010' has a leading zero (YAML 1.1 reads it as "
+                             "octal): write numbers in plain decimal digits"));
+  REQUIRE_THROWS_WITH(root("{epochs: 0x10}").getInt("epochs", 1),
+                      Contains("epochs: '0x10' is not decimal"));
+  REQUIRE_THROWS_WITH(root("{epochs: 0o7}").getInt("epochs", 1), Contains("is not decimal"));
+  REQUIRE_THROWS_WITH(root("{lr: 010}").getDouble("lr", 1.0), Contains("'010' has a leading zero"));
+  REQUIRE_THROWS_WITH(root("{lr: 0x1p3}").getDouble("lr", 1.0), Contains("'0x1p3' is not decimal"));
+  REQUIRE_THROWS_WITH(root("{h: [10, 010]}").getIntList("h", {}),
+                      Contains("h[1]: '010' has a leading zero"));
+  REQUIRE_THROWS_WITH(root("{w: [1, 0x2]}").getDoubleList("w", {}), Contains("w[1]: '0x2' is not decimal"));
+  // What is decimal still reads.
+  CHECK(root("{a: 0}").getInt("a", 1) == 0);
+  CHECK(root("{a: -12}").getInt("a", 1) == -12);
+  CHECK(root("{a: +7}").getInt("a", 1) == 7);
+  CHECK(root("{a: 0.5}").getDouble("a", 1.0) == 0.5);
+  CHECK(root("{a: .5}").getDouble("a", 1.0) == 0.5);
+  CHECK(root("{a: 1e-3}").getDouble("a", 1.0) == 1e-3);
+  CHECK(root("{a: 2.5E+2}").getDouble("a", 1.0) == 250.0);
+  CHECK(root("{a: 0.0001}").getDouble("a", 1.0) == 1e-4);
+  REQUIRE_THROWS_WITH(root("{a: .inf}").getDouble("a", 1.0), Contains("expected a finite number"));
+  REQUIRE_THROWS_WITH(root("{a: 1e}").getDouble("a", 1.0), Contains("expected a number, got '1e'"));
+  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n";
+  REQUIRE_THROWS_WITH(parseExperiment(text, "o.yaml", {"train.epochs=010"}),
+                      Contains("--set train.epochs=010: train.epochs: '010' has a leading zero"));
+  REQUIRE_THROWS_WITH(parseExperiment(text, "o.yaml", {"seed=0x10"}),
+                      Contains("--set seed=0x10: seed: '0x10' is not decimal"));
+}
+
+TEST_CASE("config: a second YAML document is refused, located", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n---\ntrain: {epochs: 9}\n";
+  REQUIRE_THROWS_WITH(parseExperiment(text, "two.yaml"),
+                      Equals("two.yaml:4:1: a second YAML document (after '---'): an experiment "
+                             "file holds one document, and fulcrum would ignore this one"));
+  // A leading '---' starts the one document; a bare trailing one adds nothing.
+  CHECK(parseExperiment("---\n" + text.substr(0, text.find("---")), "one.yaml").strategyName == "fixed");
+  CHECK(parseExperiment(text.substr(0, text.find("---")) + "---\n", "one.yaml").strategyName == "fixed");
+}
+
+TEST_CASE("config: an empty or null --set value is refused, not read as the default", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\ntrain: {epochs: 3}\nstrategy: {name: fixed}\n";
+  for (const std::string set : {"train.epochs=", "train=~", "train.epochs=null", "strategy="}) {
+    const ConfigError error = configErrorOf([&] { parseExperiment(text, "o.yaml", {set}); });
+    CHECK(error.file() == "--set " + set);
+    CHECK_THAT(error.message(), Contains("no value (empty or null)"));
+  }
+}
+
+TEST_CASE("config: a file name that is not plain needs a name: key", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n";
+  REQUIRE_THROWS_WITH(parseExperiment(text, "dir/my exp.yaml"),
+                      Contains("dir/my exp.yaml:1:1: the file name 'my exp' is not a plain name"));
+  REQUIRE_THROWS_WITH(parseExperiment(text, "dir/r\xc3\xa9sum\xc3\xa9.yaml"), Contains("is not a plain name"));
+  CHECK(parseExperiment(text + "name: mine\n", "dir/my exp.yaml").name == "mine");
+  CHECK(parseExperiment(text, "dir/plain-name_1.yaml").name == "plain-name_1");
+}
+
+TEST_CASE("config: a built-in dataset's tasks may be renamed but not reordered", "[config]") {
+  const std::string head = "data: {kind: multi_fashion}\nstrategy: {name: fixed}\n";
+  REQUIRE_THROWS_WITH(
+      parseExperiment(head + "tasks: [{name: bottom_right}, {name: top_left}]\n", "t.yaml"),
+      Equals("t.yaml:3:16: tasks[0].name: 'bottom_right' is task 1 of 'multi_fashion', not task 0 "
+             "(which is 'top_left'): tasks: follows the dataset's order (top_left, bottom_right); "
+             "names may change, the order may not"));
+  const ExperimentSpec renamed =
+      parseExperiment(head + "tasks: [{name: left}, {name: right}]\n", "t.yaml");
+  CHECK(renamed.tasks[0].name == "left");
+  CHECK(renamed.tasks[1].name == "right");
+}
+
+TEST_CASE("config: a name too long for its files is refused when the file is read", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n";
+  // <name>-fixed-seed0-<12 hex>.h5 plus 32 bytes of suffixes: 255 at most.
+  const std::string longest(255 - std::string("-fixed-seed0-").size() - 12 - 3 - 32, 'n');
+  CHECK(parseExperiment(text + "name: " + longest + "\n", "t.yaml").name == longest);
+  const ConfigError error =
+      configErrorOf([&] { parseExperiment(text + "name: " + longest + "n\n", "t.yaml"); });
+  CHECK(error.line() == 3);
+  CHECK(error.keyPath() == "name");
+  CHECK_THAT(error.message(), Contains("beyond the file system's limit of 255"));
+}
+
+TEST_CASE("config: another strategy's name brings that strategy's defaults", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: gradnorm, alpha: 1.5}\n";
+  const ExperimentSpec other = parseExperiment(text, "s.yaml", {"strategy.name=dwa"});
+  CHECK(other.strategyName == "dwa");
+  CHECK(other.strategy.keys() == std::vector<std::string>{"name"});
+  // Options given after the switch apply to the new strategy.
+  const ExperimentSpec tuned =
+      parseExperiment(text, "s.yaml", {"strategy.name=dwa", "strategy.temperature=3"});
+  CHECK(tuned.strategy.keys() == std::vector<std::string>{"name", "temperature"});
+  // The same name keeps the file's options.
+  const ExperimentSpec same = parseExperiment(text, "s.yaml", {"strategy.name=gradnorm"});
+  CHECK(same.strategy.keys() == std::vector<std::string>{"name", "alpha"});
 }

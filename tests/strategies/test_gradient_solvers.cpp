@@ -119,4 +119,24 @@ TEST_CASE("solveCagradDual: symmetric cases and a grid search", "[solver][cagrad
       REQUIRE(s.weights[0] == Approx(bestW).margin(1e-4));
     }
   }
+  SECTION("nearly opposite gradients: stops when F stops decreasing, not at the maximum") {
+    // g1 = (1, 0), g2 = (-1, 0.1): F is steep across w1 = w2, so rounding
+    // ends the descent long before 1000 iterations (it used to run them all).
+    const Gram gram = gramOfRows({{1, 0}, {-1, 0.1}});
+    for (double c : {0.1, 0.5}) {
+      const SimplexSolution s = solveCagradDual(gram, c);
+      // F restricted to w = (x, 1 - x) is convex: golden-section search.
+      auto f = [&](double x) { return cagradDualObjective(gram, c, {x, 1.0 - x}); };
+      double lo = 0.0, hi = 1.0;
+      const double ratio = (std::sqrt(5.0) - 1.0) / 2.0;
+      for (int k = 0; k < 200; ++k) {
+        const double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
+        (f(a) < f(b) ? hi : lo) = (f(a) < f(b) ? b : a);
+      }
+      INFO("c = " << c << ", iterations " << s.iterations);
+      REQUIRE(s.iterations < 100);
+      REQUIRE(cagradDualObjective(gram, c, s.weights) <= f((lo + hi) / 2.0) + 1e-14);
+      REQUIRE(s.weights[0] == Approx((lo + hi) / 2.0).margin(1e-6));
+    }
+  }
 }
