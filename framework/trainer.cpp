@@ -514,6 +514,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         if (hooks.stopRequested && hooks.stopRequested()) {
           throw TrialFailure(fmt::format("interrupted at step {}", step), /*interrupted=*/true);
         }
+        if (hooks.stepStarting) hooks.stepStarting(epoch, b, stepsPerEpoch);
         const auto start = Clock::now();
         const int64_t first = b * batchSize;
         const torch::Tensor index = permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));

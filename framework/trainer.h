@@ -34,6 +34,9 @@ struct TrainHooks {
   /// Polled before every step (may be empty); true ends the trial with status
   /// "failed" and error "interrupted at step N", the curves so far kept.
   std::function<bool()> stopRequested;
+  /// Called before every step with the epoch (0-based), the steps of it done
+  /// so far and its step count (may be empty): progress inside long epochs.
+  std::function<void(int64_t epoch, int64_t stepsDone, int64_t stepsPerEpoch)> stepStarting;
   /// Receives one line per skipped step (train.on_nan: skip_step; may be empty).
   std::function<void(const std::string&)> warning;
   /// Receives one-off lines about the trial itself, such as where a resumed

@@ -118,6 +118,28 @@ expect_error losses '3 losses, expected 2' mgda --grads "$scratch/orthogonal.csv
 expect_error unknown_strategy "unknown strategy 'mgdb'" mgdb --grads "$scratch/orthogonal.csv"
 expect_error unknown_option 'strategy.normalisation' mgda --grads "$scratch/orthogonal.csv" --set normalisation=l2
 
+# The strategy switches of the first hour: `list NAME`, `--strategy NAME`,
+# and a --set of strategy.name blamed on the --set.
+out=$("$fulcrum" list gradnorm 2>&1)
+[[ $? -eq 0 && $out == *"alpha"*"number"*"1.5"*">= 0"* ]] || fail "list gradnorm: $out"
+out=$("$fulcrum" list gradnrom 2>&1)
+[[ $? -eq 2 && $out == *"unknown strategy 'gradnrom'"* ]] || fail "list gradnrom: $out"
+cat >"$scratch/switch.yaml" <<YAML
+data: {kind: gradnorm_toy, train_size: 64, val_size: 32, test_size: 32}
+model: {trunk: {kind: mlp, hidden: [8]}}
+train: {epochs: 1, batch_size: 32, checkpoint_every: 0}
+strategy: {name: gradnorm, alpha: 1.5}
+YAML
+out=$("$fulcrum" run "$scratch/switch.yaml" --quiet --strategy dwa --set strategy.temperature=3 \
+        --out "$scratch/switch/dwa.h5" 2>&1)
+[[ $? -eq 0 ]] || fail "--strategy dwa (the file's alpha left behind): $out"
+out=$("$fulcrum" show "$scratch/switch/dwa.h5" 2>&1)
+[[ $out == *"temperature: 3"* && $out != *"alpha"* ]] || fail "--strategy dwa: resolved strategy: $out"
+out=$("$fulcrum" run "$scratch/switch.yaml" --quiet --set strategy.name=gradnrom --out "$scratch/switch/x.h5" 2>&1)
+[[ $? -eq 2 && $out == "fulcrum: --set strategy.name=gradnrom: strategy.name: unknown strategy 'gradnrom'"* ]] ||
+  fail "--set strategy.name=gradnrom: $out"
+[[ ! -e $scratch/switch/x.h5 ]] || fail "--set strategy.name=gradnrom wrote a file"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures probe check(s) failed" >&2
   exit 1

@@ -159,6 +159,45 @@ std::string versionText() {
                      H5_VERS_MINOR, H5_VERS_RELEASE, blasLibrary(), std::thread::hardware_concurrency());
 }
 
+namespace {
+
+/// "epoch 2/10: step 340/938, 112 steps/s, ETA 0:05" on a terminal, at most
+/// twice a second and only once an epoch has run for two seconds.
+class EpochProgress {
+ public:
+  explicit EpochProgress(bool enabled) : enabled_(enabled) {}
+  void update(int64_t epoch, int64_t epochs, int64_t done, int64_t total) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done == 0) {
+      epochStart_ = now;
+      lastShown_ = now;
+      return;
+    }
+    const double elapsed = std::chrono::duration<double>(now - epochStart_).count();
+    if (elapsed < 2.0 || std::chrono::duration<double>(now - lastShown_).count() < 0.5) return;
+    lastShown_ = now;
+    const double rate = static_cast<double>(done) / elapsed;
+    const auto left = static_cast<int64_t>(static_cast<double>(total - done) / rate);
+    std::cout << fmt::format("\r\033[Kepoch {}/{}: step {}/{}, {:.3g} steps/s, ETA {}:{:02}", epoch + 1,
+                             epochs, done, total, rate, left / 60, left % 60)
+              << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (!shown_) return;
+    std::cout << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point epochStart_, lastShown_;
+};
+
+}  // namespace
+
 int runCommand(const RunOptions& options) {
   // From here on a LibTorch warning is an error of the trial (`run` and
   // `run-trial` alike), not a line on stderr: the trainer fails on it.
@@ -208,8 +247,18 @@ int runCommand(const RunOptions& options) {
   }
   // The data before the lock: bad input leaves nothing behind, not even a lock file.
   MultiTaskData data;
+  // Building a dataset can take a while (multi_fashion composes its images):
+  // say so on a terminal, then clear the line.
+  const bool terminal = !options.quiet && ::isatty(STDOUT_FILENO) == 1;
+  if (terminal) std::cout << fmt::format("fulcrum run: building the data (data.kind {})…", spec.data.kind) << std::flush;
   try {
-    data = loadData(spec);
+    try {
+      data = loadData(spec);
+    } catch (...) {
+      if (terminal) std::cout << "\r\033[K" << std::flush;
+      throw;
+    }
+    if (terminal) std::cout << "\r\033[K" << std::flush;
   } catch (const DataError& e) {
     return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
   } catch (const c10::Error& e) {
@@ -294,7 +343,18 @@ int runCommand(const RunOptions& options) {
   // SIGTERM (resumable) instead of killing it with SIGPIPE mid-write.
   std::signal(SIGPIPE, SIG_IGN);
   hooks.stopRequested = [] { return stopSignal() != 0 || !std::cout; };
-  if (!options.quiet) hooks.progress = [](const std::string& line) { std::cout << line << std::endl; };
+  // On a terminal, a line inside long epochs (steps done, steps/s, ETA),
+  // rewritten in place and cleared before the epoch's own line.
+  auto inEpoch = std::make_shared<EpochProgress>(!options.quiet && ::isatty(STDOUT_FILENO) == 1);
+  if (!options.quiet) {
+    hooks.progress = [inEpoch](const std::string& line) {
+      inEpoch->clear();
+      std::cout << line << std::endl;
+    };
+    hooks.stepStarting = [inEpoch, epochs = spec.train.epochs](int64_t epoch, int64_t done, int64_t total) {
+      inEpoch->update(epoch, epochs, done, total);
+    };
+  }
   hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
   hooks.notice = [](const std::string& line) { std::cout << "fulcrum run: " << line << std::endl; };
   if (!options.quiet) {
@@ -305,7 +365,13 @@ int runCommand(const RunOptions& options) {
   }
   TrialResult result;
   try {
-    result = train(spec, data, *strategy, log, description, hooks);
+    try {
+      result = train(spec, data, *strategy, log, description, hooks);
+    } catch (...) {
+      inEpoch->clear();  // before any message, which would share the line
+      throw;
+    }
+    inEpoch->clear();
   } catch (const results::FileError& e) {
     // A fault of the machine while the trial ran (a full disk, a lost
     // mount): a failed trial (exit 1), not bad input. The file is marked
