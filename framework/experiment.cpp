@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include "framework/extension_registry.h"
 #include "framework/regular_file.h"
@@ -72,7 +76,9 @@ std::vector<std::string> splitPath(const std::string& path) {
   return parts;
 }
 
-Override applyOverride(YAML::Node& root, const std::string& text) {
+// Applies `text` to `root`; the key paths it creates (absent before it) go
+// into `created`.
+Override applyOverride(YAML::Node& root, const std::string& text, std::set<std::string>& created) {
   const auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0) {
     throw ConfigError("--set " + text, 0, 0, "", "expected KEY.PATH=VALUE");
@@ -105,9 +111,12 @@ Override applyOverride(YAML::Node& root, const std::string& text) {
     if (!same) root["strategy"] = YAML::Node(YAML::NodeType::Map);
   }
   YAML::Node node = root;
+  std::string path;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    path += (i ? "." : "") + parts[i];
     YAML::Node next = node[parts[i]];
     if (!next.IsDefined() || next.IsNull()) {
+      created.insert(path);
       node[parts[i]] = YAML::Node(YAML::NodeType::Map);
       next.reset(node[parts[i]]);
     } else if (!next.IsMap()) {
@@ -116,6 +125,8 @@ Override applyOverride(YAML::Node& root, const std::string& text) {
     }
     node.reset(next);
   }
+  const YAML::Node& constNode = node;
+  if (!constNode[parts.back()].IsDefined()) created.insert(result.keyPath);
   node[parts.back()] = value;
   return result;
 }
@@ -125,29 +136,17 @@ bool isInsidePath(const std::string& key, const std::string& path) {
                          (key[path.size()] == '.' || key[path.size()] == '['));
 }
 
-// True if the file (before overrides) has a value at `keyPath`.
-bool fileHas(const YAML::Node& original, const std::string& keyPath) {
-  YAML::Node node = original;
-  for (const std::string& part : splitPath(keyPath.substr(0, keyPath.find('[')))) {
-    if (!node.IsMap()) return false;
-    const YAML::Node next = static_cast<const YAML::Node&>(node)[part];
-    if (!next.IsDefined()) return false;
-    node.reset(next);
-  }
-  return true;
-}
-
 // An error in a key that a --set override replaced is reported against the
 // override, since the file's line numbers do not apply to it; so is an error
 // at a key the file lacks that an override created on its way to a nested
 // key (`--set train.optimzer.lr=1`: 'optimzer' is unknown).
 [[noreturn]] void rethrowForOverrides(const ConfigError& error, const std::vector<Override>& overrides,
-                                      const YAML::Node& original) {
+                                      const std::set<std::string>& created) {
   const std::string& key = error.keyPath();
   for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
     if (isInsidePath(key, it->keyPath)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
   }
-  if (!key.empty() && !fileHas(original, key)) {
+  if (created.count(key) > 0) {
     for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
       if (isInsidePath(it->keyPath, key)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
     }
@@ -430,7 +429,7 @@ ConfigError locateInOverrides(const ExperimentSpec& spec, const ConfigError& err
   std::vector<Override> applied;
   for (const auto& text : spec.overrides) applied.push_back({text, text.substr(0, text.find('='))});
   try {
-    rethrowForOverrides(error, applied, spec.original);
+    rethrowForOverrides(error, applied, spec.createdByOverrides);
   } catch (const ConfigError& located) {
     return located;
   }
@@ -531,18 +530,65 @@ std::vector<TaskSpec> datasetTasks(const DataSpec& data) {
   return tasks;
 }
 
+namespace {
+
+/// Notes where a document's first node is, if it has any content (a bare
+/// '---' gives a single null node).
+class ContentFinder : public YAML::EventHandler {
+ public:
+  YAML::Mark content = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    note(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    note(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    note(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void note(const YAML::Mark& mark) {
+    if (content.line < 0) content = mark;
+  }
+};
+
+/// Where the first document after the first one starts, if one with
+/// content follows (null_mark() otherwise). Reads at most two documents:
+/// yaml-cpp's LoadAll can keep producing documents on some malformed input.
+YAML::Mark secondDocument(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ContentFinder first, second;
+  if (!parser.HandleNextDocument(first)) return YAML::Mark::null_mark();
+  for (int extra = 0; extra < 64; ++extra) {  // bare '---' separators carry nothing
+    ContentFinder next;
+    if (!parser.HandleNextDocument(next)) break;
+    if (next.content.line >= 0) return next.content;
+  }
+  return YAML::Mark::null_mark();
+}
+
+}  // namespace
+
 YAML::Node parseYaml(const std::string& text, const std::string& file) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.empty()) return YAML::Node();
-    for (std::size_t i = 1; i < documents.size(); ++i) {
-      if (documents[i].IsNull()) continue;  // a bare trailing '---' adds nothing
-      const YAML::Mark mark = documents[i].Mark();
-      throw ConfigError(file, mark.line < 0 ? 0 : mark.line + 1, mark.column < 0 ? 0 : mark.column + 1, "",
+    YAML::Node root = YAML::Load(text);
+    const YAML::Mark second = secondDocument(text);
+    if (second.line >= 0) {
+      throw ConfigError(file, second.line + 1, second.column + 1, "",
                         "a second YAML document (after '---'): an experiment file holds one "
                         "document, and fulcrum would ignore this one");
     }
-    return documents.front();
+    return root;
   } catch (const YAML::ParserException& error) {
     const int line = error.mark.line + 1;
     const auto [tabLine, tabColumn] = tabIndentAtOrBefore(text, line);
@@ -576,17 +622,19 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   // The sweep blocks describe many trials (framework/sweep.h); one trial is
   // the base configuration without them.
   for (const char* key : {"sweep", "zip", "seeds"}) root.remove(key);
-  const YAML::Node original = YAML::Clone(root);
+  // Not a YAML::Clone of the tree to remember what the file had: a clone
+  // expands aliases, exponentially for a "billion laughs" file.
+  std::set<std::string> created;
   std::vector<Override> applied;
-  for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_));
+  for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_, created));
   try {
     ExperimentSpec spec = parseTree(root, file);
     spec.overrides = overrides;
-    spec.original = original;
+    spec.createdByOverrides = created;
     spec.resolvedYaml();  // every node must be representable
     return spec;
   } catch (const ConfigError& error) {
-    rethrowForOverrides(error, applied, original);
+    rethrowForOverrides(error, applied, created);
   }
 }
 

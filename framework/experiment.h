@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,8 @@ struct ExperimentSpec {
   std::vector<TaskSpec> tasks;          ///< `tasks:`, default the dataset's own
   TrainSpec train;
   YAML::Node root;                      ///< the whole tree after overrides
-  YAML::Node original;                  ///< the file's tree, before overrides
+  /// Key paths the file lacked that `--set` overrides created.
+  std::set<std::string> createdByOverrides;
   /// The `strategy:` mapping, validated later by the strategy registry
   /// (framework/ knows no strategy by name).
   ConfigNode strategy{YAML::Node(), "", "strategy"};

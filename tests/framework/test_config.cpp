@@ -575,3 +575,14 @@ TEST_CASE("config: another strategy's name brings that strategy's defaults", "[c
   const ExperimentSpec same = parseExperiment(text, "s.yaml", {"strategy.name=gradnorm"});
   CHECK(same.strategy.keys() == std::vector<std::string>{"name", "alpha"});
 }
+
+TEST_CASE("config: a nested --set whose key is unknown is blamed on the --set", "[config]") {
+  const std::string text = "data: {kind: gradnorm_toy}\ntrain: {epochs: 2}\nstrategy: {name: fixed}\n";
+  // 'optimzer' is not in the file: the --set created it on its way to 'lr'.
+  REQUIRE_THROWS_WITH(parseExperiment(text, "n.yaml", {"train.optimzer.lr=0.1"}),
+                      Equals("--set train.optimzer.lr=0.1: train.optimzer: unknown key 'optimzer' "
+                             "(did you mean 'optimizer'?)"));
+  // A key the file has keeps the file's location even when a --set reached inside it.
+  REQUIRE_THROWS_WITH(parseExperiment(text + "bogus: {a: 1}\n", "n.yaml", {"bogus.b=2"}),
+                      Contains("n.yaml:4:1: bogus: unknown key 'bogus'"));
+}
