@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include <yaml-cpp/eventhandler.h>
@@ -23,7 +24,6 @@ namespace {
 const std::vector<std::string> kDataKinds = {"multi_fashion", "gradnorm_toy"};
 const std::vector<std::string> kTrunkKinds = {"mlp", "lenet"};
 const std::vector<std::string> kHeadKinds = {"linear", "mlp"};
-const std::vector<std::string> kTaskKinds = {"regression", "classification", "binary"};
 const std::vector<std::string> kOptimizers = {"adam", "sgd"};
 constexpr int64_t kMaxExamples = 100'000'000;
 constexpr int64_t kMaxWidth = 1'000'000;
@@ -40,10 +40,22 @@ std::vector<std::string> trunkKinds() {
   return kinds;
 }
 
+// The names of the task-kind table (framework/task.h), for validation.
+const std::vector<std::string>& taskKindNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& row : taskKindTable()) out.push_back(row.name);
+    return out;
+  }();
+  return names;
+}
+
+// `text` is one of taskKindNames(), checked by the caller's getString.
 TaskKind parseTaskKind(const std::string& text) {
-  if (text == "classification") return TaskKind::kClassification;
-  if (text == "binary") return TaskKind::kBinary;
-  return TaskKind::kRegression;
+  for (const auto& row : taskKindTable()) {
+    if (row.name == text) return row.kind;
+  }
+  throw std::invalid_argument("parseTaskKind: unknown kind '" + text + "'");
 }
 
 // The 1-based line and column of a tab in the leading whitespace of the
@@ -227,7 +239,7 @@ void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const Data
     for (const auto& earlier : declared) {
       if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
     }
-    task.kind = parseTaskKind(node.getString("kind", "regression", kTaskKinds));
+    task.kind = parseTaskKind(node.getString("kind", "regression", taskKindNames()));
     if (task.kind == TaskKind::kClassification) {
       if (!node.has("outputs")) node.fail("", "a classification task needs 'outputs': its number of classes (>= 2)");
       task.outputs = node.getInt("outputs", 2, 2, kMaxWidth);
@@ -284,7 +296,7 @@ void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
                                       fmt::join(definedNames, ", ")));
       }
     }
-    task.kind = parseTaskKind(node.getString("kind", toString(defined[i].kind), kTaskKinds));
+    task.kind = parseTaskKind(node.getString("kind", toString(defined[i].kind), taskKindNames()));
     if (task.kind != defined[i].kind) {
       node.fail("kind", fmt::format("task {} of '{}' is a {} task", i, spec.data.kind,
                                     toString(defined[i].kind)));

@@ -17,6 +17,10 @@ struct TrialDescription {
   std::vector<std::string> tasks;            ///< task names, in model order
   std::vector<std::string> splits;           ///< evaluated splits ("train", "val", "test")
   std::vector<std::vector<std::string>> metrics;  ///< per task: metric names ("loss" first)
+  /// Per task, per metric of `metrics`: true where a larger value is better
+  /// (from the task-kind table); recorded in the trial file, so that readers
+  /// never guess a direction from a metric's name.
+  std::vector<std::vector<bool>> higherIsBetter;
   std::vector<std::string> timings;          ///< per-step timing names, in milliseconds
   std::vector<std::string> diagnostics;      ///< per-step strategy diagnostics names
   /// Steps between two GradientRecords (0: the trial logs none).

@@ -23,11 +23,29 @@ struct TaskSpec {
   int64_t outputs = 1;                      ///< head width: classes, or regression dimension
 };
 
+/// One metric a task kind reports after every epoch.
+struct MetricInfo {
+  std::string name;             ///< "loss", "mse", "accuracy", ...
+  bool higherIsBetter = false;  ///< its direction, written into every trial file
+};
+
+/// One row of the table of task kinds: everything the trainer and the
+/// result files need to know about a kind.
+struct TaskKindInfo {
+  TaskKind kind;
+  std::string name;                  ///< as written in YAML
+  std::string loss;                  ///< one line: the loss and its missing-label rule
+  std::vector<MetricInfo> metrics;   ///< "loss" first
+};
+
+/// Every task kind, in the order of TaskKind.
+const std::vector<TaskKindInfo>& taskKindTable();
+/// The row of `kind`; std::invalid_argument for a value outside the enum.
+const TaskKindInfo& taskKindInfo(TaskKind kind);
+
 /// Metric names of a task, "loss" first: {"loss", "mse", "mae"} or {"loss", "accuracy"}.
 std::vector<std::string> metricNames(TaskKind kind);
-
-/// True if a larger value of `metric` is better ("accuracy"); false for
-/// losses and errors.
-bool higherIsBetter(const std::string& metric);
+/// Per metric of metricNames(kind): true where a larger value is better.
+std::vector<bool> metricDirections(TaskKind kind);
 
 }  // namespace fulcrum

@@ -461,6 +461,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   for (const auto& task : tasks) {
     description.tasks.push_back(task.name);
     description.metrics.push_back(metricNames(task.kind));
+    description.higherIsBetter.push_back(metricDirections(task.kind));
   }
   description.splits = kSplits;
   description.timings = kTimings;

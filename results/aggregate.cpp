@@ -30,8 +30,9 @@ MeanStd meanStd(const std::vector<double>& values) {
 }
 
 bool higherIsBetter(const std::string& metric) {
-  // The trainer's metric names (framework/task.cpp); results/ cannot include
-  // framework/, so the few "higher is better" names are listed here.
+  // Only for files written before trial files recorded their metrics'
+  // directions (attribute metric_directions, from framework/task.cpp's
+  // table): the names those files can hold.
   return metric == "accuracy" || metric == "auc" || metric == "f1";
 }
 

@@ -21,7 +21,8 @@ struct MeanStd {
 MeanStd meanStd(const std::vector<double>& values);
 
 /// True for metrics where a larger value is better ("accuracy"); false for
-/// losses and errors (loss, mse, mae, ...).
+/// losses and errors (loss, mse, mae, ...). A guess from the name, used only
+/// for files that do not record their directions (metric_directions).
 bool higherIsBetter(const std::string& metric);
 
 /// Index of the best entry of `validation` (largest if `higherIsBetter`,

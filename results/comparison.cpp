@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "results/json.h"
@@ -117,6 +118,25 @@ std::string withoutPath(const std::string& message, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+/// The attribute metric_directions ("task/metric=higher,task/metric=lower")
+/// as column → higher is better; empty for files without it.
+std::map<std::string, bool> recordedDirections(const TrialReader& reader) {
+  std::map<std::string, bool> directions;
+  std::stringstream list(reader.text("metric_directions", ""));
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const auto equals = item.rfind('=');
+    if (equals == std::string::npos) continue;
+    const std::string value = item.substr(equals + 1);
+    if (value == "higher" || value == "lower") directions[item.substr(0, equals)] = value == "higher";
+  }
+  return directions;
+}
+
+}  // namespace
+
 TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
   TrialScore score;
   score.path = entry.path;
@@ -124,6 +144,7 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
   score.context = entry.context;
   score.seed = entry.seed;
   const std::vector<double> epochs = reader.curve("epochs/epoch");
+  const std::map<std::string, bool> recorded = recordedDirections(reader);
   const std::string prefix = "epochs/test/";
   for (const std::string& curve : reader.curves()) {
     if (curve.rfind(prefix, 0) != 0) continue;
@@ -131,13 +152,17 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     if (column.find('/') == std::string::npos) continue;
     const std::vector<double> test = reader.curve(curve);
     if (test.empty()) continue;
+    const auto direction = recorded.find(column);
+    const bool higher =
+        direction != recorded.end() ? direction->second : higherIsBetter(metricOf(column));
+    score.higherIsBetter[column] = higher;
     score.finalValues[column] = test.back();
     const std::string validation = "epochs/val/" + column;
     double best = kNaN;
     int64_t bestEpoch = -1;
     if (reader.hasCurve(validation)) {
       const std::ptrdiff_t index =
-          bestIndex(reader.curve(validation), higherIsBetter(metricOf(column)));
+          bestIndex(reader.curve(validation), higher);
       if (index >= 0 && static_cast<std::size_t>(index) < test.size()) {
         best = test[static_cast<std::size_t>(index)];
         bestEpoch = static_cast<std::size_t>(index) < epochs.size()
@@ -210,9 +235,18 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     result.rows.push_back(std::move(row));
   }
 
+  // Directions as the files record them (the first file with the column).
   std::vector<bool> higher;
-  for (const std::string& column : result.columns)
-    higher.push_back(higherIsBetter(metricOf(column)));
+  for (const std::string& column : result.columns) {
+    bool value = higherIsBetter(metricOf(column));
+    for (const TrialScore& score : scores) {
+      const auto found = score.higherIsBetter.find(column);
+      if (found == score.higherIsBetter.end()) continue;
+      value = found->second;
+      break;
+    }
+    higher.push_back(value);
+  }
   auto baselineMeans = [&](const ComparisonRow& row) {
     std::vector<double> means;
     const auto& stats = options.selection == Selection::kBest ? row.bestStats : row.finalStats;

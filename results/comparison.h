@@ -32,14 +32,18 @@ struct TrialScore {
   std::map<std::string, double> finalValues;  ///< test value at the last epoch
   std::map<std::string, double> bestValues;   ///< test value at the best validation epoch
   std::map<std::string, int64_t> bestEpochs;  ///< that epoch (as logged in epochs/epoch)
+  /// Per column: true where a larger value is better, as the file records it
+  /// (attribute metric_directions); for files written before it was
+  /// recorded, from the metric's name (higherIsBetter).
+  std::map<std::string, bool> higherIsBetter;
   double msPerStep = 0.0;                     ///< mean of steps/time/total_ms; NaN if no step
   double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
 };
 
 /// Reads the test metrics of a trial file read with all its curves:
 /// every epochs/test/<task>/<metric> curve, the best epoch chosen on
-/// epochs/val/<task>/<metric> (the same metric, direction from
-/// higherIsBetter). Throws FileError if the file has no epochs/epoch curve.
+/// epochs/val/<task>/<metric> (the same metric, in the direction the file
+/// records). Throws FileError if the file has no epochs/epoch curve.
 TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry);
 
 /// Options of compare().

@@ -108,6 +108,15 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
   results::Attributes attributes{d.text, d.integers};
   attributes.text["tasks"] = fmt::format("{}", fmt::join(d.tasks, ","));
   attributes.text["splits"] = fmt::format("{}", fmt::join(d.splits, ","));
+  // "task/metric=higher|lower" per metric: results/ reads directions from here.
+  std::vector<std::string> directions;
+  for (std::size_t t = 0; t < d.tasks.size() && t < d.higherIsBetter.size(); ++t) {
+    for (std::size_t m = 0; m < d.metrics[t].size() && m < d.higherIsBetter[t].size(); ++m) {
+      directions.push_back(fmt::format("{}/{}={}", d.tasks[t], d.metrics[t][m],
+                                       d.higherIsBetter[t][m] ? "higher" : "lower"));
+    }
+  }
+  if (!directions.empty()) attributes.text["metric_directions"] = fmt::format("{}", fmt::join(directions, ","));
   std::vector<std::vector<double>> initial;
   if (d.resumeEpoch > 0) {
     initial = curvesBefore(path_, curves, d.resumeStep, d.resumeEpoch, attributes);

@@ -54,6 +54,25 @@ TEST_CASE("same seed gives identical curves, another seed different ones", "[tra
   REQUIRE(a.epochs[0].values.size() == 3);
   REQUIRE(a.epochs[0].values[2][1].size() == 3);
   REQUIRE(a.description.tasks == std::vector<std::string>{"task0", "task1"});
+  // Each metric's direction comes with its name, from the task-kind table.
+  REQUIRE(a.description.metrics[1] == std::vector<std::string>{"loss", "mse", "mae"});
+  REQUIRE(a.description.higherIsBetter[1] == std::vector<bool>{false, false, false});
+}
+
+TEST_CASE("the task-kind table names every kind, its metrics and their directions", "[trainer]") {
+  REQUIRE(taskKindTable().size() == 3);
+  for (const TaskKind kind : {TaskKind::kRegression, TaskKind::kClassification, TaskKind::kBinary}) {
+    const TaskKindInfo& info = taskKindInfo(kind);
+    CHECK(info.kind == kind);
+    CHECK(toString(kind) == info.name);
+    REQUIRE(metricNames(kind).size() == metricDirections(kind).size());
+    CHECK(metricNames(kind).front() == "loss");
+    CHECK_FALSE(metricDirections(kind).front());  // a loss: lower is better
+  }
+  CHECK(metricNames(TaskKind::kClassification) == std::vector<std::string>{"loss", "accuracy"});
+  CHECK(metricDirections(TaskKind::kClassification) == std::vector<bool>{false, true});
+  CHECK(metricDirections(TaskKind::kBinary) == std::vector<bool>{false, true});
+  CHECK_THROWS_AS(taskKindInfo(static_cast<TaskKind>(7)), std::invalid_argument);
 }
 
 TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {

@@ -54,8 +54,10 @@ class TempDir {
 /// val/test accuracies are given, and two steps of 10 and 20 ms.
 void writeTrial(const std::string& path, const std::string& strategy, int64_t seed,
                 const std::string& lr, const std::vector<double>& val,
-                const std::vector<double>& test, const std::string& status = "completed") {
+                const std::vector<double>& test, const std::string& status = "completed",
+                const std::string& directions = "") {
   Attributes attributes;
+  if (!directions.empty()) attributes.text["metric_directions"] = directions;
   attributes.text["strategy"] = strategy;
   attributes.text["config_yaml"] = "name: t\nseed: " + std::to_string(seed) +
                                    "\ntrain: {lr: " + lr +
@@ -395,4 +397,25 @@ TEST_CASE("flattenConfig turns YAML into key paths", "[results][compare]") {
   CHECK(flat.at("b.d.e") == "x");
   CHECK(flat.at("f") == "{}");
   CHECK_THROWS_WITH(flattenConfig("- 1\n- 2\n"), "not a YAML mapping");
+}
+
+TEST_CASE("compare takes each metric's direction from the file, not from its name",
+          "[results][comparison]") {
+  // The files say accuracy is lower-is-better (as a file of a kind with an
+  // error-like metric would): the best epoch is the smallest validation
+  // value, and Δm% counts an increase as worse.
+  TempDir dir;
+  const std::string lower = "a/accuracy=lower,a/loss=lower";
+  writeTrial(dir.file("t-fixed-seed0.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.5, 0.6}, "completed", lower);
+  writeTrial(dir.file("t-dwa-seed0.h5"), "dwa", 0, "0.1", {0.7, 0.6}, {0.8, 0.9}, "completed", lower);
+  const Comparison c = compareTrialSet(scanFolder(dir.path()), dir.path(), CompareOptions{});
+  REQUIRE(c.rows.size() == 2);
+  const ComparisonRow& dwa = c.rows[0].label == "dwa" ? c.rows[0] : c.rows[1];
+  const ComparisonRow& fixed = c.rows[0].label == "dwa" ? c.rows[1] : c.rows[0];
+  // fixed: val minimum at epoch 0 → test 0.5; dwa: at epoch 1 → test 0.9.
+  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.5));
+  CHECK(dwa.bestStats.at("a/accuracy").mean == Approx(0.9));
+  // Δm% = +(0.9 − 0.5)/0.5 · 100 (lower is better: an increase is worse).
+  // The name alone (accuracy: higher) would pick epochs 1 and 0: 0.6, 0.8.
+  CHECK(dwa.deltaM.mean == Approx(80.0));
 }
