@@ -8,6 +8,7 @@
 
 #include "framework/gradients.h"
 #include "framework/trainer.h"
+#include "framework/update.h"
 
 namespace fulcrum {
 
@@ -180,11 +181,9 @@ LandscapeRun runLandscape(Strategy& strategy, const LandscapeSpec& spec, const P
       fail(step, "a task weight is not finite");
       break;
     }
-    if (update.kind == StepOutput::Kind::kObjective) {
-      update.objective.backward();
-    } else {
-      x.mutable_grad() = update.direction.detach().to(torch::kFloat32).reshape({2}).clone();
-    }
+    // x is the shared parameter and its own feature: a representation
+    // gradient lands on it as a parameter gradient does.
+    applyUpdate(update, UpdateTargets{{x}, {}, losses, x});
     optimizer->step();
 
     if (strategy.wantsLossesAfterStep()) {

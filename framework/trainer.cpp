@@ -20,6 +20,7 @@
 
 #include "framework/checkpoint.h"
 #include "framework/gradients.h"
+#include "framework/update.h"
 #include "framework/model.h"
 #include "framework/sweep.h"
 
@@ -177,22 +178,6 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
 
 /// Stores `value` as the parameter's gradient, reusing its storage when it
 /// has one (the optimizer detaches gradients in place, so never a view).
-void setGradient(const torch::Tensor& parameter, const torch::Tensor& value) {
-  torch::Tensor& grad = const_cast<torch::Tensor&>(parameter).mutable_grad();
-  if (grad.defined()) grad.copy_(value);
-  else grad = value.detach().clone();
-}
-
-/// Writes `flat` (the concatenation of every tensor's gradient) into `.grad`.
-void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat) {
-  int64_t offset = 0;
-  for (const auto& parameter : parameters) {
-    const int64_t n = parameter.numel();
-    setGradient(parameter, flat.narrow(0, offset, n).view_as(parameter));
-    offset += n;
-  }
-}
-
 /// The trainable tensors of a trial, listed once: the trunk's, each head's,
 /// and the strategy's own.
 struct ParameterLists {
@@ -209,17 +194,6 @@ struct ParameterLists {
     }
   }
 };
-
-/// Gives each head the gradient of Σ w_i L_i (its own task's weighted loss).
-void backwardHeads(const std::vector<torch::Tensor>& heads, const std::vector<torch::Tensor>& losses,
-                   const torch::Tensor& weights) {
-  torch::Tensor weighted = (weights.detach() * torch::stack(losses)).sum();
-  auto grads = torch::autograd::grad({weighted}, heads, {}, /*retain_graph=*/true,
-                                     /*create_graph=*/false, /*allow_unused=*/true);
-  for (std::size_t k = 0; k < heads.size(); ++k) {
-    if (grads[k].defined()) setGradient(heads[k], grads[k]);
-  }
-}
 
 /// What is wrong with `values` (one per task), or "" if all are finite.
 /// Tasks not `present` (no label in this step's batch) have no loss: skipped.
@@ -414,6 +388,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   auto optimizer = makeOptimizer(spec.train.optimizer, model->parameters(), strategy.parameters());
   const ParameterLists parameters(model, strategy, taskCount);
   AutogradGradientSource source(parameters.shared, model->lastSharedLayerParameters());
+  UpdateTargets updateTargets{parameters.shared, parameters.allHeads, {}, {}};
 
   // Where training starts: step 0, or the end of the checkpointed epoch of
   // an interrupted run (read before anything is logged, so that a checkpoint
@@ -563,19 +538,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         }
 
         mark = Clock::now();
-        switch (update.kind) {
-          case StepOutput::Kind::kObjective:
-            update.objective.backward();
-            break;
-          case StepOutput::Kind::kSharedGradient:
-            backwardHeads(parameters.allHeads, losses, update.weights);
-            assignGradients(parameters.shared, update.direction);
-            break;
-          case StepOutput::Kind::kRepresentationGradient:
-            backwardHeads(parameters.allHeads, losses, update.weights);
-            z.backward(update.direction.view_as(z));
-            break;
-        }
+        updateTargets.losses = losses;
+        updateTargets.features = z;
+        applyUpdate(update, updateTargets);
         const double backwardMs = millisecondsSince(mark);
         if (skipFor(nonFiniteGradient(parameters, update, tasks, step, epoch))) continue;
         if (logGradients) {

@@ -15,6 +15,7 @@
 #include "framework/config_node.h"
 #include "framework/gradients.h"
 #include "framework/regular_file.h"
+#include "framework/update.h"
 #include "strategies/registry.h"
 
 namespace fulcrum {
@@ -220,24 +221,20 @@ void runProbe(const ProbeOptions& options, std::ostream& out) {
 
   for (int64_t k = 0; k < options.steps; ++k) {
     const torch::Tensor& g = gradients[static_cast<std::size_t>(k)];
+    // The shared parameters θ (at 0) with losses L_i = l_i + g_iᵀθ: their
+    // gradients are the given rows, and the update lands on θ exactly as the
+    // trainer applies it (for an objective, Σ_i (∂objective/∂L_i) g_i).
+    const torch::Tensor theta = torch::zeros({g.size(1)}, torch::kFloat64).requires_grad_(true);
     std::vector<torch::Tensor> losses;
-    for (double v : lossRows[static_cast<std::size_t>(k)]) {
-      losses.push_back(torch::tensor(v, torch::kFloat64).requires_grad_(true));
+    const std::vector<double>& row = lossRows[static_cast<std::size_t>(k)];
+    for (int64_t i = 0; i < taskCount; ++i) {
+      losses.push_back(row[static_cast<std::size_t>(i)] + torch::dot(g[i], theta));
     }
     FixedGradientSource source(g);
     const StepOutput update = strategy->step(StepInput{losses, source, k, k});
-    torch::Tensor direction = update.direction;
-    if (update.kind == StepOutput::Kind::kObjective) {
-      // Σ_i (∂objective/∂L_i) g_i: what back-propagating the objective would
-      // put on the shared parameters.
-      const auto partials = torch::autograd::grad({update.objective}, losses, {}, false, false, true);
-      direction = torch::zeros({g.size(1)}, torch::kFloat64);
-      for (int64_t i = 0; i < taskCount; ++i) {
-        if (partials[static_cast<std::size_t>(i)].defined()) {
-          direction += partials[static_cast<std::size_t>(i)].detach() * g[i];
-        }
-      }
-    }
+    applyUpdate(update, UpdateTargets{{theta}, {}, losses, theta});
+    const torch::Tensor direction =
+        theta.grad().defined() ? theta.grad().detach() : torch::zeros({g.size(1)}, torch::kFloat64);
     std::string diagnostics = "{";
     for (std::size_t d = 0; d < update.diagnostics.size() && d < names.size(); ++d) {
       diagnostics += (d ? "," : "") + jsonString(names[d]) + ":" + number(update.diagnostics[d]);

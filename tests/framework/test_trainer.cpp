@@ -9,6 +9,7 @@
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
+#include "framework/update.h"
 #include "framework/warning_capture.h"
 #include "tests/support/memory_log.h"
 
@@ -245,4 +246,53 @@ TEST_CASE("WarningCapture collects TORCH_WARN_ONCE every time and summarises", "
 TEST_CASE("a LibTorch warning fails the test case that caused it", "[warnings][!shouldfail]") {
   TORCH_WARN("this warning must fail the test case, not reach stderr");
   REQUIRE(true);
+}
+
+TEST_CASE("applyUpdate: what each kind of StepOutput puts into the gradients", "[trainer][gradients]") {
+  // θ shared (2), φ task 0's own; L0 = aᵀθ + 5φ, L1 = bᵀθ; z = 2θ the features.
+  const torch::Tensor theta = torch::tensor({1.0, -1.0}, torch::kFloat64).requires_grad_(true);
+  const torch::Tensor phi = torch::tensor({0.5}, torch::kFloat64).requires_grad_(true);
+  auto losses = [&] {
+    return std::vector<torch::Tensor>{
+        torch::dot(torch::tensor({1.0, 2.0}, torch::kFloat64), theta) + 5.0 * phi.sum(),
+        torch::dot(torch::tensor({3.0, 0.0}, torch::kFloat64), theta)};
+  };
+  auto clear = [&] {
+    theta.mutable_grad() = torch::Tensor();
+    phi.mutable_grad() = torch::Tensor();
+  };
+  const torch::Tensor weights = torch::tensor({2.0, 3.0}, torch::kFloat64);
+  SECTION("shared gradient: θ gets the direction, φ its task's weighted gradient") {
+    const std::vector<torch::Tensor> l = losses();
+    StepOutput update;
+    update.kind = StepOutput::Kind::kSharedGradient;
+    update.direction = torch::tensor({0.25, -4.0}, torch::kFloat64);
+    update.weights = weights;
+    applyUpdate(update, UpdateTargets{{theta}, {phi}, l, {}});
+    CHECK(theta.grad().equal(torch::tensor({0.25, -4.0}, torch::kFloat64)));
+    CHECK(phi.grad().item<double>() == 10.0);  // w0 · ∂L0/∂φ = 2 · 5
+  }
+  SECTION("representation gradient: back-propagated from the features") {
+    clear();
+    const std::vector<torch::Tensor> l = losses();
+    const torch::Tensor z = 2.0 * theta;
+    StepOutput update;
+    update.kind = StepOutput::Kind::kRepresentationGradient;
+    update.direction = torch::tensor({1.0, 0.5}, torch::kFloat64);
+    update.weights = weights;
+    applyUpdate(update, UpdateTargets{{theta}, {phi}, l, z});
+    CHECK(theta.grad().equal(torch::tensor({2.0, 1.0}, torch::kFloat64)));  // ∂z/∂θ = 2
+    CHECK(phi.grad().item<double>() == 10.0);
+  }
+  SECTION("objective: back-propagated through everything") {
+    clear();
+    const std::vector<torch::Tensor> l = losses();
+    StepOutput update;
+    update.kind = StepOutput::Kind::kObjective;
+    update.objective = 2.0 * l[0] + 3.0 * l[1];
+    update.weights = weights;
+    applyUpdate(update, UpdateTargets{{theta}, {phi}, l, {}});
+    CHECK(theta.grad().equal(torch::tensor({11.0, 4.0}, torch::kFloat64)));  // 2a + 3b
+    CHECK(phi.grad().item<double>() == 10.0);
+  }
 }
