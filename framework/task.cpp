@@ -6,13 +6,16 @@ namespace fulcrum {
 
 const std::vector<TaskKindInfo>& taskKindTable() {
   static const std::vector<TaskKindInfo> table = {
-      {TaskKind::kRegression, "regression",
+      {TaskKind::kRegression,
+       "regression",
        "mean squared error over the labelled rows (NaN targets are missing)",
        {{"loss", false}, {"mse", false}, {"mae", false}}},
-      {TaskKind::kClassification, "classification",
+      {TaskKind::kClassification,
+       "classification",
        "cross-entropy over `outputs` classes, labelled rows only (class -1 is missing)",
        {{"loss", false}, {"accuracy", true}}},
-      {TaskKind::kBinary, "binary",
+      {TaskKind::kBinary,
+       "binary",
        "binary cross-entropy with logits (one output), labelled rows only (NaN is missing)",
        {{"loss", false}, {"accuracy", true}}},
   };

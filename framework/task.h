@@ -18,9 +18,9 @@ std::string toString(TaskKind kind);
 
 /// One task of an experiment.
 struct TaskSpec {
-  std::string name;                         ///< unique, [A-Za-z0-9_-]+
-  TaskKind kind = TaskKind::kRegression;    ///< fixes loss and metrics
-  int64_t outputs = 1;                      ///< head width: classes, or regression dimension
+  std::string name;                       ///< unique, [A-Za-z0-9_-]+
+  TaskKind kind = TaskKind::kRegression;  ///< fixes loss and metrics
+  int64_t outputs = 1;                    ///< head width: classes, or regression dimension
 };
 
 /// One metric a task kind reports after every epoch.
@@ -33,9 +33,9 @@ struct MetricInfo {
 /// result files need to know about a kind.
 struct TaskKindInfo {
   TaskKind kind;
-  std::string name;                  ///< as written in YAML
-  std::string loss;                  ///< one line: the loss and its missing-label rule
-  std::vector<MetricInfo> metrics;   ///< "loss" first
+  std::string name;                 ///< as written in YAML
+  std::string loss;                 ///< one line: the loss and its missing-label rule
+  std::vector<MetricInfo> metrics;  ///< "loss" first
 };
 
 /// Every task kind, in the order of TaskKind.

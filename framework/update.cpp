@@ -8,8 +8,10 @@ namespace {
 
 void setGradient(const torch::Tensor& parameter, const torch::Tensor& value) {
   torch::Tensor& grad = const_cast<torch::Tensor&>(parameter).mutable_grad();
-  if (grad.defined()) grad.copy_(value);
-  else grad = value.detach().to(parameter.options(), /*non_blocking=*/false, /*copy=*/true);
+  if (grad.defined())
+    grad.copy_(value);
+  else
+    grad = value.detach().to(parameter.options(), /*non_blocking=*/false, /*copy=*/true);
 }
 
 /// Gives each task-specific parameter the gradient of Σ w_i L_i (its own
@@ -46,9 +48,11 @@ void applyUpdate(const StepOutput& update, const UpdateTargets& targets) {
       assignGradients(targets.shared, update.direction);
       return;
     case StepOutput::Kind::kRepresentationGradient:
-      TORCH_CHECK(targets.features.defined(), "a representation gradient needs the model's features");
+      TORCH_CHECK(targets.features.defined(),
+                  "a representation gradient needs the model's features");
       backwardTaskSpecific(targets.taskSpecific, targets.losses, update.weights);
-      targets.features.backward(update.direction.to(targets.features.dtype()).view_as(targets.features));
+      targets.features.backward(
+          update.direction.to(targets.features.dtype()).view_as(targets.features));
       return;
   }
 }

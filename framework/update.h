@@ -2,9 +2,9 @@
 // probe` and the landscape, so that "what a StepOutput means" is written once.
 #pragma once
 
-#include <vector>
-
 #include <torch/types.h>
+
+#include <vector>
 
 #include "framework/strategy.h"
 
