@@ -35,61 +35,73 @@ bool isYamlSpecial(const std::string& text) {
   return std::find(specials.begin(), specials.end(), text) != specials.end();
 }
 
-}  // namespace
+/// How a scalar's text reads as a number.
+enum class NumberText {
+  kDecimal,      ///< plain decimal (digits, point, exponent)
+  kLeadingZero,  ///< "010": octal in YAML 1.1
+  kOtherBase,    ///< "0x10", "0o7", "0b1"
+  kNotNumber,    ///< anything else (with `integer`, also "1.5" and "1e3")
+};
 
-std::string nonDecimalReason(const std::string& text, bool integer) {
+NumberText classifyNumber(const std::string& text, bool integer) {
   std::size_t i = 0;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
   const std::size_t digitsStart = i;
   while (i < text.size() && isDigit(text[i])) ++i;
   const std::size_t intDigits = i - digitsStart;
-  if (intDigits > 1 && text[digitsStart] == '0') {
-    return "has a leading zero (YAML 1.1 reads it as octal): write numbers in plain decimal digits";
+  if (intDigits > 1 && text[digitsStart] == '0') return NumberText::kLeadingZero;
+  for (const char* prefix : {"0x", "0X", "0o", "0b"}) {
+    if (text.compare(digitsStart, 2, prefix) == 0) return NumberText::kOtherBase;
   }
-  if (text.compare(digitsStart, 2, "0x") == 0 || text.compare(digitsStart, 2, "0X") == 0 ||
-      text.compare(digitsStart, 2, "0o") == 0 || text.compare(digitsStart, 2, "0b") == 0) {
-    return "is not decimal: write numbers in plain decimal digits";
-  }
-  if (integer) return i == text.size() && intDigits > 0 ? "" : "not an integer";
+  if (integer) return i == text.size() && intDigits > 0 ? NumberText::kDecimal : NumberText::kNotNumber;
   std::size_t fractionDigits = 0;
   if (i < text.size() && text[i] == '.') {
     ++i;
     while (i < text.size() && isDigit(text[i])) ++i, ++fractionDigits;
   }
-  if (intDigits + fractionDigits == 0) return "not a number";
+  if (intDigits + fractionDigits == 0) return NumberText::kNotNumber;
   if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
     ++i;
     if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
     const std::size_t exponentStart = i;
     while (i < text.size() && isDigit(text[i])) ++i;
-    if (i == exponentStart) return "not a number";
+    if (i == exponentStart) return NumberText::kNotNumber;
   }
-  return i == text.size() ? "" : "not a number";
+  return i == text.size() ? NumberText::kDecimal : NumberText::kNotNumber;
 }
-
-bool readDecimalInteger(const YAML::Node& node, long long& result) {
-  return node.IsScalar() && nonDecimalReason(node.Scalar(), true).empty() &&
-         YAML::convert<long long>::decode(node, result);
-}
-
-bool readDecimalNumber(const YAML::Node& node, double& result) {
-  if (!node.IsScalar()) return false;
-  if (!isYamlSpecial(node.Scalar()) && !nonDecimalReason(node.Scalar(), false).empty()) return false;
-  return YAML::convert<double>::decode(node, result);
-}
-
-namespace {
 
 // The message for a scalar that looks like a number in another base or with
 // a leading zero ("epochs: 010" is 8 in YAML 1.1), or "" if it is not one.
 std::string notDecimalMessage(const YAML::Node& value) {
   if (!value.IsScalar()) return "";
-  const std::string reason = nonDecimalReason(value.Scalar(), false);
-  if (reason.rfind("has a leading zero", 0) == 0 || reason.rfind("is not decimal", 0) == 0) {
-    return fmt::format("'{}' {}", value.Scalar(), reason);
+  switch (classifyNumber(value.Scalar(), false)) {
+    case NumberText::kLeadingZero:
+      return fmt::format("'{}' has a leading zero (YAML 1.1 reads it as octal): write numbers "
+                         "in plain decimal digits",
+                         value.Scalar());
+    case NumberText::kOtherBase:
+      return fmt::format("'{}' is not decimal: write numbers in plain decimal digits", value.Scalar());
+    default:
+      return "";
   }
-  return "";
 }
+
+}  // namespace
+
+bool readDecimalInteger(const YAML::Node& node, long long& result) {
+  return node.IsScalar() && classifyNumber(node.Scalar(), true) == NumberText::kDecimal &&
+         YAML::convert<long long>::decode(node, result);
+}
+
+bool readDecimalNumber(const YAML::Node& node, double& result) {
+  if (!node.IsScalar()) return false;
+  if (!isYamlSpecial(node.Scalar()) && classifyNumber(node.Scalar(), false) != NumberText::kDecimal) {
+    return false;
+  }
+  return YAML::convert<double>::decode(node, result);
+}
+
+namespace {
 
 std::string intRange(int64_t min, int64_t max) {
   if (max == INT64_MAX && min != INT64_MIN) return fmt::format(">= {}", min);

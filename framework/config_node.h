@@ -136,10 +136,6 @@ class ConfigNode {
   std::shared_ptr<Recording> recording_;
 };
 
-/// Why `text` is not a plain decimal number ("" if it is): a leading zero
-/// ("010", octal in YAML 1.1), another base ("0x10"), or not a number at
-/// all. With `integer`, only [+-]digits.
-std::string nonDecimalReason(const std::string& text, bool integer);
 /// A scalar in plain decimal digits as an integer; false for anything else
 /// (including "010", "0x10", "1e3" and values beyond long long).
 bool readDecimalInteger(const YAML::Node& node, long long& result);

@@ -143,11 +143,6 @@ Override applyOverride(YAML::Node& root, const std::string& text, std::set<std::
   return result;
 }
 
-bool isInsidePath(const std::string& key, const std::string& path) {
-  return key == path || (key.size() > path.size() && key.compare(0, path.size(), path) == 0 &&
-                         (key[path.size()] == '.' || key[path.size()] == '['));
-}
-
 // An error in a key that a --set override replaced is reported against the
 // override, since the file's line numbers do not apply to it; so is an error
 // at a key the file lacks that an override created on its way to a nested
@@ -383,16 +378,15 @@ void checkMemory(const ConfigNode& top, const ExperimentSpec& spec) {
 // staged as its checkpoint's ".ckpt.part-<pid>", must fit the file system's
 // limit; found now rather than at the first checkpoint.
 void checkFileNameLength(const ConfigNode& top, const ExperimentSpec& spec) {
-  constexpr std::size_t kNameMax = 255;  // NAME_MAX of ext4, xfs, btrfs, tmpfs
   const std::size_t suffix = fmt::formatted_size("-seed{}-", spec.seed) + 12 +
                              std::string(".h5").size() + kFileSuffixReserve;
   const std::size_t longest = spec.name.size() + 1 + spec.strategyName.size() + suffix;
-  if (longest <= kNameMax) return;
+  if (longest <= kFileNameMax) return;
   const std::string message = fmt::format(
       "too long: trials write files named <name>-<strategy>-seed<seed>-<id>.h5 and their "
       "checkpoints' staging files, {} bytes here, beyond the file system's limit of {}; "
       "name and strategy name may have {} characters together",
-      longest, kNameMax, kNameMax - suffix - 1);
+      longest, kFileNameMax, kFileNameMax - suffix - 1);
   if (top.has("name")) top.fail("name", message);
   top.fail("", fmt::format("the file name '{}' (the experiment's name) is {}", spec.name, message));
 }
@@ -430,6 +424,11 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
 }
 
 }  // namespace
+
+bool isInsidePath(const std::string& key, const std::string& path) {
+  return key == path || (key.size() > path.size() && key.compare(0, path.size(), path) == 0 &&
+                         (key[path.size()] == '.' || key[path.size()] == '['));
+}
 
 std::string ExperimentSpec::resolvedYaml() const {
   YAML::Emitter out;
@@ -574,12 +573,13 @@ class ContentFinder : public YAML::EventHandler {
 };
 
 /// Where the first document after the first one starts, if one with
-/// content follows (null_mark() otherwise). Reads at most two documents:
-/// yaml-cpp's LoadAll can keep producing documents on some malformed input.
+/// content follows (null_mark() otherwise). Reads at most 65 documents:
+/// yaml-cpp's LoadAll, unbounded, ran out of memory on malformed input
+/// found by the fuzzer.
 YAML::Mark secondDocument(const std::string& text) {
   std::istringstream in(text);
   YAML::Parser parser(in);
-  ContentFinder first, second;
+  ContentFinder first;
   if (!parser.HandleNextDocument(first)) return YAML::Mark::null_mark();
   for (int extra = 0; extra < 64; ++extra) {  // bare '---' separators carry nothing
     ContentFinder next;
@@ -634,8 +634,8 @@ ExperimentSpec parseExperiment(const std::string& text, const std::string& file,
   // The sweep blocks describe many trials (framework/sweep.h); one trial is
   // the base configuration without them.
   for (const char* key : {"sweep", "zip", "seeds"}) root.remove(key);
-  // Not a YAML::Clone of the tree to remember what the file had: a clone
-  // expands aliases, exponentially for a "billion laughs" file.
+  // The key paths the overrides create, for locating errors at keys the
+  // file lacks (rethrowForOverrides).
   std::set<std::string> created;
   std::vector<Override> applied;
   for (const auto& text_ : overrides) applied.push_back(applyOverride(root, text_, created));

@@ -94,6 +94,14 @@ struct ExperimentSpec {
   std::string resolvedYaml() const;
 };
 
+/// The longest file name the file systems fulcrum runs on allow (NAME_MAX of
+/// ext4, xfs, btrfs, tmpfs).
+inline constexpr std::size_t kFileNameMax = 255;
+
+/// True if `key` is `path` or a key inside it ("train.optimizer.lr" is
+/// inside "train"; so is "tasks[0]" inside "tasks").
+bool isInsidePath(const std::string& key, const std::string& path);
+
 /// Bytes that fulcrum may append to a result file's name (".ckpt.part-<pid>",
 /// ".lock", ".log" and the like); a result name plus these must fit NAME_MAX.
 inline constexpr std::size_t kFileSuffixReserve = 32;

@@ -33,12 +33,6 @@ std::string flow(const YAML::Node& node) {
   return out.c_str();
 }
 
-bool startsWithPath(const std::string& key, const std::string& prefix) {
-  return key == prefix ||
-         (key.size() > prefix.size() && key.compare(0, prefix.size(), prefix) == 0 &&
-          (key[prefix.size()] == '.' || key[prefix.size()] == '['));
-}
-
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t");
   if (first == std::string::npos) return "";
@@ -267,7 +261,7 @@ void TrialSpec::rethrow(const ConfigError& error) const {
     throw error;
   }
   for (auto it = origins.rbegin(); it != origins.rend(); ++it) {
-    if (startsWithPath(error.keyPath(), it->keyPath)) {
+    if (isInsidePath(error.keyPath(), it->keyPath)) {
       throw ConfigError(it->file, it->line, it->column, error.keyPath(), error.message());
     }
   }
@@ -360,7 +354,7 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
                           "'seed' is swept by 'seeds:'; use one or the other");
       }
       for (const auto& [other, where] : owner) {
-        if (startsWithPath(key, other) || startsWithPath(other, key)) {
+        if (isInsidePath(key, other) || isInsidePath(other, key)) {
           throw ConfigError(
               axis.file, 0, 0, key,
               fmt::format("overlaps the axis '{}' ({}); a key is swept by one axis only", other,

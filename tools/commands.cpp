@@ -161,12 +161,19 @@ std::string versionText() {
 
 namespace {
 
-/// "epoch 2/10: step 340/938, 112 steps/s, ETA 0:05" on a terminal, at most
-/// twice a second and only once an epoch has run for two seconds.
-class EpochProgress {
+/// One line of progress on a terminal, rewritten in place and cleared before
+/// anything else is printed; does nothing when `enabled` is false.
+class ProgressLine {
  public:
-  explicit EpochProgress(bool enabled) : enabled_(enabled) {}
-  void update(int64_t epoch, int64_t epochs, int64_t done, int64_t total) {
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+  void show(const std::string& text) {
+    if (!enabled_) return;
+    std::cout << "\r\033[K" << text << std::flush;
+    shown_ = true;
+  }
+  /// "epoch 2/10: step 340/938, 112 steps/s, ETA 0:05", at most twice a
+  /// second and only once an epoch has run for two seconds.
+  void epoch(int64_t epoch, int64_t epochs, int64_t done, int64_t total) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
     if (done == 0) {
@@ -179,10 +186,8 @@ class EpochProgress {
     lastShown_ = now;
     const double rate = static_cast<double>(done) / elapsed;
     const auto left = static_cast<int64_t>(static_cast<double>(total - done) / rate);
-    std::cout << fmt::format("\r\033[Kepoch {}/{}: step {}/{}, {:.3g} steps/s, ETA {}:{:02}", epoch + 1,
-                             epochs, done, total, rate, left / 60, left % 60)
-              << std::flush;
-    shown_ = true;
+    show(fmt::format("epoch {}/{}: step {}/{}, {:.3g} steps/s, ETA {}:{:02}", epoch + 1, epochs, done,
+                     total, rate, left / 60, left % 60));
   }
   void clear() {
     if (!shown_) return;
@@ -216,11 +221,11 @@ int runCommand(const RunOptions& options) {
   }
   // <out>.ckpt.part-<pid> and the like must fit the file system's limit.
   if (!options.out.empty() &&
-      fs::path(options.out).filename().string().size() + kFileSuffixReserve > 255) {
+      fs::path(options.out).filename().string().size() + kFileSuffixReserve > kFileNameMax) {
     return reportError(fmt::format("--out {}: the file name is too long: fulcrum appends up to {} "
                                    "bytes to it (.ckpt.part-<pid>, .lock) and a file name has at "
-                                   "most 255",
-                                   options.out, kFileSuffixReserve));
+                                   "most {}",
+                                   options.out, kFileSuffixReserve, kFileNameMax));
   }
   const fs::path path = options.out.empty()
                             ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
@@ -247,18 +252,18 @@ int runCommand(const RunOptions& options) {
   }
   // The data before the lock: bad input leaves nothing behind, not even a lock file.
   MultiTaskData data;
-  // Building a dataset can take a while (multi_fashion composes its images):
-  // say so on a terminal, then clear the line.
-  const bool terminal = !options.quiet && ::isatty(STDOUT_FILENO) == 1;
-  if (terminal) std::cout << fmt::format("fulcrum run: building the data (data.kind {})…", spec.data.kind) << std::flush;
+  // On a terminal, one line while the data is built (multi_fashion composes
+  // its images) and inside long epochs, cleared before any other output.
+  const auto progress = std::make_shared<ProgressLine>(!options.quiet && ::isatty(STDOUT_FILENO) == 1);
+  progress->show(fmt::format("fulcrum run: building the data (data.kind {})…", spec.data.kind));
   try {
     try {
       data = loadData(spec);
     } catch (...) {
-      if (terminal) std::cout << "\r\033[K" << std::flush;
+      progress->clear();
       throw;
     }
-    if (terminal) std::cout << "\r\033[K" << std::flush;
+    progress->clear();
   } catch (const DataError& e) {
     return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
   } catch (const c10::Error& e) {
@@ -343,16 +348,13 @@ int runCommand(const RunOptions& options) {
   // SIGTERM (resumable) instead of killing it with SIGPIPE mid-write.
   std::signal(SIGPIPE, SIG_IGN);
   hooks.stopRequested = [] { return stopSignal() != 0 || !std::cout; };
-  // On a terminal, a line inside long epochs (steps done, steps/s, ETA),
-  // rewritten in place and cleared before the epoch's own line.
-  auto inEpoch = std::make_shared<EpochProgress>(!options.quiet && ::isatty(STDOUT_FILENO) == 1);
   if (!options.quiet) {
-    hooks.progress = [inEpoch](const std::string& line) {
-      inEpoch->clear();
+    hooks.progress = [progress](const std::string& line) {
+      progress->clear();
       std::cout << line << std::endl;
     };
-    hooks.stepStarting = [inEpoch, epochs = spec.train.epochs](int64_t epoch, int64_t done, int64_t total) {
-      inEpoch->update(epoch, epochs, done, total);
+    hooks.stepStarting = [progress, epochs = spec.train.epochs](int64_t epoch, int64_t done, int64_t total) {
+      progress->epoch(epoch, epochs, done, total);
     };
   }
   hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
@@ -368,10 +370,10 @@ int runCommand(const RunOptions& options) {
     try {
       result = train(spec, data, *strategy, log, description, hooks);
     } catch (...) {
-      inEpoch->clear();  // before any message, which would share the line
+      progress->clear();  // before any message, which would share the line
       throw;
     }
-    inEpoch->clear();
+    progress->clear();
   } catch (const results::FileError& e) {
     // A fault of the machine while the trial ran (a full disk, a lost
     // mount): a failed trial (exit 1), not bad input. The file is marked
