@@ -1,11 +1,11 @@
 #include "framework/config_node.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
-
-#include <fmt/format.h>
 
 namespace fulcrum {
 
@@ -16,11 +16,16 @@ int oneBased(int zeroBased) { return zeroBased < 0 ? 0 : zeroBased + 1; }
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "nothing (null)";
-    case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    default: return "an undefined value";
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return fmt::format("'{}'", node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "an undefined value";
   }
 }
 
@@ -30,8 +35,9 @@ bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
 // YAML's spellings of infinity and not-a-number; read, then refused as not finite.
 bool isYamlSpecial(const std::string& text) {
-  static const std::vector<std::string> specials = {
-      ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN"};
+  static const std::vector<std::string> specials = {".inf",  ".Inf",  ".INF",  "+.inf",
+                                                    "+.Inf", "+.INF", "-.inf", "-.Inf",
+                                                    "-.INF", ".nan",  ".NaN",  ".NAN"};
   return std::find(specials.begin(), specials.end(), text) != specials.end();
 }
 
@@ -53,7 +59,8 @@ NumberText classifyNumber(const std::string& text, bool integer) {
   for (const char* prefix : {"0x", "0X", "0o", "0b"}) {
     if (text.compare(digitsStart, 2, prefix) == 0) return NumberText::kOtherBase;
   }
-  if (integer) return i == text.size() && intDigits > 0 ? NumberText::kDecimal : NumberText::kNotNumber;
+  if (integer)
+    return i == text.size() && intDigits > 0 ? NumberText::kDecimal : NumberText::kNotNumber;
   std::size_t fractionDigits = 0;
   if (i < text.size() && text[i] == '.') {
     ++i;
@@ -76,11 +83,13 @@ std::string notDecimalMessage(const YAML::Node& value) {
   if (!value.IsScalar()) return "";
   switch (classifyNumber(value.Scalar(), false)) {
     case NumberText::kLeadingZero:
-      return fmt::format("'{}' has a leading zero (YAML 1.1 reads it as octal): write numbers "
-                         "in plain decimal digits",
-                         value.Scalar());
+      return fmt::format(
+          "'{}' has a leading zero (YAML 1.1 reads it as octal): write numbers "
+          "in plain decimal digits",
+          value.Scalar());
     case NumberText::kOtherBase:
-      return fmt::format("'{}' is not decimal: write numbers in plain decimal digits", value.Scalar());
+      return fmt::format("'{}' is not decimal: write numbers in plain decimal digits",
+                         value.Scalar());
     default:
       return "";
   }
@@ -95,7 +104,8 @@ bool readDecimalInteger(const YAML::Node& node, long long& result) {
 
 bool readDecimalNumber(const YAML::Node& node, double& result) {
   if (!node.IsScalar()) return false;
-  if (!isYamlSpecial(node.Scalar()) && classifyNumber(node.Scalar(), false) != NumberText::kDecimal) {
+  if (!isYamlSpecial(node.Scalar()) &&
+      classifyNumber(node.Scalar(), false) != NumberText::kDecimal) {
     return false;
   }
   return YAML::convert<double>::decode(node, result);
@@ -111,12 +121,16 @@ std::string intRange(int64_t min, int64_t max) {
 
 }  // namespace
 
-ConfigError::ConfigError(const std::string& file, int line, int column,
-                         const std::string& keyPath, const std::string& message)
+ConfigError::ConfigError(const std::string& file, int line, int column, const std::string& keyPath,
+                         const std::string& message)
     : std::runtime_error(fmt::format("{}{}: {}{}", file,
                                      line > 0 ? fmt::format(":{}:{}", line, column) : "",
                                      keyPath.empty() ? "" : keyPath + ": ", message)),
-      file_(file), line_(line), column_(column), keyPath_(keyPath), message_(message) {}
+      file_(file),
+      line_(line),
+      column_(column),
+      keyPath_(keyPath),
+      message_(message) {}
 
 std::size_t editDistance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -150,13 +164,16 @@ std::string closestMatch(const std::string& word, const std::vector<std::string>
 }
 
 ConfigNode::ConfigNode(YAML::Node node, std::string file, std::string keyPath)
-    : node_(std::move(node)), file_(std::move(file)), keyPath_(std::move(keyPath)),
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      keyPath_(std::move(keyPath)),
       used_(std::make_shared<std::set<std::string>>()) {
   if (!node_.IsDefined() || node_.IsNull()) {
     node_ = YAML::Node(YAML::NodeType::Map);
     return;
   }
-  if (!node_.IsMap()) failAt(node_, keyPath_, "expected a mapping of keys to values, got " + describe(node_));
+  if (!node_.IsMap())
+    failAt(node_, keyPath_, "expected a mapping of keys to values, got " + describe(node_));
   std::set<std::string> seen;
   for (const auto& entry : node_) {
     if (!entry.first.IsScalar()) failAt(entry.first, keyPath_, "keys must be plain names");
@@ -207,8 +224,8 @@ std::vector<OptionRecord> ConfigNode::recordedOptions() const {
   return recording_ ? recording_->records : std::vector<OptionRecord>{};
 }
 
-void ConfigNode::record(const std::string& key, const std::string& type, const std::string& fallback,
-                        const std::string& constraint) const {
+void ConfigNode::record(const std::string& key, const std::string& type,
+                        const std::string& fallback, const std::string& constraint) const {
   if (!recording_) return;
   std::string path = pathOf(key);
   if (!recording_->base.empty() && path.rfind(recording_->base + ".", 0) == 0) {
@@ -268,13 +285,15 @@ double ConfigNode::requireDouble(const std::string& key, double min, double max)
   if (!readDecimalNumber(value, result)) {
     failAt(value, pathOf(key), "expected a number, got " + describe(value));
   }
-  if (!std::isfinite(result)) failAt(value, pathOf(key), "expected a finite number, got " + describe(value));
+  if (!std::isfinite(result))
+    failAt(value, pathOf(key), "expected a finite number, got " + describe(value));
   if (result < min || result > max) {
     failAt(value, pathOf(key),
            fmt::format("{} is out of range: must be {}", formatNumber(result),
                        max >= 1e300 ? ">= " + formatNumber(min)
-                       : min <= -1e300 ? "<= " + formatNumber(max)
-                                       : fmt::format("in [{}, {}]", formatNumber(min), formatNumber(max))));
+                       : min <= -1e300
+                           ? "<= " + formatNumber(max)
+                           : fmt::format("in [{}, {}]", formatNumber(min), formatNumber(max))));
   }
   return result;
 }
@@ -300,12 +319,11 @@ int64_t ConfigNode::requireInt(const std::string& key, int64_t min, int64_t max)
     // "1e12" or "99999999999999999999" are whole numbers that long long does
     // not read; "expected an integer" would be a puzzling answer to them.
     double whole = 0.0;
-    if (readDecimalNumber(value, whole) && std::isfinite(whole) &&
-        whole == std::floor(whole)) {
+    if (readDecimalNumber(value, whole) && std::isfinite(whole) && whole == std::floor(whole)) {
       if (std::abs(whole) >= 0x1p63 || whole < static_cast<double>(min) ||
           whole > static_cast<double>(max)) {
-        failAt(value, pathOf(key), fmt::format("'{}' is out of range: must be {}", value.Scalar(),
-                                               intRange(min, max)));
+        failAt(value, pathOf(key),
+               fmt::format("'{}' is out of range: must be {}", value.Scalar(), intRange(min, max)));
       }
       failAt(value, pathOf(key),
              fmt::format("expected an integer in plain digits (e.g. {}), got '{}'",
@@ -377,7 +395,8 @@ std::vector<T> readList(const ConfigNode& self, const YAML::Node& value, const s
 double ConfigNode::readNumber(const YAML::Node& item, const std::string& itemPath, double min,
                               double max) const {
   double result = 0.0;
-  if (const std::string message = notDecimalMessage(item); !message.empty()) failAt(item, itemPath, message);
+  if (const std::string message = notDecimalMessage(item); !message.empty())
+    failAt(item, itemPath, message);
   if (!readDecimalNumber(item, result) || !std::isfinite(result)) {
     failAt(item, itemPath, "expected a finite number, got " + describe(item));
   }
@@ -405,21 +424,23 @@ std::vector<std::vector<double>> ConfigNode::getDoubleRows(
     double min, double max) const {
   std::vector<std::string> rows;
   for (const auto& row : fallback) rows.push_back(listText(row));
-  record(key, fmt::format("list of {}-number rows", columns), fmt::format("[{}]", fmt::join(rows, ", ")),
-         numberRange(min, max));
+  record(key, fmt::format("list of {}-number rows", columns),
+         fmt::format("[{}]", fmt::join(rows, ", ")), numberRange(min, max));
   used_->insert(key);
   if (!has(key)) return fallback;
-  return readList<std::vector<double>>(*this, at(key), key, [&](const YAML::Node& row, std::size_t i) {
-    const std::string rowPath = fmt::format("{}[{}]", pathOf(key), i);
-    if (!row.IsSequence() || row.size() != columns) {
-      failAt(row, rowPath, fmt::format("expected a list of {} numbers, got {}", columns, describe(row)));
-    }
-    std::vector<double> values;
-    for (std::size_t k = 0; k < columns; ++k) {
-      values.push_back(readNumber(row[k], fmt::format("{}[{}]", rowPath, k), min, max));
-    }
-    return values;
-  });
+  return readList<std::vector<double>>(
+      *this, at(key), key, [&](const YAML::Node& row, std::size_t i) {
+        const std::string rowPath = fmt::format("{}[{}]", pathOf(key), i);
+        if (!row.IsSequence() || row.size() != columns) {
+          failAt(row, rowPath,
+                 fmt::format("expected a list of {} numbers, got {}", columns, describe(row)));
+        }
+        std::vector<double> values;
+        for (std::size_t k = 0; k < columns; ++k) {
+          values.push_back(readNumber(row[k], fmt::format("{}[{}]", rowPath, k), min, max));
+        }
+        return values;
+      });
 }
 
 std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
@@ -432,12 +453,14 @@ std::vector<int64_t> ConfigNode::getIntList(const std::string& key,
   return readList<int64_t>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
     const std::string itemPath = fmt::format("{}[{}]", pathOf(key), i);
     long long result = 0;
-    if (const std::string message = notDecimalMessage(item); !message.empty()) failAt(item, itemPath, message);
+    if (const std::string message = notDecimalMessage(item); !message.empty())
+      failAt(item, itemPath, message);
     if (!readDecimalInteger(item, result)) {
       failAt(item, itemPath, "expected an integer, got " + describe(item));
     }
     if (result < min || result > max) {
-      failAt(item, itemPath, fmt::format("{} is out of range: must be in [{}, {}]", result, min, max));
+      failAt(item, itemPath,
+             fmt::format("{} is out of range: must be in [{}, {}]", result, min, max));
     }
     return static_cast<int64_t>(result);
   });
@@ -450,7 +473,9 @@ std::vector<std::string> ConfigNode::getStringList(const std::string& key,
   if (!has(key)) return fallback;
   const YAML::Node list = at(key);
   return readList<std::string>(*this, list, key, [&](const YAML::Node& item, std::size_t i) {
-    if (!item.IsScalar()) failAt(item, fmt::format("{}[{}]", pathOf(key), i), "expected a string, got " + describe(item));
+    if (!item.IsScalar())
+      failAt(item, fmt::format("{}[{}]", pathOf(key), i),
+             "expected a string, got " + describe(item));
     return item.as<std::string>();
   });
 }

@@ -4,14 +4,14 @@
 // with the closest valid key suggested.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace fulcrum {
 
@@ -60,8 +60,8 @@ class ConfigNode {
   std::vector<std::string> keys() const;
 
   /// A number; `min`/`max` are inclusive bounds checked with the value in the message.
-  double getDouble(const std::string& key, double fallback,
-                   double min = -1e300, double max = 1e300) const;
+  double getDouble(const std::string& key, double fallback, double min = -1e300,
+                   double max = 1e300) const;
   double requireDouble(const std::string& key, double min = -1e300, double max = 1e300) const;
   /// An integer within [min, max].
   int64_t getInt(const std::string& key, int64_t fallback, int64_t min = INT64_MIN,
@@ -119,7 +119,8 @@ class ConfigNode {
 
  private:
   YAML::Node at(const std::string& key) const;
-  double readNumber(const YAML::Node& item, const std::string& itemPath, double min, double max) const;
+  double readNumber(const YAML::Node& item, const std::string& itemPath, double min,
+                    double max) const;
   [[noreturn]] void failAt(const YAML::Node& where, const std::string& keyPath,
                            const std::string& message) const;
   void record(const std::string& key, const std::string& type, const std::string& fallback,

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,9 +13,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/parser.h>
-
 #include "framework/extension_registry.h"
 #include "framework/regular_file.h"
 
@@ -22,8 +21,6 @@ namespace fulcrum {
 namespace {
 
 const std::vector<std::string> kDataKinds = {"multi_fashion", "gradnorm_toy"};
-const std::vector<std::string> kTrunkKinds = {"mlp", "lenet"};
-const std::vector<std::string> kHeadKinds = {"linear", "mlp"};
 const std::vector<std::string> kOptimizers = {"adam", "sgd"};
 constexpr int64_t kMaxExamples = 100'000'000;
 constexpr int64_t kMaxWidth = 1'000'000;
@@ -31,12 +28,6 @@ constexpr int64_t kMaxWidth = 1'000'000;
 std::vector<std::string> dataKinds() {
   std::vector<std::string> kinds = kDataKinds;
   for (const auto& row : datasetTable()) kinds.push_back(row.name);
-  return kinds;
-}
-
-std::vector<std::string> trunkKinds() {
-  std::vector<std::string> kinds = kTrunkKinds;
-  for (const auto& row : trunkTable()) kinds.push_back(row.name);
   return kinds;
 }
 
@@ -76,7 +67,7 @@ std::pair<int, int> tabIndentAtOrBefore(const std::string& text, int lastLine) {
 }
 
 struct Override {
-  std::string text;                  // as typed: key.path=value
+  std::string text;  // as typed: key.path=value
   std::string keyPath;
 };
 
@@ -118,8 +109,7 @@ Override applyOverride(YAML::Node& root, const std::string& text, std::set<std::
     const YAML::Node& constRoot = root;
     const YAML::Node strategy = constRoot["strategy"];
     const bool same = strategy.IsDefined() && strategy.IsMap() && strategy["name"].IsDefined() &&
-                      strategy["name"].IsScalar() &&
-                      strategy["name"].Scalar() == value.Scalar();
+                      strategy["name"].IsScalar() && strategy["name"].Scalar() == value.Scalar();
     if (!same) root["strategy"] = YAML::Node(YAML::NodeType::Map);
   }
   YAML::Node node = root;
@@ -147,15 +137,18 @@ Override applyOverride(YAML::Node& root, const std::string& text, std::set<std::
 // override, since the file's line numbers do not apply to it; so is an error
 // at a key the file lacks that an override created on its way to a nested
 // key (`--set train.optimzer.lr=1`: 'optimzer' is unknown).
-[[noreturn]] void rethrowForOverrides(const ConfigError& error, const std::vector<Override>& overrides,
+[[noreturn]] void rethrowForOverrides(const ConfigError& error,
+                                      const std::vector<Override>& overrides,
                                       const std::set<std::string>& created) {
   const std::string& key = error.keyPath();
   for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
-    if (isInsidePath(key, it->keyPath)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+    if (isInsidePath(key, it->keyPath))
+      throw ConfigError("--set " + it->text, 0, 0, key, error.message());
   }
   if (created.count(key) > 0) {
     for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
-      if (isInsidePath(it->keyPath, key)) throw ConfigError("--set " + it->text, 0, 0, key, error.message());
+      if (isInsidePath(it->keyPath, key))
+        throw ConfigError("--set " + it->text, 0, 0, key, error.message());
     }
   }
   throw error;
@@ -196,31 +189,6 @@ void readData(const ConfigNode& node, DataSpec& data) {
   node.finish();
 }
 
-void readModel(const ConfigNode& node, ExperimentSpec& spec) {
-  const ConfigNode trunk = node.child("trunk");
-  spec.trunk.kind = trunk.getString("kind", spec.data.kind == "multi_fashion" ? "lenet" : "mlp",
-                                    trunkKinds());
-  if (const TrunkInfo* registered = findTrunk(spec.trunk.kind)) {
-    spec.trunk.options = trunk;
-    if (registered->check) registered->check(trunk);
-  } else if (spec.trunk.kind == "mlp") {
-    spec.trunk.hidden = trunk.getIntList("hidden", {100, 100, 100, 100}, 1, kMaxWidth);
-    if (spec.trunk.hidden.empty()) trunk.fail("hidden", "an mlp trunk needs at least one layer");
-  } else if (spec.data.kind != "multi_fashion") {
-    trunk.fail("kind", fmt::format("the lenet trunk takes 1×36×36 images (data.kind: "
-                                   "multi_fashion), not data.kind '{}'; use kind: mlp",
-                                   spec.data.kind));
-  }
-  trunk.finish();
-  const ConfigNode head = node.child("head");
-  spec.head.kind = head.getString("kind", "linear", kHeadKinds);
-  if (spec.head.kind == "mlp") {
-    spec.head.hidden = head.getIntList("hidden", {50}, 1, kMaxWidth);
-  }
-  head.finish();
-  node.finish();
-}
-
 // A registered dataset: the `tasks:` list as written (kind default
 // regression, outputs default 1), then the dataset's hook decides.
 void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const DatasetInfo& dataset) {
@@ -229,14 +197,17 @@ void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const Data
     TaskSpec task;
     task.name = node.requireString("name");
     if (!isPlainName(task.name)) {
-      node.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
+      node.fail("name",
+                fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
     }
     for (const auto& earlier : declared) {
-      if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
+      if (earlier.name == task.name)
+        node.fail("name", fmt::format("duplicate task name '{}'", task.name));
     }
     task.kind = parseTaskKind(node.getString("kind", "regression", taskKindNames()));
     if (task.kind == TaskKind::kClassification) {
-      if (!node.has("outputs")) node.fail("", "a classification task needs 'outputs': its number of classes (>= 2)");
+      if (!node.has("outputs"))
+        node.fail("", "a classification task needs 'outputs': its number of classes (>= 2)");
       task.outputs = node.getInt("outputs", 2, 2, kMaxWidth);
     } else if (task.kind == TaskKind::kBinary) {
       task.outputs = node.getInt("outputs", 1, 1, 1);
@@ -248,7 +219,8 @@ void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const Data
   }
   spec.tasks = dataset.tasks(spec.data.options, declared, datasetContext(spec));
   spec.data.options.finish();
-  if (spec.tasks.empty()) top.fail("data", fmt::format("data kind '{}' defines no task", spec.data.kind));
+  if (spec.tasks.empty())
+    top.fail("data", fmt::format("data kind '{}' defines no task", spec.data.kind));
 }
 
 void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
@@ -266,19 +238,21 @@ void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
   std::vector<std::string> definedNames;
   for (const auto& task : defined) definedNames.push_back(task.name);
   if (nodes.size() != defined.size()) {
-    top.fail("tasks", fmt::format("data kind '{}' defines {} tasks ({}), the list has {}",
-                                  spec.data.kind, defined.size(), fmt::join(definedNames, ", "),
-                                  nodes.size()));
+    top.fail("tasks",
+             fmt::format("data kind '{}' defines {} tasks ({}), the list has {}", spec.data.kind,
+                         defined.size(), fmt::join(definedNames, ", "), nodes.size()));
   }
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const ConfigNode& node = nodes[i];
     TaskSpec task;
     task.name = node.requireString("name");
     if (!isPlainName(task.name)) {
-      node.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
+      node.fail("name",
+                fmt::format("'{}' is not a plain name (letters, digits, _ - .)", task.name));
     }
     for (const auto& earlier : spec.tasks) {
-      if (earlier.name == task.name) node.fail("name", fmt::format("duplicate task name '{}'", task.name));
+      if (earlier.name == task.name)
+        node.fail("name", fmt::format("duplicate task name '{}'", task.name));
     }
     // Tasks are positional: a name of another of the dataset's tasks here
     // would store that task's curves under this one's name.
@@ -329,9 +303,11 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
   train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
   train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
-  train.maxStepsPerEpoch = node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
+  train.maxStepsPerEpoch =
+      node.getInt("max_steps_per_epoch", train.maxStepsPerEpoch, 0, 1'000'000'000);
   train.threads = node.getInt("threads", train.threads, 0, 1024);
-  train.logGradientsEvery = node.getInt("log_gradients_every", train.logGradientsEvery, 0, 1'000'000'000);
+  train.logGradientsEvery =
+      node.getInt("log_gradients_every", train.logGradientsEvery, 0, 1'000'000'000);
   train.onNan = node.getString("on_nan", train.onNan, {"fail", "skip_step"});
   train.checkpointEvery = node.getInt("checkpoint_every", train.checkpointEvery, 0, 1'000'000);
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
@@ -354,26 +330,6 @@ double physicalMemory() {
   return pages > 0 && size > 0 ? static_cast<double>(pages) * static_cast<double>(size) : 0.0;
 }
 
-// Sizes that cannot fit are rejected here, located at the part that needs
-// the most, rather than failing later inside an allocation (a crash or a
-// half-written result file).
-void checkMemory(const ConfigNode& top, const ExperimentSpec& spec) {
-  const double available = physicalMemory();
-  const MemoryEstimate need = estimateMemory(spec);
-  if (available <= 0.0 || need.total() <= available) return;
-  const std::string message = fmt::format(
-      "the trial needs about {} of memory (data {}, model {} with {:.4g} parameters, activations "
-      "{}), more than this machine's {}",
-      formatBytes(need.total()), formatBytes(need.data), formatBytes(need.model), need.parameters,
-      formatBytes(need.activations), formatBytes(available));
-  if (need.data >= need.model && need.data >= need.activations) top.child("data").fail("", message);
-  if (need.activations > need.model) top.child("train").fail("batch_size", message);
-  const ConfigNode model = top.child("model");
-  if (model.has("trunk") && model.child("trunk").has("hidden")) model.child("trunk").fail("hidden", message);
-  if (model.has("head") && model.child("head").has("hidden")) model.child("head").fail("hidden", message);
-  model.fail("", message);
-}
-
 // The longest file name a trial writes, <name>-<strategy>-seed<seed>-<id>.h5
 // staged as its checkpoint's ".ckpt.part-<pid>", must fit the file system's
 // limit; found now rather than at the first checkpoint.
@@ -394,6 +350,7 @@ void checkFileNameLength(const ConfigNode& top, const ExperimentSpec& spec) {
 ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   ExperimentSpec spec;
   spec.file = file;
+  spec.root = root;
   const ConfigNode top(root, file, "");
   const std::string stem = std::filesystem::path(file).stem().string();
   if (!top.has("name") && !isPlainName(stem)) {
@@ -403,23 +360,23 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   }
   spec.name = top.getString("name", stem);
   if (!isPlainName(spec.name)) {
-    top.fail("name", fmt::format("'{}' is not a plain name (letters, digits, _ - .): it names files",
-                                 spec.name));
+    top.fail("name",
+             fmt::format("'{}' is not a plain name (letters, digits, _ - .): it names files",
+                         spec.name));
   }
   spec.seed = static_cast<uint64_t>(top.getInt("seed", 0, 0, (int64_t{1} << 53)));
   spec.output = top.getString("output", "out/" + spec.name);
   if (spec.output.empty()) top.fail("output", "the output folder must not be empty");
   readData(top.child("data"), spec.data);
-  readModel(top.child("model"), spec);
+  spec.model = top.child("model");  // validated by the model registry
   readTasks(top, spec);
   readTrain(top.child("train"), spec.train);
-  checkMemory(top, spec);
+  checkMemory(spec, ModelSize{});
   if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
   spec.strategy = top.child("strategy");
   spec.strategyName = spec.strategy.requireString("name");
   checkFileNameLength(top, spec);
   top.finish();
-  spec.root = root;
   return spec;
 }
 
@@ -463,11 +420,40 @@ ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
     node.reset(next);
   }
   const YAML::Mark mark = node.Mark();
-  return ConfigError(spec.file, mark.line < 0 ? 0 : mark.line + 1, mark.column < 0 ? 0 : mark.column + 1,
-                     keyPath, message);
+  return ConfigError(spec.file, mark.line < 0 ? 0 : mark.line + 1,
+                     mark.column < 0 ? 0 : mark.column + 1, keyPath, message);
 }
 
-MemoryEstimate estimateMemory(const ExperimentSpec& spec) {
+// Sizes that cannot fit are rejected before anything is allocated (a crash
+// or a half-written result file otherwise), located at the part that needs
+// the most.
+void checkMemory(const ExperimentSpec& spec, const ModelSize& model) {
+  const double available = physicalMemory();
+  const MemoryEstimate need = estimateMemory(spec, model);
+  if (available <= 0.0 || need.total() <= available) return;
+  const std::string message = fmt::format(
+      "the trial needs about {} of memory (data {}, model {} with {:.4g} parameters, activations "
+      "{}), more than this machine's {}",
+      formatBytes(need.total()), formatBytes(need.data), formatBytes(need.model), need.parameters,
+      formatBytes(need.activations), formatBytes(available));
+  const ConfigNode top(spec.root, spec.file, "");
+  if (need.data >= need.model && need.data >= need.activations) top.child("data").fail("", message);
+  if (need.activations > need.model) top.child("train").fail("batch_size", message);
+  const ConfigNode modelNode = top.child("model");
+  for (const char* part : {"trunk", "head"}) {
+    if (modelNode.has(part) && modelNode.child(part).has("hidden"))
+      modelNode.child(part).fail("hidden", message);
+  }
+  modelNode.fail("", message);
+}
+
+std::vector<int64_t> knownInputShape(const DataSpec& data) {
+  if (data.kind == "multi_fashion") return {1, 36, 36};
+  if (data.kind == "gradnorm_toy") return {data.gradNormToy.inputDim};
+  return {};
+}
+
+MemoryEstimate estimateMemory(const ExperimentSpec& spec, const ModelSize& model) {
   constexpr double kFloat = 4.0;
   const double tasks = static_cast<double>(spec.tasks.size());
   double outputs = 0.0;
@@ -477,40 +463,20 @@ MemoryEstimate estimateMemory(const ExperimentSpec& spec) {
   if (spec.data.kind == "multi_fashion") {
     const auto& o = spec.data.multiFashion;
     inputs = 36.0 * 36.0;
-    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);
+    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) +
+               static_cast<double>(o.testSize);
     e.data = examples * (inputs * kFloat + tasks * 8.0) + 70000.0 * 784.0;
   } else if (spec.data.kind == "gradnorm_toy") {
     const auto& o = spec.data.gradNormToy;
     inputs = static_cast<double>(o.inputDim);
-    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) + static_cast<double>(o.testSize);
+    examples = static_cast<double>(o.trainSize) + static_cast<double>(o.valSize) +
+               static_cast<double>(o.testSize);
     // Plus the toy's functions, B + ε_i, held in double while generating.
-    e.data = examples * (inputs + outputs) * kFloat + (tasks + 1.0) * inputs * static_cast<double>(o.outputDim) * 8.0;
+    e.data = examples * (inputs + outputs) * kFloat +
+             (tasks + 1.0) * inputs * static_cast<double>(o.outputDim) * 8.0;
   }
-  double width = 0.0, activationWidth = 0.0;
-  if (spec.trunk.kind == "lenet") {
-    e.parameters = 10.0 * 81 + 10 + 20.0 * 10 * 25 + 20 + 500.0 * 50 + 50;
-    width = 50.0;
-    activationWidth = 10.0 * 28 * 28 + 20.0 * 10 * 10 + 50;
-  } else {
-    double in = inputs;
-    for (int64_t h : spec.trunk.hidden) {
-      e.parameters += in * static_cast<double>(h) + static_cast<double>(h);
-      activationWidth += static_cast<double>(h);
-      in = static_cast<double>(h);
-    }
-    width = in;
-  }
-  for (const auto& task : spec.tasks) {
-    double in = width;
-    if (spec.head.kind == "mlp") {
-      for (int64_t h : spec.head.hidden) {
-        e.parameters += in * static_cast<double>(h) + static_cast<double>(h);
-        activationWidth += static_cast<double>(h);
-        in = static_cast<double>(h);
-      }
-    }
-    e.parameters += in * static_cast<double>(task.outputs) + static_cast<double>(task.outputs);
-  }
+  e.parameters = model.parameters;
+  double activationWidth = model.activationWidth;
   activationWidth += inputs + outputs;
   // Parameters, gradients, two Adam moments and a T×P per-task gradient buffer.
   e.model = e.parameters * kFloat * (4.0 + tasks);
@@ -552,7 +518,8 @@ class ContentFinder : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
     note(mark);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
@@ -610,8 +577,8 @@ YAML::Node parseYaml(const std::string& text, const std::string& file) {
     }
     std::string message = "YAML syntax error: " + error.msg;
     if (tabLine > 0) {
-      message += fmt::format(" (line {} is indented with a tab; YAML indents with spaces only)",
-                             tabLine);
+      message +=
+          fmt::format(" (line {} is indented with a tab; YAML indents with spaces only)", tabLine);
     }
     throw ConfigError(file, line, error.mark.column + 1, "", message);
   } catch (const YAML::Exception& error) {

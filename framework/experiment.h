@@ -2,13 +2,13 @@
 // anything runs.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "framework/config_node.h"
 #include "framework/data.h"
@@ -18,33 +18,20 @@ namespace fulcrum {
 
 /// `data:` — which dataset and its options.
 struct DataSpec {
-  std::string kind = "multi_fashion";   ///< "multi_fashion", "gradnorm_toy" or a registered kind (hdf5, csv, ...)
-  MultiFashionOptions multiFashion;     ///< when kind == multi_fashion
-  GradNormToyOptions gradNormToy;       ///< when kind == gradnorm_toy
+  std::string kind =
+      "multi_fashion";  ///< "multi_fashion", "gradnorm_toy" or a registered kind (hdf5, csv, ...)
+  MultiFashionOptions multiFashion;  ///< when kind == multi_fashion
+  GradNormToyOptions gradNormToy;    ///< when kind == gradnorm_toy
   /// The `data:` mapping, read by a registered kind's hooks (framework/extension_registry.h).
   ConfigNode options{YAML::Node(), "", "data"};
 };
 
-/// `model.trunk:` — the shared part.
-struct TrunkSpec {
-  std::string kind = "lenet";           ///< "mlp", "lenet" or a registered kind
-  std::vector<int64_t> hidden;          ///< mlp: layer widths, each >= 1 (default 100,100,100,100)
-  /// The `model.trunk:` mapping, read by a registered kind's builder.
-  ConfigNode options{YAML::Node(), "", "model.trunk"};
-};
-
-/// `model.head:` — one per task, all alike.
-struct HeadSpec {
-  std::string kind = "linear";          ///< "linear" or "mlp"
-  std::vector<int64_t> hidden;          ///< mlp: hidden widths before the output layer
-};
-
 /// `train.optimizer:`.
 struct OptimizerSpec {
-  std::string kind = "adam";            ///< "adam" or "sgd"
-  double lr = 1e-3;                     ///< > 0
-  double weightDecay = 0.0;             ///< >= 0, model parameters only
-  double momentum = 0.0;                ///< sgd only, in [0, 1)
+  std::string kind = "adam";  ///< "adam" or "sgd"
+  double lr = 1e-3;           ///< > 0
+  double weightDecay = 0.0;   ///< >= 0, model parameters only
+  double momentum = 0.0;      ///< sgd only, in [0, 1)
 };
 
 /// Reads and validates an `optimizer:` mapping (kind, lr, weight_decay,
@@ -53,11 +40,11 @@ OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer);
 
 /// `train:`.
 struct TrainSpec {
-  int64_t epochs = 10;                  ///< >= 1
-  int64_t batchSize = 256;              ///< >= 1
-  int64_t evalBatchSize = 1024;         ///< >= 1
-  int64_t maxStepsPerEpoch = 0;         ///< 0 = every batch of the training split
-  int64_t threads = 0;                  ///< intra-op threads; 0 = fulcrum's measured default
+  int64_t epochs = 10;           ///< >= 1
+  int64_t batchSize = 256;       ///< >= 1
+  int64_t evalBatchSize = 1024;  ///< >= 1
+  int64_t maxStepsPerEpoch = 0;  ///< 0 = every batch of the training split
+  int64_t threads = 0;           ///< intra-op threads; 0 = fulcrum's measured default
   /// Steps between two gradient diagnostics (per-task gradient norms and
   /// cosines, update norms; see GradientRecord); 0 = none.
   int64_t logGradientsEvery = 25;
@@ -73,23 +60,24 @@ struct TrainSpec {
 
 /// A whole experiment file after validation and `--set` overrides.
 struct ExperimentSpec {
-  std::string file;                     ///< where it was read from
-  std::string name;                     ///< `name:`, default the file's stem
-  uint64_t seed = 0;                    ///< `seed:`, default 0
-  std::string output;                   ///< `output:` folder, default "out/<name>"
+  std::string file;    ///< where it was read from
+  std::string name;    ///< `name:`, default the file's stem
+  uint64_t seed = 0;   ///< `seed:`, default 0
+  std::string output;  ///< `output:` folder, default "out/<name>"
   DataSpec data;
-  TrunkSpec trunk;
-  HeadSpec head;
-  std::vector<TaskSpec> tasks;          ///< `tasks:`, default the dataset's own
+  /// The `model:` mapping (architecture, trunk, head, ...), validated later
+  /// by the model registry (models/registry.h; framework/ knows no model).
+  ConfigNode model{YAML::Node(), "", "model"};
+  std::vector<TaskSpec> tasks;  ///< `tasks:`, default the dataset's own
   TrainSpec train;
-  YAML::Node root;                      ///< the whole tree after overrides
+  YAML::Node root;  ///< the whole tree after overrides
   /// Key paths the file lacked that `--set` overrides created.
   std::set<std::string> createdByOverrides;
   /// The `strategy:` mapping, validated later by the strategy registry
   /// (framework/ knows no strategy by name).
   ConfigNode strategy{YAML::Node(), "", "strategy"};
-  std::string strategyName;             ///< `strategy.name`
-  std::vector<std::string> overrides;   ///< the `--set` overrides applied, as typed
+  std::string strategyName;            ///< `strategy.name`
+  std::vector<std::string> overrides;  ///< the `--set` overrides applied, as typed
   /// The configuration as YAML text (after overrides), stored in result files.
   std::string resolvedYaml() const;
 };
@@ -109,7 +97,8 @@ inline constexpr std::size_t kFileSuffixReserve = 32;
 /// Reads and validates `path`, applying `overrides` ("key.path=value", the
 /// value parsed as YAML) to the tree first. Throws ConfigError naming file,
 /// line, column and key path (or the override) on any problem.
-ExperimentSpec loadExperiment(const std::string& path, const std::vector<std::string>& overrides = {});
+ExperimentSpec loadExperiment(const std::string& path,
+                              const std::vector<std::string>& overrides = {});
 
 /// The text of the experiment file `path`; ConfigError naming the path if it
 /// is missing, a directory or unreadable.
@@ -136,6 +125,14 @@ ConfigError errorAtKey(const ExperimentSpec& spec, const std::string& keyPath,
 /// key is the file's (as parseExperiment locates its own errors).
 ConfigError locateInOverrides(const ExperimentSpec& spec, const ConfigError& error);
 
+/// A model's (or a part's) size estimated before it is built, for the
+/// memory check; zeros where unknown.
+struct ModelSize {
+  double parameters = 0;       ///< trainable parameters
+  double activationWidth = 0;  ///< values computed per example in a forward pass
+  int64_t width = 0;           ///< a trunk's output width (0: unknown)
+};
+
 /// Rough peak memory of a trial in bytes (data, model with gradients and
 /// optimizer state, a T×P per-task gradient buffer, activations), used to
 /// reject impossible sizes before anything is allocated.
@@ -144,7 +141,17 @@ struct MemoryEstimate {
   double parameters = 0;                        ///< model parameters
   double total() const { return data + model + activations; }
 };
-MemoryEstimate estimateMemory(const ExperimentSpec& spec);
+MemoryEstimate estimateMemory(const ExperimentSpec& spec, const ModelSize& model);
+
+/// ConfigError, located at the part that needs the most (data, batch size,
+/// the model's widths), if the trial cannot fit in this machine's memory.
+/// loadExperiment checks the data alone; the model registry again with the
+/// model's size.
+void checkMemory(const ExperimentSpec& spec, const ModelSize& model);
+
+/// One example's input shape of a built-in dataset ({1, 36, 36}, {input_dim});
+/// empty for a registered kind, whose shape is known once it is loaded.
+std::vector<int64_t> knownInputShape(const DataSpec& data);
 
 /// The tasks a built-in dataset defines, known without loading it (empty for
 /// a registered kind: its tasks come from its `tasks` hook).

@@ -1,10 +1,10 @@
 #include "framework/extension_registry.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace fulcrum {
 
@@ -15,16 +15,13 @@ std::vector<DatasetInfo>& datasets() {
   return table;
 }
 
-std::vector<TrunkInfo>& trunks() {
-  static std::vector<TrunkInfo> table;
-  return table;
-}
-
-void checkNewName(const std::string& what, const std::string& name, const std::vector<std::string>& builtIn,
-                  bool taken) {
-  if (!isPlainName(name)) throw std::invalid_argument(fmt::format("register{}: '{}' is not a plain name", what, name));
+void checkNewName(const std::string& what, const std::string& name,
+                  const std::vector<std::string>& builtIn, bool taken) {
+  if (!isPlainName(name))
+    throw std::invalid_argument(fmt::format("register{}: '{}' is not a plain name", what, name));
   if (taken || std::find(builtIn.begin(), builtIn.end(), name) != builtIn.end()) {
-    throw std::invalid_argument(fmt::format("register{}: a {} named '{}' exists", what, what, name));
+    throw std::invalid_argument(
+        fmt::format("register{}: a {} named '{}' exists", what, what, name));
   }
 }
 
@@ -37,9 +34,11 @@ bool isPlainName(const std::string& name) {
 }
 
 void registerDataset(DatasetInfo info) {
-  checkNewName("Dataset", info.name, {"multi_fashion", "gradnorm_toy"}, findDataset(info.name) != nullptr);
+  checkNewName("Dataset", info.name, {"multi_fashion", "gradnorm_toy"},
+               findDataset(info.name) != nullptr);
   if (!info.tasks || !info.load) {
-    throw std::invalid_argument(fmt::format("registerDataset: '{}' needs both hooks, tasks and load", info.name));
+    throw std::invalid_argument(
+        fmt::format("registerDataset: '{}' needs both hooks, tasks and load", info.name));
   }
   datasets().push_back(std::move(info));
 }
@@ -48,21 +47,6 @@ const std::vector<DatasetInfo>& datasetTable() { return datasets(); }
 
 const DatasetInfo* findDataset(const std::string& name) {
   for (const auto& row : datasets()) {
-    if (row.name == name) return &row;
-  }
-  return nullptr;
-}
-
-void registerTrunk(TrunkInfo info) {
-  checkNewName("Trunk", info.name, {"mlp", "lenet"}, findTrunk(info.name) != nullptr);
-  if (!info.build) throw std::invalid_argument(fmt::format("registerTrunk: '{}' has no build hook", info.name));
-  trunks().push_back(std::move(info));
-}
-
-const std::vector<TrunkInfo>& trunkTable() { return trunks(); }
-
-const TrunkInfo* findTrunk(const std::string& name) {
-  for (const auto& row : trunks()) {
     if (row.name == name) return &row;
   }
   return nullptr;

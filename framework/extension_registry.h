@@ -1,16 +1,13 @@
-// Datasets and trunks added by name: the file datasets of datasets/ and any a
-// program of its own registers (see README "fulcrum as a library"). The
-// built-in kinds (multi_fashion, gradnorm_toy; mlp, lenet) are not in these
-// tables; experiment.cpp and model.cpp handle them directly.
+// Datasets added by name: the file datasets of datasets/ and any a program
+// of its own registers (see README "fulcrum as a library"). The built-in
+// kinds (multi_fashion, gradnorm_toy) are not in this table; experiment.cpp
+// handles them directly. Models have their own table (models/registry.h).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/linear.h>
 
 #include "framework/config_node.h"
 #include "framework/data.h"
@@ -20,20 +17,22 @@ namespace fulcrum {
 
 /// What a dataset's hooks know besides their options.
 struct DatasetContext {
-  uint64_t seed = 0;               ///< the experiment's seed
-  std::string experimentFolder;    ///< folder of the experiment file: relative paths resolve against it
+  uint64_t seed = 0;  ///< the experiment's seed
+  std::string
+      experimentFolder;  ///< folder of the experiment file: relative paths resolve against it
 };
 
 /// One registered `data.kind`.
 struct DatasetInfo {
-  std::string name;                ///< as written in `data.kind`
-  std::string description;         ///< one line
+  std::string name;         ///< as written in `data.kind`
+  std::string description;  ///< one line
   /// Validates the options (the `data:` mapping; `kind` is already read) by
   /// reading every key it knows through `options` (the rest are rejected
   /// afterwards), before anything runs, and returns the tasks in head order.
   /// `declared` is the experiment's `tasks:` list (empty if absent; kinds
   /// default to regression and outputs to 1 there). Throws ConfigError.
-  std::function<std::vector<TaskSpec>(const ConfigNode& options, const std::vector<TaskSpec>& declared,
+  std::function<std::vector<TaskSpec>(const ConfigNode& options,
+                                      const std::vector<TaskSpec>& declared,
                                       const DatasetContext& context)>
       tasks;
   /// Loads the data for `tasks` (as returned by `tasks`). Throws ConfigError
@@ -50,31 +49,6 @@ void registerDataset(DatasetInfo info);
 const std::vector<DatasetInfo>& datasetTable();
 /// The row named `name`, or nullptr.
 const DatasetInfo* findDataset(const std::string& name);
-
-/// A trunk a registered builder made: the layers (input batch → z, B × width),
-/// the linear layer whose parameters are the "last shared layer" (GradNorm's
-/// W; must be inside `layers`), and the width D of z.
-struct TrunkParts {
-  torch::nn::Sequential layers{nullptr};
-  torch::nn::Linear lastLinear{nullptr};
-  int64_t width = 0;
-};
-
-/// One registered `model.trunk.kind`.
-struct TrunkInfo {
-  std::string name;                ///< as written in `model.trunk.kind`
-  std::string description;         ///< one line
-  /// Validates the options (the `model.trunk:` mapping) before anything runs,
-  /// reading every key it knows. Throws ConfigError. May be empty.
-  std::function<void(const ConfigNode& options)> check;
-  /// Builds the trunk for inputs of one example's shape `inputShape`.
-  std::function<TrunkParts(const ConfigNode& options, const std::vector<int64_t>& inputShape)> build;
-};
-
-/// Adds a trunk kind; std::invalid_argument as for registerDataset. Call from main().
-void registerTrunk(TrunkInfo info);
-const std::vector<TrunkInfo>& trunkTable();
-const TrunkInfo* findTrunk(const std::string& name);
 
 /// True if `name` is a plain name: letters, digits, `_ - .`, not empty.
 bool isPlainName(const std::string& name);

@@ -1,8 +1,8 @@
 #include "framework/gradients.h"
 
-#include <stdexcept>
-
 #include <torch/torch.h>
+
+#include <stdexcept>
 
 namespace fulcrum {
 
@@ -14,12 +14,16 @@ int64_t countElements(const std::vector<torch::Tensor>& tensors) {
 
 AutogradGradientSource::AutogradGradientSource(std::vector<torch::Tensor> shared,
                                                std::vector<torch::Tensor> lastLayer)
-    : shared_(std::move(shared)), lastLayer_(std::move(lastLayer)),
-      sharedCount_(countElements(shared_)), lastLayerCount_(countElements(lastLayer_)) {}
+    : shared_(std::move(shared)),
+      lastLayer_(std::move(lastLayer)),
+      sharedCount_(countElements(shared_)),
+      lastLayerCount_(countElements(lastLayer_)) {}
 
-void AutogradGradientSource::reset(const std::vector<torch::Tensor>& losses, const torch::Tensor& z) {
+void AutogradGradientSource::reset(const std::vector<torch::Tensor>& losses,
+                                   const std::vector<torch::Tensor>& features) {
   losses_ = &losses;
-  z_ = z;
+  features_ = features;
+  featureCount_ = countElements(features_);
   sharedMatrix_.fresh = lastLayerMatrix_.fresh = representationMatrix_.fresh = false;
 }
 
@@ -28,7 +32,8 @@ void AutogradGradientSource::fill(Matrix& matrix, const std::vector<torch::Tenso
   TORCH_CHECK(losses_ != nullptr, "gradient source used before reset()");
   const auto tasks = static_cast<int64_t>(losses_->size());
   const torch::Tensor& first = inputs.front();
-  if (!matrix.buffer.defined() || matrix.buffer.size(0) != tasks || matrix.buffer.size(1) != width) {
+  if (!matrix.buffer.defined() || matrix.buffer.size(0) != tasks ||
+      matrix.buffer.size(1) != width) {
     matrix.buffer = torch::empty({tasks, width}, first.options().requires_grad(false));
   }
   torch::NoGradGuard noGrad;
@@ -69,13 +74,17 @@ const torch::Tensor& AutogradGradientSource::lastSharedLayer() {
 }
 
 const torch::Tensor& AutogradGradientSource::representation() {
-  if (!representationMatrix_.fresh) fill(representationMatrix_, {z_}, z_.numel());
+  if (!representationMatrix_.fresh) {
+    TORCH_CHECK(!features_.empty(), "the model has no features for a representation gradient");
+    fill(representationMatrix_, features_, featureCount_);
+  }
   return representationMatrix_.buffer;
 }
 
 FixedGradientSource::FixedGradientSource(torch::Tensor shared, torch::Tensor lastLayer,
                                          torch::Tensor representation)
-    : shared_(std::move(shared)), lastLayer_(std::move(lastLayer)),
+    : shared_(std::move(shared)),
+      lastLayer_(std::move(lastLayer)),
       representation_(std::move(representation)) {}
 
 const torch::Tensor& FixedGradientSource::sharedParameters() {

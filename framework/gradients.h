@@ -1,9 +1,9 @@
 // Gradient sources: where strategies get per-task gradients from.
 #pragma once
 
-#include <vector>
-
 #include <torch/types.h>
+
+#include <vector>
 
 #include "framework/strategy.h"
 
@@ -19,8 +19,9 @@ class AutogradGradientSource : public GradientSource {
   /// `shared`: the trunk's parameters; `lastLayer`: the last shared layer's.
   AutogradGradientSource(std::vector<torch::Tensor> shared, std::vector<torch::Tensor> lastLayer);
 
-  /// Starts a step with its T losses and the batch's representation z.
-  void reset(const std::vector<torch::Tensor>& losses, const torch::Tensor& z);
+  /// Starts a step with its T losses and the model's features (see
+  /// ModelOutput::features; representation() concatenates their gradients).
+  void reset(const std::vector<torch::Tensor>& losses, const std::vector<torch::Tensor>& features);
 
   const torch::Tensor& sharedParameters() override;
   const torch::Tensor& lastSharedLayer() override;
@@ -41,7 +42,8 @@ class AutogradGradientSource : public GradientSource {
   int64_t sharedCount_ = 0;
   int64_t lastLayerCount_ = 0;
   const std::vector<torch::Tensor>* losses_ = nullptr;
-  torch::Tensor z_;
+  std::vector<torch::Tensor> features_;
+  int64_t featureCount_ = 0;
   Matrix sharedMatrix_, lastLayerMatrix_, representationMatrix_;
   int64_t backwardPasses_ = 0;
 };

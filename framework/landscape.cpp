@@ -1,10 +1,10 @@
 #include "framework/landscape.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "framework/gradients.h"
 #include "framework/trainer.h"
@@ -40,7 +40,8 @@ Point2 readPoint(const torch::Tensor& x) {
 Point2 readPair(const torch::Tensor& tensor) {
   const torch::Tensor values = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   if (values.numel() != 2) {
-    throw std::invalid_argument(fmt::format("the strategy reported {} weights for 2 tasks", values.numel()));
+    throw std::invalid_argument(
+        fmt::format("the strategy reported {} weights for 2 tasks", values.numel()));
   }
   return {values.data_ptr<double>()[0], values.data_ptr<double>()[1]};
 }
@@ -93,13 +94,15 @@ LandscapeSpec readLandscapeSpec(const ConfigNode& node) {
   for (const auto& start : starts) spec.starts.push_back({start[0], start[1]});
   const std::vector<double> scales = node.getDoubleList("loss_scales", {1.0, 1.0}, 1e-6, 1e6);
   if (scales.size() != 2) {
-    node.fail("loss_scales", fmt::format("must hold 2 numbers, one per task (has {})", scales.size()));
+    node.fail("loss_scales",
+              fmt::format("must hold 2 numbers, one per task (has {})", scales.size()));
   }
   spec.lossScales = {scales[0], scales[1]};
   const std::vector<double> offsets =
       node.getDoubleList("loss_offsets", {20.0 * scales[0], 20.0 * scales[1]}, -1e6, 1e6);
   if (offsets.size() != 2) {
-    node.fail("loss_offsets", fmt::format("must hold 2 numbers, one per task (has {})", offsets.size()));
+    node.fail("loss_offsets",
+              fmt::format("must hold 2 numbers, one per task (has {})", offsets.size()));
   }
   spec.lossOffsets = {offsets[0], offsets[1]};
   spec.steps = node.getInt("steps", spec.steps, 1, 100'000'000);
@@ -145,16 +148,16 @@ LandscapeRun runLandscape(Strategy& strategy, const LandscapeSpec& spec, const P
     const LandscapeValue value = evaluateLandscape(point, spec.lossScales);
     if (!finite(point) || !finite(value.loss) || !finite(value.gradient[0]) ||
         !finite(value.gradient[1])) {
-      fail(step, fmt::format("the point ({}, {}) or its losses are not finite", point[0], point[1]));
+      fail(step,
+           fmt::format("the point ({}, {}) or its losses are not finite", point[0], point[1]));
       break;
     }
     // Each loss as L_i(p) + ∇L_i(p)·(x − p): its value and its gradient in
     // x are the exact ones, so objective strategies back-propagate through it.
-    const torch::Tensor gradients =
-        torch::tensor({value.gradient[0][0], value.gradient[0][1], value.gradient[1][0],
-                       value.gradient[1][1]},
-                      torch::kFloat32)
-            .view({2, 2});
+    const torch::Tensor gradients = torch::tensor({value.gradient[0][0], value.gradient[0][1],
+                                                   value.gradient[1][0], value.gradient[1][1]},
+                                                  torch::kFloat32)
+                                        .view({2, 2});
     const torch::Tensor anchor = torch::tensor({point[0], point[1]}, torch::kFloat32);
     std::vector<torch::Tensor> losses(2);
     for (int64_t i = 0; i < 2; ++i) {
@@ -183,7 +186,7 @@ LandscapeRun runLandscape(Strategy& strategy, const LandscapeSpec& spec, const P
     }
     // x is the shared parameter and its own feature: a representation
     // gradient lands on it as a parameter gradient does.
-    applyUpdate(update, UpdateTargets{{x}, {}, losses, x});
+    applyUpdate(update, UpdateTargets{{x}, {}, losses, {x}});
     optimizer->step();
 
     if (strategy.wantsLossesAfterStep()) {

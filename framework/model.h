@@ -1,52 +1,64 @@
-// Hard parameter sharing: one shared trunk, one head per task.
+// The multi-task model contract: what the trainer, the gradient sources and
+// the strategies may rely on, whatever the architecture. framework/ names no
+// architecture; models/ holds them (hard sharing, MMoE, CGC, ...) in one
+// registry table, and a program's own models register there alike.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
 #include <torch/nn/module.h>
-#include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/pimpl.h>
 
-#include "framework/experiment.h"
-#include "framework/task.h"
+#include <cstddef>
+#include <string>
+#include <vector>
 
 namespace fulcrum {
 
-/// The multi-task model. The trunk maps an input batch to the shared
-/// representation z (B × D); head i maps z to task i's outputs.
-class MultiTaskModelImpl : public torch::nn::Module {
- public:
-  /// Builds the trunk for inputs of `inputShape` (one example) and one head
-  /// per task. mlp trunk: Linear+ReLU per width in `trunk.hidden`, z after
-  /// the last ReLU. lenet trunk: conv(1,10,k9) ReLU pool2, conv(10,20,k5) ReLU
-  /// pool2, fc(500→50) ReLU. Heads: Linear(D, outputs), or an MLP with ReLU.
-  MultiTaskModelImpl(const TrunkSpec& trunk, const HeadSpec& head,
-                     const std::vector<int64_t>& inputShape, const std::vector<TaskSpec>& tasks);
+/// A model's inputs for one step: one batch that every task sees, or one
+/// batch per task (multi-input MTL, Office-style), in task order.
+using ModelInputs = std::vector<torch::Tensor>;
 
-  /// z = trunk(x), B × D.
-  torch::Tensor representation(const torch::Tensor& inputs);
-  /// Outputs of task `task`'s head on z: B × outputs.
-  torch::Tensor head(std::size_t task, const torch::Tensor& z);
-
-  /// Parameters of the trunk, in a fixed order.
-  std::vector<torch::Tensor> sharedParameters() const;
-  /// Weight and bias of the trunk's last linear layer (the layer producing z).
-  std::vector<torch::Tensor> lastSharedLayerParameters() const;
-  /// Parameters of head `task`.
-  std::vector<torch::Tensor> headParameters(std::size_t task) const;
-  /// Width D of the representation.
-  int64_t representationWidth() const { return width_; }
-  std::size_t taskCount() const { return heads_->size(); }
-
- private:
-  torch::nn::Sequential trunk_{nullptr};
-  torch::nn::Linear lastShared_{nullptr};
-  torch::nn::ModuleList heads_{nullptr};
-  int64_t width_ = 0;
+/// What a model computes for one batch.
+struct ModelOutput {
+  /// Per task, B_t × outputs (B_t: the rows of the task's input).
+  std::vector<torch::Tensor> outputs;
+  /// The features at which representation-gradient strategies act: tensors
+  /// that every task's loss passes through (hard sharing: the representation
+  /// z; MMoE: the expert outputs). Empty for a model that has none.
+  std::vector<torch::Tensor> features;
 };
-TORCH_MODULE(MultiTaskModel);
+
+/// What a model offers the strategies besides its outputs; known before the
+/// model is built, so that a strategy needing what is missing is refused
+/// when the experiment is validated.
+struct ModelProvides {
+  bool features = true;          ///< ModelOutput::features is not empty
+  bool lastSharedLayer = true;   ///< lastSharedLayer() is not empty
+  bool sharedParameters = true;  ///< sharedParameters() is not empty
+};
+
+/// A multi-task model. Parameters are either shared (reached by several
+/// tasks' losses) or belong to one task; every trainable parameter is in
+/// exactly one of sharedParameters() and taskParameters(0..T−1).
+class MultiTaskModel : public torch::nn::Module {
+ public:
+  /// Every task's outputs and the features for `inputs`: one tensor (all
+  /// tasks) or one per task.
+  virtual ModelOutput forward(const ModelInputs& inputs) = 0;
+  /// Parameters reached by more than one task's loss, in a fixed order.
+  virtual std::vector<torch::Tensor> sharedParameters() const = 0;
+  /// Parameters of task `task` alone (its head, gates, own experts).
+  virtual std::vector<torch::Tensor> taskParameters(std::size_t task) const = 0;
+  /// The last layer of shared parameters (GradNorm's W), weight then bias;
+  /// empty if the model has none.
+  virtual std::vector<torch::Tensor> lastSharedLayer() const { return {}; }
+  /// Names of the features, in ModelOutput::features order (for messages).
+  virtual std::vector<std::string> featureNames() const = 0;
+  /// Number of tasks.
+  virtual std::size_t taskCount() const = 0;
+};
+
+/// The one input of `inputs` that task `task` sees: inputs[0] for a shared
+/// batch, inputs[task] for per-task batches. std::invalid_argument if
+/// `inputs` has neither 1 nor `taskCount` tensors.
+const torch::Tensor& inputOf(const ModelInputs& inputs, std::size_t task, std::size_t taskCount);
 
 }  // namespace fulcrum

@@ -21,7 +21,7 @@ namespace fulcrum {
 /// What a strategy needs computed each step, cheapest first.
 enum class GradientNeed {
   kLosses,             ///< the losses only
-  kRepresentation,     ///< ∂L_i/∂z for the shared representation z
+  kRepresentation,     ///< ∂L_i/∂z for the model's features z (ModelOutput::features)
   kLastSharedLayer,    ///< ∂L_i/∂W for the last shared layer's parameters
   kSharedParameters,   ///< ∂L_i/∂θ for every shared parameter
 };
@@ -44,7 +44,8 @@ class GradientSource {
   virtual const torch::Tensor& sharedParameters() = 0;
   /// T × P_W: row i is ∂L_i/∂W over the last shared layer (weight, then bias).
   virtual const torch::Tensor& lastSharedLayer() = 0;
-  /// T × (B·D): row i is ∂L_i/∂z over the batch's shared representation.
+  /// T × F: row i is ∂L_i/∂z over the batch's features (hard sharing: the
+  /// representation, B·D), every feature flattened in order.
   virtual const torch::Tensor& representation() = 0;
 };
 
@@ -87,7 +88,7 @@ struct StepOutput {
   enum class Kind {
     kObjective,               ///< back-propagate `objective` through everything
     kSharedGradient,          ///< `direction` (P) is the shared parameters' gradient
-    kRepresentationGradient,  ///< `direction` (B·D) is the gradient on z
+    kRepresentationGradient,  ///< `direction` (F) is the gradient on the features
   };
   Kind kind = Kind::kObjective;
   /// kObjective: a scalar; its gradient reaches the model and the strategy's

@@ -173,9 +173,9 @@ void applySweepArgument(const std::string& argument, std::vector<Axis>& axes,
     for (const auto& value : values) {
       long long seed = -1;
       if (!readDecimalInteger(value, seed) || seed < 0) {
-        throw ConfigError(where, 0, 0, key,
-                          fmt::format("'{}' is not a seed (an integer >= 0 in decimal digits)",
-                                      flow(value)));
+        throw ConfigError(
+            where, 0, 0, key,
+            fmt::format("'{}' is not a seed (an integer >= 0 in decimal digits)", flow(value)));
       }
       seeds.push_back(seed);
       seedNodes.push_back(value);
@@ -212,7 +212,8 @@ void canonical(const YAML::Node& node, const std::string& path, std::string& out
         const std::string child = path.empty() ? key : path + "." + key;
         // Where results go, how many threads compute them and how often
         // the trial checkpoints change no result.
-        if (child == "train.threads" || child == "output" || child == "train.checkpoint_every") continue;
+        if (child == "train.threads" || child == "output" || child == "train.checkpoint_every")
+          continue;
         out += fmt::format("{:?}:", key);
         canonical(value, child, out);
         out += ',';

@@ -5,24 +5,25 @@
 #include <malloc.h>
 #endif
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include "framework/checkpoint.h"
 #include "framework/gradients.h"
-#include "framework/update.h"
 #include "framework/model.h"
 #include "framework/sweep.h"
+#include "framework/update.h"
 
 namespace fulcrum {
 
@@ -82,18 +83,20 @@ void checkLossShapes(TaskKind kind, const torch::Tensor& outputs, const torch::T
 torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
   checkLossShapes(kind, outputs, targets);
   switch (kind) {
-    case TaskKind::kClassification: return torch::nn::functional::cross_entropy(outputs, targets);
+    case TaskKind::kClassification:
+      return torch::nn::functional::cross_entropy(outputs, targets);
     case TaskKind::kBinary:
       return torch::nn::functional::binary_cross_entropy_with_logits(outputs.squeeze(-1), targets);
-    case TaskKind::kRegression: break;
+    case TaskKind::kRegression:
+      break;
   }
   return torch::nn::functional::mse_loss(outputs, targets);
 }
 
 /// The rows of a batch that carry a task's label (data with missing labels).
 struct Labelled {
-  torch::Tensor rows;   ///< indices of the labelled rows; undefined when every row is labelled
-  int64_t count = 0;    ///< how many rows are labelled
+  torch::Tensor rows;  ///< indices of the labelled rows; undefined when every row is labelled
+  int64_t count = 0;   ///< how many rows are labelled
 };
 
 Labelled labelledRows(TaskKind kind, const torch::Tensor& targets, bool masking) {
@@ -141,7 +144,8 @@ struct MetricSums {
   }
 
   std::vector<double> means(TaskKind kind) const {
-    if (examples == 0) return std::vector<double>(metricNames(kind).size(), std::nan(""));  // no labelled row
+    if (examples == 0)
+      return std::vector<double>(metricNames(kind).size(), std::nan(""));  // no labelled row
     const double n = static_cast<double>(std::max<int64_t>(examples, 1));
     if (kind == TaskKind::kRegression) {
       const double e = static_cast<double>(std::max<int64_t>(elements, 1));
@@ -155,13 +159,13 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
                                           const std::vector<TaskSpec>& tasks, int64_t batchSize,
                                           bool masking) {
   torch::NoGradGuard noGrad;
-  model->eval();
+  model.eval();
   std::vector<MetricSums> sums(tasks.size());
   for (int64_t start = 0; start < split.size(); start += batchSize) {
     const int64_t length = std::min(batchSize, split.size() - start);
-    const torch::Tensor z = model->representation(split.inputs.narrow(0, start, length));
+    const ModelOutput forward = model.forward({split.inputs.narrow(0, start, length)});
     for (std::size_t t = 0; t < tasks.size(); ++t) {
-      const torch::Tensor outputs = model->head(t, z);
+      const torch::Tensor& outputs = forward.outputs[t];
       const torch::Tensor targets = split.targets[t].narrow(0, start, length);
       const Labelled labelled = labelledRows(tasks[t].kind, targets, masking);
       if (labelled.count == 0) continue;
@@ -169,29 +173,45 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
                   maskedLoss(tasks[t].kind, outputs, targets, labelled).item<double>());
     }
   }
-  model->train();
+  model.train();
   std::vector<std::vector<double>> values;
   for (std::size_t t = 0; t < tasks.size(); ++t) values.push_back(sums[t].means(tasks[t].kind));
   return values;
 }
 
-
-/// Stores `value` as the parameter's gradient, reusing its storage when it
-/// has one (the optimizer detaches gradients in place, so never a view).
-/// The trainable tensors of a trial, listed once: the trunk's, each head's,
-/// and the strategy's own.
+/// The trainable tensors of a trial, listed once: the shared ones, each
+/// task's, and the strategy's own.
 struct ParameterLists {
   std::vector<torch::Tensor> shared;
   std::vector<std::vector<torch::Tensor>> heads;  ///< per task
-  std::vector<torch::Tensor> allHeads;            ///< every head's, in task order
+  std::vector<torch::Tensor> allHeads;            ///< every task's, in task order
   std::vector<torch::Tensor> strategy;
 
   ParameterLists(MultiTaskModel& model, Strategy& own, std::size_t taskCount)
-      : shared(model->sharedParameters()), strategy(own.parameters()) {
+      : shared(model.sharedParameters()), strategy(own.parameters()) {
     for (std::size_t t = 0; t < taskCount; ++t) {
-      heads.push_back(model->headParameters(t));
+      heads.push_back(model.taskParameters(t));
       allHeads.insert(allHeads.end(), heads.back().begin(), heads.back().end());
     }
+    // A parameter in neither list (or in both) would be trained wrongly by
+    // every gradient strategy: a broken model, refused before step 0.
+    std::set<const void*> listed;
+    std::size_t entries = 0;
+    for (const auto* list : {&shared, &allHeads}) {
+      for (const auto& p : *list) {
+        listed.insert(p.unsafeGetTensorImpl());
+        ++entries;
+      }
+    }
+    const auto all = model.named_parameters();
+    for (const auto& item : all) {
+      if (item.value().requires_grad() && listed.count(item.value().unsafeGetTensorImpl()) == 0) {
+        throw std::logic_error(fmt::format(
+            "the model's parameter '{}' is neither shared nor any task's", item.key()));
+      }
+    }
+    if (entries != listed.size() || entries != all.size())
+      throw std::logic_error("the model lists a parameter twice or one it does not have");
   }
 };
 
@@ -211,7 +231,8 @@ std::string nonFinite(const std::vector<double>& values, const std::vector<TaskS
 }
 
 void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
-                 const char* quantity, int64_t step, int64_t epoch, const std::vector<bool>& present = {}) {
+                 const char* quantity, int64_t step, int64_t epoch,
+                 const std::vector<bool>& present = {}) {
   const std::string problem = nonFinite(values, tasks, quantity, step, epoch, present);
   if (!problem.empty()) throw TrialFailure(problem);
 }
@@ -238,14 +259,15 @@ std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput
   auto describe = [](double v) { return std::isnan(v) ? "NaN" : "infinite"; };
   for (std::size_t t = 0; t < tasks.size(); ++t) {
     if (!std::isfinite(values[2 + t])) {
-      return fmt::format("gradient of task '{}' (its head) is {} at step {} (epoch {})", tasks[t].name,
-                         describe(values[2 + t]), step, epoch + 1);
+      return fmt::format("gradient of task '{}' (its head) is {} at step {} (epoch {})",
+                         tasks[t].name, describe(values[2 + t]), step, epoch + 1);
     }
   }
   if (!std::isfinite(values[0])) {
-    return fmt::format("{} of the shared parameters is {} at step {} (epoch {})",
-                       update.kind == StepOutput::Kind::kObjective ? "gradient" : "combined gradient (direction)",
-                       describe(values[0]), step, epoch + 1);
+    return fmt::format(
+        "{} of the shared parameters is {} at step {} (epoch {})",
+        update.kind == StepOutput::Kind::kObjective ? "gradient" : "combined gradient (direction)",
+        describe(values[0]), step, epoch + 1);
   }
   return fmt::format("gradient of the strategy's own parameters is {} at step {} (epoch {})",
                      describe(values[1]), step, epoch + 1);
@@ -273,7 +295,8 @@ void gradientGeometry(const torch::Tensor& grads, GradientRecord& record) {
 double jointNorm(const std::vector<torch::Tensor>& tensors) {
   double squares = 0.0;
   for (const auto& tensor : tensors) {
-    if (tensor.defined()) squares += tensor.detach().to(torch::kFloat64).square().sum().item<double>();
+    if (tensor.defined())
+      squares += tensor.detach().to(torch::kFloat64).square().sum().item<double>();
   }
   return std::sqrt(squares);
 }
@@ -297,7 +320,8 @@ void removeCheckpoint(const std::string& path) {
 
 }  // namespace
 
-torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
+torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs,
+                           const torch::Tensor& targets) {
   return maskedLoss(kind, outputs, targets, labelledRows(kind, targets, true));
 }
 
@@ -329,7 +353,8 @@ bool configureAllocator() {
   static const bool changed = [] {
 #if defined(__GLIBC__)
     const char* tunables = std::getenv("GLIBC_TUNABLES");
-    if (tunables != nullptr && std::string(tunables).find("malloc") != std::string::npos) return false;
+    if (tunables != nullptr && std::string(tunables).find("malloc") != std::string::npos)
+      return false;
     return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
 #else
     return false;
@@ -363,31 +388,33 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
   return std::make_unique<Adam>(std::move(groups), options);
 }
 
-TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
-                  RunLog& log, TrialDescription description, const TrainHooks& hooks) {
+TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
+                  Strategy& strategy, RunLog& log, TrialDescription description,
+                  const TrainHooks& hooks) {
   const std::vector<TaskSpec>& tasks = spec.tasks;
   const std::size_t taskCount = tasks.size();
   TORCH_CHECK(data.train.targets.size() == taskCount, "data has ", data.train.targets.size(),
               " targets for ", taskCount, " tasks");
   configureThreads(spec.train.threads);
   configureAllocator();
-  torch::manual_seed(spec.seed);
 
-  MultiTaskModel model(spec.trunk, spec.head, data.inputShape, tasks);
+  TORCH_CHECK(model.taskCount() == taskCount, "a model of ", model.taskCount(), " tasks for ",
+              taskCount, " tasks");
   const int64_t batchSize = spec.train.batchSize;
   int64_t stepsPerEpoch = (data.train.size() + batchSize - 1) / batchSize;
-  if (spec.train.maxStepsPerEpoch > 0) stepsPerEpoch = std::min(stepsPerEpoch, spec.train.maxStepsPerEpoch);
+  if (spec.train.maxStepsPerEpoch > 0)
+    stepsPerEpoch = std::min(stepsPerEpoch, spec.train.maxStepsPerEpoch);
 
   StrategyContext context;
   context.tasks = tasks;
-  context.sharedParameterCount = countElements(model->sharedParameters());
-  context.lastSharedLayerParameterCount = countElements(model->lastSharedLayerParameters());
+  context.sharedParameterCount = countElements(model.sharedParameters());
+  context.lastSharedLayerParameterCount = countElements(model.lastSharedLayer());
   context.stepsPerEpoch = stepsPerEpoch;
   context.seed = spec.seed;
   strategy.attach(context);
-  auto optimizer = makeOptimizer(spec.train.optimizer, model->parameters(), strategy.parameters());
+  auto optimizer = makeOptimizer(spec.train.optimizer, model.parameters(), strategy.parameters());
   const ParameterLists parameters(model, strategy, taskCount);
-  AutogradGradientSource source(parameters.shared, model->lastSharedLayerParameters());
+  AutogradGradientSource source(parameters.shared, model.lastSharedLayer());
   UpdateTargets updateTargets{parameters.shared, parameters.allHeads, {}, {}};
 
   // Where training starts: step 0, or the end of the checkpointed epoch of
@@ -397,13 +424,15 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
   const std::string config = canonicalConfig(spec.root);
   TrainingPosition position;
   std::mt19937_64 shuffle(spec.seed * 0x9E3779B97F4A7C15ULL + 1);
-  if (hooks.resume && !hooks.checkpointPath.empty() && std::filesystem::exists(hooks.checkpointPath)) {
-    LoadedCheckpoint loaded = loadCheckpoint(hooks.checkpointPath, config, *model, *optimizer);
+  if (hooks.resume && !hooks.checkpointPath.empty() &&
+      std::filesystem::exists(hooks.checkpointPath)) {
+    LoadedCheckpoint loaded = loadCheckpoint(hooks.checkpointPath, config, model, *optimizer);
     position = std::move(loaded.position);
     if (position.epochs < 1 || position.epochs >= spec.train.epochs ||
         position.step != position.epochs * stepsPerEpoch) {
       throw CheckpointError(fmt::format(
-          "checkpoint '{}' is at epoch {}, step {}: not a point of this trial ({} epochs of {} steps)",
+          "checkpoint '{}' is at epoch {}, step {}: not a point of this trial ({} epochs of {} "
+          "steps)",
           hooks.checkpointPath, position.epochs, position.step, spec.train.epochs, stepsPerEpoch));
     }
     try {
@@ -428,8 +457,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
     description.resumeEpoch = position.epochs;
     description.integers["resumed_from_epoch"] = position.epochs;
     if (hooks.notice) {
-      hooks.notice(fmt::format("resumed from checkpoint {} after epoch {} (step {})", hooks.checkpointPath,
-                                 position.epochs, position.step));
+      hooks.notice(fmt::format("resumed from checkpoint {} after epoch {} (step {})",
+                               hooks.checkpointPath, position.epochs, position.step));
     }
   }
 
@@ -472,7 +501,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
     ++skippedInEpoch;
     ++result.skippedSteps;
     optimizer->zero_grad();
-    if (hooks.warning) hooks.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
+    if (hooks.warning)
+      hooks.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
     return true;
   };
   try {
@@ -481,11 +511,12 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       const auto epochStart = Clock::now();
       std::iota(order.begin(), order.end(), 0);
       std::shuffle(order.begin(), order.end(), shuffle);
-      const torch::Tensor permutation = torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
+      const torch::Tensor permutation =
+          torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
       std::vector<MetricSums> trainSums(taskCount);
       std::vector<double> lossTotals(taskCount, 0.0);
       std::vector<int64_t> lossSteps(taskCount, 0);  // steps with a label, per task
-      model->train();
+      model.train();
       for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
         if (hooks.stopRequested && hooks.stopRequested()) {
           throw TrialFailure(fmt::format("interrupted at step {}", step), /*interrupted=*/true);
@@ -493,18 +524,19 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         if (hooks.stepStarting) hooks.stepStarting(epoch, b, stepsPerEpoch);
         const auto start = Clock::now();
         const int64_t first = b * batchSize;
-        const torch::Tensor index = permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));
+        const torch::Tensor index =
+            permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));
         const torch::Tensor inputs = data.train.inputs.index_select(0, index);
         optimizer->zero_grad();
-        const torch::Tensor z = model->representation(inputs);
-        std::vector<torch::Tensor> outputs(taskCount), targets(taskCount), losses(taskCount);
+        const ModelOutput forward = model.forward({inputs});
+        const std::vector<torch::Tensor>& outputs = forward.outputs;
+        std::vector<torch::Tensor> targets(taskCount), losses(taskCount);
         std::vector<Labelled> labelled(taskCount);
         std::vector<bool> present;  // empty: every task has a label in this batch
         StepRecord record;
         record.step = step;
         record.epoch = epoch;
         for (std::size_t t = 0; t < taskCount; ++t) {
-          outputs[t] = model->head(t, z);
           targets[t] = data.train.targets[t].index_select(0, index);
           labelled[t] = labelledRows(tasks[t].kind, targets[t], data.missingLabels);
           losses[t] = maskedLoss(tasks[t].kind, outputs[t], targets[t], labelled[t]);
@@ -516,7 +548,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         const double forwardMs = millisecondsSince(start);
 
         auto mark = Clock::now();
-        source.reset(losses, z);
+        source.reset(losses, forward.features);
         StepOutput update = strategy.step(StepInput{losses, source, step, epoch, present});
         record.weights = toDoubles(update.weights);
         if (skipFor(nonFinite(record.weights, tasks, "weight", step, epoch))) continue;
@@ -525,7 +557,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         // Gradient diagnostics read the per-task gradients before the
         // backward pass frees the graph: free for the strategies that asked
         // for them this step, T backward passes for the others.
-        const bool logGradients = spec.train.logGradientsEvery > 0 && step % spec.train.logGradientsEvery == 0;
+        const bool logGradients =
+            spec.train.logGradientsEvery > 0 && step % spec.train.logGradientsEvery == 0;
         GradientRecord gradientRecord;
         double gradientLogMs = 0.0;
         std::vector<torch::Tensor> sharedBefore;
@@ -539,7 +572,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
 
         mark = Clock::now();
         updateTargets.losses = losses;
-        updateTargets.features = z;
+        updateTargets.features = forward.features;
         applyUpdate(update, updateTargets);
         const double backwardMs = millisecondsSince(mark);
         if (skipFor(nonFiniteGradient(parameters, update, tasks, step, epoch))) continue;
@@ -572,10 +605,13 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
           std::vector<double> lossesAfter(taskCount);
           {
             torch::NoGradGuard noGrad;
-            const torch::Tensor zAfter = model->representation(inputs);
+            const ModelOutput after = model.forward({inputs});
             for (std::size_t t = 0; t < taskCount; ++t) {
-              lossesAfter[t] = labelled[t].count == 0 ? 0.0
-                               : maskedLoss(tasks[t].kind, model->head(t, zAfter), targets[t], labelled[t]).item<double>();
+              lossesAfter[t] =
+                  labelled[t].count == 0
+                      ? 0.0
+                      : maskedLoss(tasks[t].kind, after.outputs[t], targets[t], labelled[t])
+                            .item<double>();
             }
           }
           checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch, present);
@@ -587,14 +623,15 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
           torch::NoGradGuard noGrad;
           for (std::size_t t = 0; t < taskCount; ++t) {
             if (labelled[t].count == 0) continue;
-            trainSums[t].add(tasks[t].kind, rowsOf(outputs[t].detach(), labelled[t]), rowsOf(targets[t], labelled[t]),
-                             record.losses[t]);
+            trainSums[t].add(tasks[t].kind, rowsOf(outputs[t].detach(), labelled[t]),
+                             rowsOf(targets[t], labelled[t]), record.losses[t]);
             lossTotals[t] += record.losses[t];
             ++lossSteps[t];
           }
         }
-        record.timings = {forwardMs,    strategyMs + afterStepMs, backwardMs,
-                          optimizerMs,  gradientLogMs,            millisecondsSince(start) - gradientLogMs};
+        record.timings = {forwardMs,     strategyMs + afterStepMs,
+                          backwardMs,    optimizerMs,
+                          gradientLogMs, millisecondsSince(start) - gradientLogMs};
         record.diagnostics = update.diagnostics;
         record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
         lastWeights = record.weights;
@@ -608,10 +645,12 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       EpochStats stats;
       stats.epoch = epoch;
       if (skippedInEpoch == stepsPerEpoch) {
-        throw TrialFailure(fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
+        throw TrialFailure(
+            fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
       }
       for (std::size_t t = 0; t < taskCount; ++t) {
-        stats.meanTrainLosses.push_back(lossSteps[t] > 0 ? lossTotals[t] / static_cast<double>(lossSteps[t]) : std::nan(""));
+        stats.meanTrainLosses.push_back(
+            lossSteps[t] > 0 ? lossTotals[t] / static_cast<double>(lossSteps[t]) : std::nan(""));
       }
       strategy.onEpochEnd(stats);
 
@@ -620,19 +659,24 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
       epochRecord.seconds = seconds;
       epochRecord.skippedSteps = std::exchange(skippedInEpoch, 0);
       std::vector<std::vector<double>> trainValues;
-      for (std::size_t t = 0; t < taskCount; ++t) trainValues.push_back(trainSums[t].means(tasks[t].kind));
+      for (std::size_t t = 0; t < taskCount; ++t)
+        trainValues.push_back(trainSums[t].means(tasks[t].kind));
       epochRecord.values.push_back(trainValues);
-      epochRecord.values.push_back(evaluate(model, data.val, tasks, spec.train.evalBatchSize, data.missingLabels));
-      epochRecord.values.push_back(evaluate(model, data.test, tasks, spec.train.evalBatchSize, data.missingLabels));
+      epochRecord.values.push_back(
+          evaluate(model, data.val, tasks, spec.train.evalBatchSize, data.missingLabels));
+      epochRecord.values.push_back(
+          evaluate(model, data.test, tasks, spec.train.evalBatchSize, data.missingLabels));
       failOnWarning(fmt::format("in the evaluation after epoch {}", epoch + 1));
       log.epoch(epochRecord);
 
       if (hooks.progress) {
-        std::string line = fmt::format("epoch {:>3}/{}  {:6.1f}s ", epoch + 1, spec.train.epochs, seconds);
+        std::string line =
+            fmt::format("epoch {:>3}/{}  {:6.1f}s ", epoch + 1, spec.train.epochs, seconds);
         for (std::size_t t = 0; t < taskCount; ++t) {
           const auto& names = description.metrics[t];
-          line += fmt::format(" | {} loss {:.4f} {} {:.4f}", tasks[t].name, stats.meanTrainLosses[t],
-                              "test_" + names[1], epochRecord.values[2][t][1]);
+          line +=
+              fmt::format(" | {} loss {:.4f} {} {:.4f}", tasks[t].name, stats.meanTrainLosses[t],
+                          "test_" + names[1], epochRecord.values[2][t][1]);
         }
         line += fmt::format(" | w {:.3f}", fmt::join(lastWeights, " "));
         hooks.progress(line);
@@ -644,7 +688,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strateg
         const TrainingPosition now{
             epoch + 1,  step, result.skippedSteps, torch::get_num_threads(), generatorText(shuffle),
             lastWeights};
-        saveCheckpoint(checkpointPath, config, now, *model, *optimizer, strategy.state());
+        saveCheckpoint(checkpointPath, config, now, model, *optimizer, strategy.state());
         failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
       }
     }

@@ -1,15 +1,16 @@
 // The common trainer: one trial of one strategy on one model and dataset.
 #pragma once
 
+#include <torch/types.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
-
 #include "framework/data.h"
 #include "framework/experiment.h"
+#include "framework/model.h"
 #include "framework/run_log.h"
 #include "framework/strategy.h"
 
@@ -21,9 +22,9 @@ namespace fulcrum {
 
 /// How a trial ended.
 struct TrialResult {
-  std::string status;     ///< "completed" or "failed"
-  std::string error;      ///< why it failed, naming the task and step
-  int64_t steps = 0;      ///< optimisation steps taken
+  std::string status;        ///< "completed" or "failed"
+  std::string error;         ///< why it failed, naming the task and step
+  int64_t steps = 0;         ///< optimisation steps taken
   int64_t skippedSteps = 0;  ///< batches skipped for non-finite values (train.on_nan: skip_step)
 };
 
@@ -76,9 +77,12 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
 /// when MultiTaskData::missingLabels is set. Throws std::invalid_argument
 /// for targets that do not fit the outputs (regression: the same shape;
 /// classification and binary: one label per row), never broadcasting them.
-torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets);
+torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs,
+                           const torch::Tensor& targets);
 
-/// Trains `spec` on `data` with `strategy`, reporting everything to `log`.
+/// Trains `model` (built for `spec` by makeModel of models/registry.h, which
+/// seeds LibTorch's generator with spec.seed first) on `data` with `strategy`, reporting
+/// everything to `log`.
 /// `description` carries the caller's metadata; the trainer adds the tasks,
 /// splits, metrics and timing names before calling log.begin(). A NaN or
 /// infinite loss, weight or gradient ends the trial with status "failed"
@@ -86,7 +90,8 @@ torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs, const to
 /// that optimizer step (an epoch with every step skipped still fails); other
 /// exceptions propagate after log.end("failed", ...). A checkpoint that
 /// cannot be used for `resume` throws CheckpointError before log.begin().
-TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, Strategy& strategy,
-                  RunLog& log, TrialDescription description, const TrainHooks& hooks = {});
+TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
+                  Strategy& strategy, RunLog& log, TrialDescription description,
+                  const TrainHooks& hooks = {});
 
 }  // namespace fulcrum

@@ -47,13 +47,23 @@ void applyUpdate(const StepOutput& update, const UpdateTargets& targets) {
       backwardTaskSpecific(targets.taskSpecific, targets.losses, update.weights);
       assignGradients(targets.shared, update.direction);
       return;
-    case StepOutput::Kind::kRepresentationGradient:
-      TORCH_CHECK(targets.features.defined(),
+    case StepOutput::Kind::kRepresentationGradient: {
+      TORCH_CHECK(!targets.features.empty(),
                   "a representation gradient needs the model's features");
       backwardTaskSpecific(targets.taskSpecific, targets.losses, update.weights);
-      targets.features.backward(
-          update.direction.to(targets.features.dtype()).view_as(targets.features));
+      std::vector<torch::Tensor> grads;
+      int64_t offset = 0;
+      for (const auto& feature : targets.features) {
+        grads.push_back(update.direction.narrow(0, offset, feature.numel())
+                            .to(feature.dtype())
+                            .view_as(feature));
+        offset += feature.numel();
+      }
+      TORCH_CHECK(offset == update.direction.numel(), "a representation gradient of ",
+                  update.direction.numel(), " values for features of ", offset);
+      torch::autograd::backward(targets.features, grads);
       return;
+    }
   }
 }
 

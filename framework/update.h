@@ -18,9 +18,9 @@ struct UpdateTargets {
   std::vector<torch::Tensor> taskSpecific;
   /// The step's T losses (each with its graph).
   std::vector<torch::Tensor> losses;
-  /// The features a representation gradient acts on (hard sharing: z); may
-  /// be undefined when no strategy of the caller asks for them.
-  torch::Tensor features;
+  /// The features a representation gradient acts on (ModelOutput::features;
+  /// hard sharing: z); may be empty when the strategy asks for none.
+  std::vector<torch::Tensor> features;
 };
 
 /// Fills the `.grad` of the targets from `update`:
@@ -28,7 +28,8 @@ struct UpdateTargets {
 /// - kSharedGradient: task-specific parameters get ∂(Σ w_i L_i)/∂φ, the shared
 ///   ones `direction` (flattened in order);
 /// - kRepresentationGradient: task-specific parameters as above, and
-///   `direction` is back-propagated from the features.
+///   `direction` (the features' gradients, flattened in order) is
+///   back-propagated from the features.
 /// Gradients are written, not accumulated; the graph of the losses is kept.
 void applyUpdate(const StepOutput& update, const UpdateTargets& targets);
 

@@ -130,7 +130,8 @@ std::map<std::string, bool> recordedDirections(const TrialReader& reader) {
     const auto equals = item.rfind('=');
     if (equals == std::string::npos) continue;
     const std::string value = item.substr(equals + 1);
-    if (value == "higher" || value == "lower") directions[item.substr(0, equals)] = value == "higher";
+    if (value == "higher" || value == "lower")
+      directions[item.substr(0, equals)] = value == "higher";
   }
   return directions;
 }
@@ -161,8 +162,7 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     double best = kNaN;
     int64_t bestEpoch = -1;
     if (reader.hasCurve(validation)) {
-      const std::ptrdiff_t index =
-          bestIndex(reader.curve(validation), higher);
+      const std::ptrdiff_t index = bestIndex(reader.curve(validation), higher);
       if (index >= 0 && static_cast<std::size_t>(index) < test.size()) {
         best = test[static_cast<std::size_t>(index)];
         bestEpoch = static_cast<std::size_t>(index) < epochs.size()

@@ -36,7 +36,7 @@ struct TrialScore {
   /// (attribute metric_directions); for files written before it was
   /// recorded, from the metric's name (higherIsBetter).
   std::map<std::string, bool> higherIsBetter;
-  double msPerStep = 0.0;                     ///< mean of steps/time/total_ms; NaN if no step
+  double msPerStep = 0.0;        ///< mean of steps/time/total_ms; NaN if no step
   double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
 };
 

@@ -67,7 +67,8 @@ double cagradDualObjective(const Gram& gram, double c, const std::vector<double>
   return objective(gram, termsOf(gram, c), w);
 }
 
-SimplexSolution solveCagradDual(const Gram& gram, double c, int64_t maxIterations, double tolerance) {
+SimplexSolution solveCagradDual(const Gram& gram, double c, int64_t maxIterations,
+                                double tolerance) {
   const auto n = static_cast<std::size_t>(gram.n);
   if (n < 1) throw std::invalid_argument("solveCagradDual: no vectors");
   if (!(c >= 0.0)) throw std::invalid_argument("solveCagradDual: c must be >= 0");

@@ -38,6 +38,7 @@
 #include "framework/config_node.h"
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "fulcrum_version.h"
 #include "strategies/registry.h"
 
@@ -181,7 +182,7 @@ void measureCpp(const Workload& workload, const std::string& strategy, int64_t w
     auto instance = makeStrategy(spec.strategy, spec.tasks);
     const MultiTaskData data = loadData(spec);
     TimingLog log;
-    const TrialResult result = train(spec, data, *instance, log, {});
+    const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), *instance, log, {});
     if (result.status != "completed") throw std::runtime_error(result.error);
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

@@ -1,10 +1,9 @@
 // The `fulcrum` command line, as a library call (tools/cli.h).
 #include "tools/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "datasets/file_datasets.h"
 #include "results/file_screen.h"
@@ -23,7 +22,8 @@ int cliMain(int argc, char** argv) {
   CLI::App app{"fulcrum: multi-task learning with adaptive task weighting"};
   app.require_subcommand(0, 1);
   bool version = false;
-  app.add_flag("--version", version, "print fulcrum's, LibTorch's and HDF5's versions and the BLAS in use");
+  app.add_flag("--version", version,
+               "print fulcrum's, LibTorch's and HDF5's versions and the BLAS in use");
 
   fulcrum::RunOptions run;
   CLI::App* runCommand = app.add_subcommand("run", "train one trial from an experiment file");
@@ -33,42 +33,60 @@ int cliMain(int argc, char** argv) {
       "use strategy NAME with its defaults instead of the file's strategy block (as --set "
       "strategy.name=NAME; --set strategy.OPTION=... after it tunes it)";
   runCommand->add_option("--strategy", runStrategy, strategyHelp);
-  runCommand->add_option("--set", run.overrides, "override a key: --set train.epochs=3 (repeatable)");
-  runCommand->add_option("--out", run.out, "result file (default <output>/<name>-<strategy>-seed<seed>.h5)");
-  auto* overwriteFlag = runCommand->add_flag("--overwrite", run.overwrite, "replace an existing result file");
-  runCommand->add_flag("--resume", run.resume,
-                       "continue an interrupted trial from its checkpoint (<result>.ckpt, train.checkpoint_every)")
+  runCommand->add_option("--set", run.overrides,
+                         "override a key: --set train.epochs=3 (repeatable)");
+  runCommand->add_option("--out", run.out,
+                         "result file (default <output>/<name>-<strategy>-seed<seed>.h5)");
+  auto* overwriteFlag =
+      runCommand->add_flag("--overwrite", run.overwrite, "replace an existing result file");
+  runCommand
+      ->add_flag("--resume", run.resume,
+                 "continue an interrupted trial from its checkpoint (<result>.ckpt, "
+                 "train.checkpoint_every)")
       ->excludes(overwriteFlag);
   runCommand->add_flag("--quiet", run.quiet, "no per-epoch progress lines");
 
   std::string listName;
-  CLI::App* listCommand =
-      app.add_subcommand("list", "list the strategies; with a NAME, that strategy's options and defaults");
+  CLI::App* listCommand = app.add_subcommand(
+      "list", "list the strategies; with a NAME, that strategy's options and defaults");
   listCommand->add_option("name", listName, "a strategy's name");
 
   fulcrum::SweepCommandOptions sweep;
-  CLI::App* sweepCommand =
-      app.add_subcommand("sweep", "run every trial of an experiment's sweep (sweep:, zip:, seeds:), resumably");
+  CLI::App* sweepCommand = app.add_subcommand(
+      "sweep", "run every trial of an experiment's sweep (sweep:, zip:, seeds:), resumably");
   sweepCommand->add_option("experiment", sweep.experiment, "experiment YAML file")->required();
   sweepCommand->add_option("--strategy", sweepStrategy, strategyHelp);
-  sweepCommand->add_option("--set", sweep.sets, "override a key of the base configuration (repeatable)");
-  sweepCommand->add_option("--sweep", sweep.sweeps, "add or replace an axis: --sweep train.optimizer.lr=1e-3,1e-2");
+  sweepCommand->add_option("--set", sweep.sets,
+                           "override a key of the base configuration (repeatable)");
+  sweepCommand->add_option("--sweep", sweep.sweeps,
+                           "add or replace an axis: --sweep train.optimizer.lr=1e-3,1e-2");
   sweepCommand->add_flag("--dry-run", sweep.dryRun, "print the trial table and count, run nothing");
   sweepCommand->add_option("--jobs", sweep.jobs, "trials at once (default: the number of cores)");
-  sweepCommand->add_flag("--retry-failed", sweep.retryFailed, "rerun trials whose file says failed");
+  sweepCommand->add_flag("--retry-failed", sweep.retryFailed,
+                         "rerun trials whose file says failed");
   std::string launcher = "local";
   fulcrum::SlurmOptions slurm;
   CLI::Option* launcherOption =
-      sweepCommand->add_option("--launcher", launcher, "local (default) or slurm: submit a job array and return")
+      sweepCommand
+          ->add_option("--launcher", launcher,
+                       "local (default) or slurm: submit a job array and return")
           ->check(CLI::IsMember({"local", "slurm"}));
-  sweepCommand->add_option("--partition", slurm.partition, "slurm: partition (default: the cluster's)")
+  sweepCommand
+      ->add_option("--partition", slurm.partition, "slurm: partition (default: the cluster's)")
       ->needs(launcherOption);
-  sweepCommand->add_option("--time", slurm.time, "slurm: time limit per trial, e.g. 1:00:00")->needs(launcherOption);
-  sweepCommand->add_option("--array-parallelism", slurm.arrayParallelism, "slurm: at most K trials at once (%K)")
+  sweepCommand->add_option("--time", slurm.time, "slurm: time limit per trial, e.g. 1:00:00")
       ->needs(launcherOption);
-  sweepCommand->add_option("--cpus-per-task", slurm.cpusPerTask, "slurm: CPUs per trial, also its threads (default 1)")
+  sweepCommand
+      ->add_option("--array-parallelism", slurm.arrayParallelism,
+                   "slurm: at most K trials at once (%K)")
       ->needs(launcherOption);
-  sweepCommand->add_flag("--gather", slurm.gather, "slurm: an afterany job writes `fulcrum summary` of the files")
+  sweepCommand
+      ->add_option("--cpus-per-task", slurm.cpusPerTask,
+                   "slurm: CPUs per trial, also its threads (default 1)")
+      ->needs(launcherOption);
+  sweepCommand
+      ->add_flag("--gather", slurm.gather,
+                 "slurm: an afterany job writes `fulcrum summary` of the files")
       ->needs(launcherOption);
 
   fulcrum::StatusOptions status;
@@ -76,39 +94,52 @@ int cliMain(int argc, char** argv) {
       app.add_subcommand("status",
                          "each trial's state read from its files (completed, running, stale, "
                          "failed, damaged, unreadable, foreign)");
-  statusCommand->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
+  statusCommand
+      ->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
       ->required();
   statusCommand->add_option("--strategy", statusStrategy, "with an experiment file: as for sweep");
-  statusCommand->add_option("--set", status.sets, "with an experiment file: as for sweep (repeatable)");
-  statusCommand->add_option("--sweep", status.sweeps, "with an experiment file: as for sweep (repeatable)");
+  statusCommand->add_option("--set", status.sets,
+                            "with an experiment file: as for sweep (repeatable)");
+  statusCommand->add_option("--sweep", status.sweeps,
+                            "with an experiment file: as for sweep (repeatable)");
 
   fulcrum::RunTrialOptions trial;
   CLI::App* runTrialCommand = app.add_subcommand(
-      "run-trial", "run trial --index I of a sweep under its lock file (what `sweep` launches per trial)");
+      "run-trial",
+      "run trial --index I of a sweep under its lock file (what `sweep` launches per trial)");
   runTrialCommand->add_option("experiment", trial.experiment, "experiment YAML file")->required();
-  runTrialCommand->add_option("--index", trial.index, "the trial's index in the sweep (0-based)")->required();
+  runTrialCommand->add_option("--index", trial.index, "the trial's index in the sweep (0-based)")
+      ->required();
   runTrialCommand->add_option("--set", trial.sets, "as for sweep (repeatable)");
   runTrialCommand->add_option("--sweep", trial.sweeps, "as for sweep (repeatable)");
-  runTrialCommand->add_option("--threads", trial.threads, "train.threads for this trial (default: the file's)");
-  runTrialCommand->add_flag("--log", trial.log, "once locked, write all output to <result file>.log");
+  runTrialCommand->add_option("--threads", trial.threads,
+                              "train.threads for this trial (default: the file's)");
+  runTrialCommand->add_flag("--log", trial.log,
+                            "once locked, write all output to <result file>.log");
 
   std::vector<std::string> files;
-  CLI::App* showCommand = app.add_subcommand("show", "print a result file's metadata and final metrics");
+  CLI::App* showCommand =
+      app.add_subcommand("show", "print a result file's metadata and final metrics");
   showCommand->add_option("files", files, "result files (.h5)")->required();
 
   fulcrum::CompareCommandOptions compare;
   CLI::App* compareCommand = app.add_subcommand(
-      "compare", "per configuration (minus seed): test metrics mean ± std over seeds, Δm%, rank, time");
-  compareCommand->add_option("target", compare.targets, "a folder of trial files (or trial files)")->required();
-  compareCommand->add_option("--baseline", compare.baseline,
-                             "configuration Δm% is measured against, as labelled in the table (default fixed)");
+      "compare",
+      "per configuration (minus seed): test metrics mean ± std over seeds, Δm%, rank, time");
+  compareCommand->add_option("target", compare.targets, "a folder of trial files (or trial files)")
+      ->required();
+  compareCommand->add_option(
+      "--baseline", compare.baseline,
+      "configuration Δm% is measured against, as labelled in the table (default fixed)");
   compareCommand->add_option("--baseline-dir", compare.baselineDir,
                              "instead: a folder of single-task runs, averaged per task and metric");
-  compareCommand->add_option("--metric", compare.metrics,
-                             "a metric (accuracy) or column (top_left/accuracy) to show; repeatable; "
-                             "default all but loss")
+  compareCommand
+      ->add_option("--metric", compare.metrics,
+                   "a metric (accuracy) or column (top_left/accuracy) to show; repeatable; "
+                   "default all but loss")
       ->allow_extra_args(false);
-  compareCommand->add_option("--select", compare.select, "values Δm% and rank use: best (default) or final")
+  compareCommand
+      ->add_option("--select", compare.select, "values Δm% and rank use: best (default) or final")
       ->check(CLI::IsMember({"best", "final"}));
   compareCommand->add_option("--format", compare.format, "table (default), markdown, csv or json")
       ->check(CLI::IsMember({"table", "markdown", "csv", "json"}));
@@ -124,17 +155,21 @@ int cliMain(int argc, char** argv) {
   exportCommand->add_option("target", exportOptions.target, "a folder of trial files")->required();
   exportCommand->add_option("--format", exportOptions.format, "csv (default) or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}));
-  exportCommand->add_option("--what", exportOptions.what,
-                            "epochs (default): per-epoch metrics; steps: per-step losses, weights, timings, "
-                            "diagnostics; summary: final and best test metrics; gradients: per-task gradient norms, "
-                            "pairwise cosines and update norms (train.log_gradients_every)")
+  exportCommand
+      ->add_option(
+          "--what", exportOptions.what,
+          "epochs (default): per-epoch metrics; steps: per-step losses, weights, timings, "
+          "diagnostics; summary: final and best test metrics; gradients: per-task gradient norms, "
+          "pairwise cosines and update norms (train.log_gradients_every)")
       ->check(CLI::IsMember({"steps", "epochs", "summary", "gradients"}));
   exportCommand->add_option("--out", exportOptions.out, "output file (default standard output)");
 
   fulcrum::ReportCommandOptions report;
   CLI::App* reportCommand = app.add_subcommand(
-      "report", "one self-contained HTML page: comparison, figures, experiment, environment, failed trials");
-  reportCommand->add_option("target", report.compare.targets, "a folder of trial files")->required();
+      "report",
+      "one self-contained HTML page: comparison, figures, experiment, environment, failed trials");
+  reportCommand->add_option("target", report.compare.targets, "a folder of trial files")
+      ->required();
   reportCommand->add_option("--out", report.out, "HTML file (default <folder>/report.html)");
   reportCommand->add_option("--baseline", report.compare.baseline, "as for compare");
   reportCommand->add_option("--baseline-dir", report.compare.baselineDir, "as for compare");
@@ -142,29 +177,43 @@ int cliMain(int argc, char** argv) {
       ->allow_extra_args(false);
   reportCommand->add_option("--select", report.compare.select, "as for compare")
       ->check(CLI::IsMember({"best", "final"}));
-  reportCommand->add_option("--plot-script", report.plotScript, "the plot script (default the source tree's tools/plot)");
-  reportCommand->add_option("--python", report.python, "Python with h5py and matplotlib (default /usr/bin/python3)");
+  reportCommand->add_option("--plot-script", report.plotScript,
+                            "the plot script (default the source tree's tools/plot)");
+  reportCommand->add_option("--python", report.python,
+                            "Python with h5py and matplotlib (default /usr/bin/python3)");
   reportCommand->add_flag("--no-plots", report.noPlots, "leave the figures out");
 
   fulcrum::ProbeOptions probe;
   CLI::App* probeCommand = app.add_subcommand(
-      "probe", "run one strategy on given per-task gradient matrices (CSV), print the update as JSON");
-  probeCommand->add_option("strategy", probe.strategy, "strategy name (see `fulcrum list`)")->required();
-  probeCommand->add_option("--grads", probe.grads, "CSV: T rows (tasks) of P gradients; K matrices separated by blank lines")
+      "probe",
+      "run one strategy on given per-task gradient matrices (CSV), print the update as JSON");
+  probeCommand->add_option("strategy", probe.strategy, "strategy name (see `fulcrum list`)")
       ->required();
-  probeCommand->add_option("--losses", probe.losses, "CSV: one line of T losses per step (default 1 each); a strategy that measures the losses after its step (famo) gets the next line");
-  probeCommand->add_option("--set", probe.sets, "a strategy option: --set c=0.5 (value as YAML; repeatable)");
+  probeCommand
+      ->add_option("--grads", probe.grads,
+                   "CSV: T rows (tasks) of P gradients; K matrices separated by blank lines")
+      ->required();
+  probeCommand->add_option("--losses", probe.losses,
+                           "CSV: one line of T losses per step (default 1 each); a strategy that "
+                           "measures the losses after its step (famo) gets the next line");
+  probeCommand->add_option("--set", probe.sets,
+                           "a strategy option: --set c=0.5 (value as YAML; repeatable)");
   probeCommand->add_option("--steps", probe.steps, "number of matrices in --grads (default 1)");
   probeCommand->add_option("--seed", probe.seed, "StrategyContext seed (default 0)");
 
   fulcrum::LandscapeOptions landscape;
-  CLI::App* landscapeCommand = app.add_subcommand(
-      "landscape", "run strategies on the two-task landscape (x in R^2) from given starts; trajectories to HDF5");
-  landscapeCommand->add_option("experiment", landscape.experiment, "landscape YAML file")->required();
-  landscapeCommand->add_option("--strategy", landscape.strategies, "only this entry of `strategies:` (repeatable)");
-  landscapeCommand->add_option("--steps", landscape.steps, "override landscape.steps")->check(CLI::Range(1, 100000000));
+  CLI::App* landscapeCommand = app.add_subcommand("landscape",
+                                                  "run strategies on the two-task landscape (x in "
+                                                  "R^2) from given starts; trajectories to HDF5");
+  landscapeCommand->add_option("experiment", landscape.experiment, "landscape YAML file")
+      ->required();
+  landscapeCommand->add_option("--strategy", landscape.strategies,
+                               "only this entry of `strategies:` (repeatable)");
+  landscapeCommand->add_option("--steps", landscape.steps, "override landscape.steps")
+      ->check(CLI::Range(1, 100000000));
   landscapeCommand->add_option("--out", landscape.out, "result file (default <output>/<name>.h5)");
-  landscapeCommand->add_option("--jobs", landscape.jobs, "runs at once (default: the number of cores)")
+  landscapeCommand
+      ->add_option("--jobs", landscape.jobs, "runs at once (default: the number of cores)")
       ->check(CLI::Range(1, 1024));
 
   try {
@@ -173,8 +222,9 @@ int cliMain(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   // --strategy NAME comes before every --set, so that `--set strategy.X=...` tunes it.
-  for (auto [name, sets] : {std::pair{&runStrategy, &run.overrides}, std::pair{&sweepStrategy, &sweep.sets},
-                            std::pair{&statusStrategy, &status.sets}}) {
+  for (auto [name, sets] :
+       {std::pair{&runStrategy, &run.overrides}, std::pair{&sweepStrategy, &sweep.sets},
+        std::pair{&statusStrategy, &status.sets}}) {
     if (!name->empty()) sets->insert(sets->begin(), "strategy.name=" + *name);
   }
   try {
@@ -183,7 +233,8 @@ int cliMain(int argc, char** argv) {
       return 0;
     }
     if (*runCommand) return fulcrum::runCommand(run);
-    if (*listCommand) return listName.empty() ? fulcrum::listCommand() : fulcrum::listStrategyCommand(listName);
+    if (*listCommand)
+      return listName.empty() ? fulcrum::listCommand() : fulcrum::listStrategyCommand(listName);
     if (*sweepCommand && launcher == "slurm") return fulcrum::slurmSweepCommand(sweep, slurm);
     if (*sweepCommand) return fulcrum::sweepCommand(sweep);
     if (*statusCommand) return fulcrum::statusCommand(status);

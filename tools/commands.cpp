@@ -27,6 +27,7 @@
 #include "framework/regular_file.h"
 #include "framework/sweep.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "framework/warning_capture.h"
 #include "fulcrum_version.h"
 #include "results/file_screen.h"
@@ -70,7 +71,6 @@ std::string blasLibrary() {
   }
   return "unknown";
 }
-
 
 }  // namespace
 
@@ -124,14 +124,16 @@ int reportError(const std::string& message, int code) {
 void prepareOutputFolder(const fs::path& folder) {
   std::error_code code;
   fs::create_directories(folder, code);
-  if (code) throw std::runtime_error(fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
+  if (code)
+    throw std::runtime_error(
+        fmt::format("cannot create output folder '{}': {}", folder.string(), code.message()));
   // A real write, not access(): root passes access() on a read-only mount,
   // and a full disk shows only when data is written and synced.
   const fs::path probe = folder / fmt::format(".fulcrum-write-test-{}", getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    throw std::runtime_error(
-        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(errno)));
+    throw std::runtime_error(fmt::format("output folder '{}' is not writable: {}", folder.string(),
+                                         std::strerror(errno)));
   }
   const char byte = 'x';
   const bool written = ::write(fd, &byte, 1) == 1 && ::fsync(fd) == 0;
@@ -139,8 +141,8 @@ void prepareOutputFolder(const fs::path& folder) {
   ::close(fd);
   fs::remove(probe, code);
   if (!written) {
-    throw std::runtime_error(
-        fmt::format("output folder '{}' is not writable: {}", folder.string(), std::strerror(error)));
+    throw std::runtime_error(fmt::format("output folder '{}' is not writable: {}", folder.string(),
+                                         std::strerror(error)));
   }
 }
 
@@ -154,9 +156,10 @@ std::string noSpaceNote(const fs::path& folder) {
 }
 
 std::string versionText() {
-  return fmt::format("fulcrum {} (commit {})\nLibTorch {}\nHDF5 {}.{}.{}\nBLAS {}\nthreads available {}\n",
-                     FULCRUM_VERSION, FULCRUM_GIT_COMMIT, TORCH_VERSION, H5_VERS_MAJOR,
-                     H5_VERS_MINOR, H5_VERS_RELEASE, blasLibrary(), std::thread::hardware_concurrency());
+  return fmt::format(
+      "fulcrum {} (commit {})\nLibTorch {}\nHDF5 {}.{}.{}\nBLAS {}\nthreads available {}\n",
+      FULCRUM_VERSION, FULCRUM_GIT_COMMIT, TORCH_VERSION, H5_VERS_MAJOR, H5_VERS_MINOR,
+      H5_VERS_RELEASE, blasLibrary(), std::thread::hardware_concurrency());
 }
 
 namespace {
@@ -186,8 +189,8 @@ class ProgressLine {
     lastShown_ = now;
     const double rate = static_cast<double>(done) / elapsed;
     const auto left = static_cast<int64_t>(static_cast<double>(total - done) / rate);
-    show(fmt::format("epoch {}/{}: step {}/{}, {:.3g} steps/s, ETA {}:{:02}", epoch + 1, epochs, done,
-                     total, rate, left / 60, left % 60));
+    show(fmt::format("epoch {}/{}: step {}/{}, {:.3g} steps/s, ETA {}:{:02}", epoch + 1, epochs,
+                     done, total, rate, left / 60, left % 60));
   }
   void clear() {
     if (!shown_) return;
@@ -203,6 +206,16 @@ class ProgressLine {
 
 }  // namespace
 
+std::unique_ptr<Strategy> validateTrial(const ExperimentSpec& spec) {
+  try {
+    std::unique_ptr<Strategy> strategy = makeStrategy(spec.strategy, spec.tasks);
+    checkStrategyFits(spec, *strategy, planModel(spec));
+    return strategy;
+  } catch (const ConfigError& e) {
+    throw locateInOverrides(spec, e);
+  }
+}
+
 int runCommand(const RunOptions& options) {
   // From here on a LibTorch warning is an error of the trial (`run` and
   // `run-trial` alike), not a line on stderr: the trainer fails on it.
@@ -215,20 +228,22 @@ int runCommand(const RunOptions& options) {
     return reportError(e.what());
   }
   try {
-    strategy = makeStrategy(spec.strategy, spec.tasks);
+    strategy = validateTrial(spec);
   } catch (const ConfigError& e) {
-    return reportError(locateInOverrides(spec, e).what());
+    return reportError(e.what());
   }
   // <out>.ckpt.part-<pid> and the like must fit the file system's limit.
   if (!options.out.empty() &&
       fs::path(options.out).filename().string().size() + kFileSuffixReserve > kFileNameMax) {
-    return reportError(fmt::format("--out {}: the file name is too long: fulcrum appends up to {} "
-                                   "bytes to it (.ckpt.part-<pid>, .lock) and a file name has at "
-                                   "most {}",
-                                   options.out, kFileSuffixReserve, kFileNameMax));
+    return reportError(
+        fmt::format("--out {}: the file name is too long: fulcrum appends up to {} "
+                    "bytes to it (.ckpt.part-<pid>, .lock) and a file name has at "
+                    "most {}",
+                    options.out, kFileSuffixReserve, kFileNameMax));
   }
   const fs::path path = options.out.empty()
-                            ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name, spec.strategyName, spec.seed)
+                            ? fs::path(spec.output) / fmt::format("{}-{}-seed{}.h5", spec.name,
+                                                                  spec.strategyName, spec.seed)
                             : fs::path(options.out);
   const std::string checkpoint = checkpointPathOf(path.string());
   // Only a regular file is ever replaced: a FIFO, a device node (as root,
@@ -247,14 +262,16 @@ int runCommand(const RunOptions& options) {
     prepareOutputFolder(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   } catch (const std::exception& e) {
     // Located where the folder was chosen: --out, or the `output:` key.
-    if (!options.out.empty()) return reportError(fmt::format("--out {}: {}", options.out, e.what()));
+    if (!options.out.empty())
+      return reportError(fmt::format("--out {}: {}", options.out, e.what()));
     return reportError(errorAtKey(spec, "output", e.what()).what());
   }
   // The data before the lock: bad input leaves nothing behind, not even a lock file.
   MultiTaskData data;
   // On a terminal, one line while the data is built (multi_fashion composes
   // its images) and inside long epochs, cleared before any other output.
-  const auto progress = std::make_shared<ProgressLine>(!options.quiet && ::isatty(STDOUT_FILENO) == 1);
+  const auto progress =
+      std::make_shared<ProgressLine>(!options.quiet && ::isatty(STDOUT_FILENO) == 1);
   progress->show(fmt::format("fulcrum run: building the data (data.kind {})…", spec.data.kind));
   try {
     try {
@@ -265,13 +282,22 @@ int runCommand(const RunOptions& options) {
     }
     progress->clear();
   } catch (const DataError& e) {
-    return reportError(errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what()).what());
+    return reportError(
+        errorAtKey(spec, spec.data.kind == "multi_fashion" ? "data.directory" : "data", e.what())
+            .what());
   } catch (const c10::Error& e) {
     return reportError(errorAtKey(spec, "data", e.what_without_backtrace()).what());
   } catch (const std::bad_alloc&) {
     return reportError(errorAtKey(spec, "data", "not enough memory for the dataset").what());
   } catch (const ConfigError& e) {  // a data file's content, located at the key naming it
     return reportError(e.what());
+  }
+  // Once the data's shape is known (a registered dataset's is known only now).
+  std::shared_ptr<MultiTaskModel> model;
+  try {
+    model = makeModel(spec, data.inputShape);
+  } catch (const ConfigError& e) {
+    return reportError(locateInOverrides(spec, e).what());
   }
 
   // Every writer of a trial file holds its lock for the whole trial; a
@@ -305,7 +331,8 @@ int runCommand(const RunOptions& options) {
       // another configuration is refused when it is loaded.
       const TrialFileState mine = readTrialState(path.string(), &identity);
       if (mine.status == "foreign") return reportError(fmt::format("--resume: {}", mine.error));
-      std::cout << fmt::format("fulcrum run: {} is already completed; nothing to resume", path.string())
+      std::cout << fmt::format("fulcrum run: {} is already completed; nothing to resume",
+                               path.string())
                 << std::endl;
       return 0;
     }
@@ -320,7 +347,8 @@ int runCommand(const RunOptions& options) {
     }
   } else if (fs::exists(path) && !options.overwrite) {
     return reportError(fmt::format(
-        "result file '{}' exists; pass --overwrite to replace it, or --resume to continue it", path.string()));
+        "result file '{}' exists; pass --overwrite to replace it, or --resume to continue it",
+        path.string()));
   }
 
   TrialDescription description;
@@ -342,7 +370,8 @@ int runCommand(const RunOptions& options) {
   hooks.checkpointPath = checkpoint;
   hooks.resume = resume;
   hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
-  // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step N").
+  // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step
+  // N").
   installStopHandlers();
   // A closed stdout (`fulcrum run ... | head -1`) interrupts the trial like
   // SIGTERM (resumable) instead of killing it with SIGPIPE mid-write.
@@ -353,22 +382,25 @@ int runCommand(const RunOptions& options) {
       progress->clear();
       std::cout << line << std::endl;
     };
-    hooks.stepStarting = [progress, epochs = spec.train.epochs](int64_t epoch, int64_t done, int64_t total) {
+    hooks.stepStarting = [progress, epochs = spec.train.epochs](int64_t epoch, int64_t done,
+                                                                int64_t total) {
       progress->epoch(epoch, epochs, done, total);
     };
   }
-  hooks.warning = [](const std::string& line) { std::cerr << "fulcrum: warning: " << line << std::endl; };
+  hooks.warning = [](const std::string& line) {
+    std::cerr << "fulcrum: warning: " << line << std::endl;
+  };
   hooks.notice = [](const std::string& line) { std::cout << "fulcrum run: " << line << std::endl; };
   if (!options.quiet) {
-    std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}", spec.name,
-                             spec.strategyName, spec.seed, spec.tasks.size(), data.train.size(),
-                             path.string())
+    std::cout << fmt::format("fulcrum run: {} strategy={} seed={} tasks={} train={} → {}",
+                             spec.name, spec.strategyName, spec.seed, spec.tasks.size(),
+                             data.train.size(), path.string())
               << std::endl;
   }
   TrialResult result;
   try {
     try {
-      result = train(spec, data, *strategy, log, description, hooks);
+      result = train(spec, data, *model, *strategy, log, description, hooks);
     } catch (...) {
       progress->clear();  // before any message, which would share the line
       throw;
@@ -397,9 +429,10 @@ int runCommand(const RunOptions& options) {
     return reportError(fmt::format("trial failed: {}", e.what()), 1);
   }
   if (result.skippedSteps > 0) {
-    std::cerr << fmt::format("fulcrum: warning: {} optimizer step(s) skipped for non-finite values "
-                             "(train.on_nan: skip_step)\n",
-                             result.skippedSteps);
+    std::cerr << fmt::format(
+        "fulcrum: warning: {} optimizer step(s) skipped for non-finite values "
+        "(train.on_nan: skip_step)\n",
+        result.skippedSteps);
   }
   if (result.status != "completed") {
     std::cerr << "fulcrum: trial failed: " << result.error << "\n";
@@ -413,13 +446,20 @@ int runCommand(const RunOptions& options) {
 int listCommand() {
   std::cout << fmt::format("{:<14} {:<18} {}\n", "strategy", "needs", "description");
   for (const auto& row : strategyTable()) {
-    std::cout << fmt::format("{:<14} {:<18} {} [{}]\n", row.name, toString(row.needs), row.description,
-                             row.reference);
+    std::cout << fmt::format("{:<14} {:<18} {} [{}]\n", row.name, toString(row.needs),
+                             row.description, row.reference);
   }
-  std::vector<std::string> data = {"multi_fashion", "gradnorm_toy"}, trunks = {"mlp", "lenet"};
+  std::cout << fmt::format("\n{:<14} {}\n", "architecture", "description");
+  for (const auto& row : architectureTable()) {
+    std::cout << fmt::format("{:<14} {}{}\n", row.name, row.description,
+                             row.reference.empty() ? "" : " [" + row.reference + "]");
+  }
+  std::vector<std::string> data = {"multi_fashion", "gradnorm_toy"}, trunks, heads;
   for (const auto& row : datasetTable()) data.push_back(row.name);
   for (const auto& row : trunkTable()) trunks.push_back(row.name);
-  std::cout << fmt::format("\ndata kinds: {}\ntrunk kinds: {}\n", fmt::join(data, ", "), fmt::join(trunks, ", "));
+  for (const auto& row : headTable()) heads.push_back(row.name);
+  std::cout << fmt::format("\ndata kinds: {}\ntrunk kinds: {}\nhead kinds: {}\n",
+                           fmt::join(data, ", "), fmt::join(trunks, ", "), fmt::join(heads, ", "));
   return 0;
 }
 
@@ -438,8 +478,8 @@ int listStrategyCommand(const std::string& name) {
   }
   for (const auto& row : strategyTable()) {
     if (row.name != name) continue;
-    std::cout << fmt::format("{}: {}\n  {}\n  needs: {}\n", row.name, row.description, row.reference,
-                             toString(row.needs));
+    std::cout << fmt::format("{}: {}\n  {}\n  needs: {}\n", row.name, row.description,
+                             row.reference, toString(row.needs));
   }
   const std::vector<OptionRecord> options = node.recordedOptions();
   std::vector<OptionRecord> shown;
@@ -456,7 +496,8 @@ int listStrategyCommand(const std::string& name) {
     typeWidth = std::max(typeWidth, option.type.size());
     defaultWidth = std::max(defaultWidth, option.fallback.size());
   }
-  std::cout << "\noptions (strategy.OPTION; defaults for 2 tasks where they depend on the tasks):\n";
+  std::cout
+      << "\noptions (strategy.OPTION; defaults for 2 tasks where they depend on the tasks):\n";
   std::cout << fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", "option", keyWidth, "type", typeWidth,
                            "default", defaultWidth, "allowed");
   for (const auto& option : shown) {
@@ -500,8 +541,8 @@ int showCommand(const std::vector<std::string>& files) {
       if (!unsafe.empty()) throw results::FileError(fmt::format("{}: {}", file, unsafe));
       results::TrialReader reader(file);
       std::cout << file << "\n";
-      for (const char* key : {"name", "run_name", "strategy", "status", "error", "start_time", "end_time", "host",
-                              "fulcrum_version", "git_commit", "tasks"}) {
+      for (const char* key : {"name", "run_name", "strategy", "status", "error", "start_time",
+                              "end_time", "host", "fulcrum_version", "git_commit", "tasks"}) {
         const std::string value = reader.text(key);
         if (!value.empty()) std::cout << fmt::format("  {:<16} {}\n", key, value);
       }
@@ -512,10 +553,12 @@ int showCommand(const std::vector<std::string>& files) {
       }
       const std::vector<double> epochs = reader.curve("epochs/epoch");
       const std::vector<double> steps = reader.curve("steps/step");
-      std::cout << fmt::format("  {:<16} {} epochs, {} steps logged\n", "progress", epochs.size(), steps.size());
+      std::cout << fmt::format("  {:<16} {} epochs, {} steps logged\n", "progress", epochs.size(),
+                               steps.size());
       std::cout << "  final metrics (last epoch logged):\n";
       for (const auto& curve : reader.curves()) {
-        if (curve.rfind("epochs/", 0) != 0 || curve == "epochs/epoch" || curve == "epochs/seconds") continue;
+        if (curve.rfind("epochs/", 0) != 0 || curve == "epochs/epoch" || curve == "epochs/seconds")
+          continue;
         const std::vector<double> values = reader.curve(curve);
         if (values.empty()) continue;
         std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(7), values.back());
@@ -524,7 +567,8 @@ int showCommand(const std::vector<std::string>& files) {
       for (const auto& curve : reader.curves()) {
         if (curve.rfind("steps/weight/", 0) != 0) continue;
         const std::vector<double> values = reader.curve(curve);
-        if (!values.empty()) std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(13), values.back());
+        if (!values.empty())
+          std::cout << fmt::format("    {:<44} {:.6g}\n", curve.substr(13), values.back());
       }
       const std::string yaml = reader.text("config_yaml");
       if (!yaml.empty()) {

@@ -4,20 +4,22 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace fulcrum {
 
 struct ExperimentSpec;
+class Strategy;
 
 /// Options of `fulcrum run`.
 struct RunOptions {
   std::string experiment;              ///< the YAML file
   std::vector<std::string> overrides;  ///< --set key.path=value
-  std::string out;                     ///< --out: result file; default <output>/<name>-<strategy>-seed<seed>.h5
-  bool overwrite = false;              ///< --overwrite: replace an existing result file
-  bool quiet = false;                  ///< --quiet: no per-epoch lines
+  std::string out;         ///< --out: result file; default <output>/<name>-<strategy>-seed<seed>.h5
+  bool overwrite = false;  ///< --overwrite: replace an existing result file
+  bool quiet = false;      ///< --quiet: no per-epoch lines
   /// --resume: continue an interrupted trial from its checkpoint (<result>.ckpt);
   /// a completed trial is left alone, one without a checkpoint starts over.
   bool resume = false;
@@ -60,6 +62,12 @@ TrialIdentity identityOf(const ExperimentSpec& spec);
 /// whose configuration or seed is not the expected one is "foreign". Never
 /// throws for a bad file.
 TrialFileState readTrialState(const std::string& path, const TrialIdentity* expected = nullptr);
+
+/// The strategy of `spec`, after validating its options, the model's
+/// (models/registry.h: architecture, trunk, head, the memory they need) and
+/// that the model offers what the strategy needs. ConfigError located at
+/// the key (or the `--set` that wrote it) otherwise.
+std::unique_ptr<Strategy> validateTrial(const ExperimentSpec& spec);
 
 /// Prints "fulcrum: <message>" to stderr and returns `code`.
 int reportError(const std::string& message, int code = 2);

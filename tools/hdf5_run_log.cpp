@@ -1,8 +1,8 @@
 #include "tools/hdf5_run_log.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace fulcrum {
 
@@ -12,20 +12,23 @@ namespace {
 /// up to its checkpoint: steps before `step`, epochs before `epoch`; keeps
 /// the file's `start_time` in `attributes` (the new one becomes
 /// `resume_time`). Throws results::FileError if the file cannot continue.
-std::vector<std::vector<double>> curvesBefore(const std::string& path, const std::vector<std::string>& curves,
-                                              int64_t step, int64_t epoch, results::Attributes& attributes) {
+std::vector<std::vector<double>> curvesBefore(const std::string& path,
+                                              const std::vector<std::string>& curves, int64_t step,
+                                              int64_t epoch, results::Attributes& attributes) {
   const results::TrialReader reader(path);
   auto countBelow = [&](const std::string& index, int64_t limit) {
-    const std::vector<double> values = reader.hasCurve(index) ? reader.curve(index) : std::vector<double>{};
+    const std::vector<double> values =
+        reader.hasCurve(index) ? reader.curve(index) : std::vector<double>{};
     std::size_t count = 0;
     while (count < values.size() && values[count] < static_cast<double>(limit)) ++count;
     return count;
   };
   const std::size_t epochs = countBelow("epochs/epoch", epoch);
   if (epochs != static_cast<std::size_t>(epoch)) {
-    throw results::FileError(fmt::format("{}: cannot continue this trial: the file holds {} epoch(s), its checkpoint "
-                                         "was taken after epoch {}; remove the checkpoint to start over",
-                                         path, epochs, epoch));
+    throw results::FileError(
+        fmt::format("{}: cannot continue this trial: the file holds {} epoch(s), its checkpoint "
+                    "was taken after epoch {}; remove the checkpoint to start over",
+                    path, epochs, epoch));
   }
   const std::size_t steps = countBelow("steps/step", step);
   const std::size_t gradients = countBelow("gradients/step", step);
@@ -36,9 +39,10 @@ std::vector<std::vector<double>> curvesBefore(const std::string& path, const std
                                                                 : steps;
     std::vector<double> curve = reader.hasCurve(name) ? reader.curve(name) : std::vector<double>{};
     if (curve.size() < keep) {
-      throw results::FileError(fmt::format("{}: cannot continue this trial: curve '{}' holds {} values, {} expected; "
-                                           "remove the checkpoint to start over",
-                                           path, name, curve.size(), keep));
+      throw results::FileError(
+          fmt::format("{}: cannot continue this trial: curve '{}' holds {} values, {} expected; "
+                      "remove the checkpoint to start over",
+                      path, name, curve.size(), keep));
     }
     curve.resize(keep);
     values.push_back(std::move(curve));
@@ -116,7 +120,8 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
                                        d.higherIsBetter[t][m] ? "higher" : "lower"));
     }
   }
-  if (!directions.empty()) attributes.text["metric_directions"] = fmt::format("{}", fmt::join(directions, ","));
+  if (!directions.empty())
+    attributes.text["metric_directions"] = fmt::format("{}", fmt::join(directions, ","));
   std::vector<std::vector<double>> initial;
   if (d.resumeEpoch > 0) {
     initial = curvesBefore(path_, curves, d.resumeStep, d.resumeEpoch, attributes);
@@ -124,8 +129,8 @@ void Hdf5RunLog::begin(const TrialDescription& d) {
       for (double skipped : initial[skippedIndex_]) skippedTotal_ += static_cast<int64_t>(skipped);
     }
   }
-  writer_ = std::make_unique<results::TrialWriter>(path_, attributes, curves, overwrite_ || d.resumeEpoch > 0,
-                                                   std::move(initial));
+  writer_ = std::make_unique<results::TrialWriter>(
+      path_, attributes, curves, overwrite_ || d.resumeEpoch > 0, std::move(initial));
   stepIndex_ = 0;
   stepEpoch_ = 1;
   lastFlush_ = std::chrono::steady_clock::now();
@@ -180,7 +185,8 @@ void Hdf5RunLog::epoch(const EpochRecord& r) {
   for (std::size_t s = 0; s < splits_; ++s) {
     for (std::size_t t = 0; t < tasks_; ++t) {
       for (std::size_t m = 0; m < metricCounts_[t]; ++m) {
-        const bool present = s < r.values.size() && t < r.values[s].size() && m < r.values[s][t].size();
+        const bool present =
+            s < r.values.size() && t < r.values[s].size() && m < r.values[s][t].size();
         writer_->append(index++, present ? r.values[s][t][m] : std::nan(""));
       }
     }

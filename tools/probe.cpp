@@ -101,8 +101,9 @@ std::vector<std::vector<Row>> readBlocks(const std::string& path) {
 std::vector<torch::Tensor> readGradients(const std::string& path, int64_t steps) {
   const auto blocks = readBlocks(path);
   if (static_cast<int64_t>(blocks.size()) != steps) {
-    throw ProbeError(fmt::format("{}: expected {} matri{} (--steps {}) separated by blank lines, found {}",
-                                 path, steps, steps == 1 ? "x" : "ces", steps, blocks.size()));
+    throw ProbeError(
+        fmt::format("{}: expected {} matri{} (--steps {}) separated by blank lines, found {}", path,
+                    steps, steps == 1 ? "x" : "ces", steps, blocks.size()));
   }
   const std::size_t tasks = blocks[0].size();
   const std::size_t width = blocks[0][0].values.size();
@@ -112,8 +113,8 @@ std::vector<torch::Tensor> readGradients(const std::string& path, int64_t steps)
       throw ProbeError(fmt::format("{}:{}: matrix {} has {} rows (tasks), the first has {}", path,
                                    blocks[k][0].line, k + 1, blocks[k].size(), tasks));
     }
-    torch::Tensor matrix = torch::empty({static_cast<int64_t>(tasks), static_cast<int64_t>(width)},
-                                        torch::kFloat64);
+    torch::Tensor matrix =
+        torch::empty({static_cast<int64_t>(tasks), static_cast<int64_t>(width)}, torch::kFloat64);
     auto a = matrix.accessor<double, 2>();
     for (std::size_t i = 0; i < tasks; ++i) {
       const Row& row = blocks[k][i];
@@ -131,8 +132,11 @@ std::vector<torch::Tensor> readGradients(const std::string& path, int64_t steps)
 }
 
 /// The K loss vectors of --losses (ones without it).
-std::vector<std::vector<double>> readLosses(const std::string& path, int64_t steps, std::size_t tasks) {
-  if (path.empty()) return std::vector<std::vector<double>>(static_cast<std::size_t>(steps), std::vector<double>(tasks, 1.0));
+std::vector<std::vector<double>> readLosses(const std::string& path, int64_t steps,
+                                            std::size_t tasks) {
+  if (path.empty())
+    return std::vector<std::vector<double>>(static_cast<std::size_t>(steps),
+                                            std::vector<double>(tasks, 1.0));
   std::vector<Row> rows;
   for (auto& block : readBlocks(path)) {
     for (auto& row : block) rows.push_back(std::move(row));
@@ -144,8 +148,9 @@ std::vector<std::vector<double>> readLosses(const std::string& path, int64_t ste
   std::vector<std::vector<double>> out;
   for (const Row& row : rows) {
     if (row.values.size() != tasks) {
-      throw ProbeError(fmt::format("{}:{}: {} losses, expected {} (one per task, as rows in --grads)",
-                                   path, row.line, row.values.size(), tasks));
+      throw ProbeError(
+          fmt::format("{}:{}: {} losses, expected {} (one per task, as rows in --grads)", path,
+                      row.line, row.values.size(), tasks));
     }
     out.push_back(row.values);
   }
@@ -174,9 +179,12 @@ std::string jsonString(const std::string& s) {
 
 const char* kindName(StepOutput::Kind kind) {
   switch (kind) {
-    case StepOutput::Kind::kObjective: return "objective";
-    case StepOutput::Kind::kSharedGradient: return "shared_gradient";
-    case StepOutput::Kind::kRepresentationGradient: return "representation_gradient";
+    case StepOutput::Kind::kObjective:
+      return "objective";
+    case StepOutput::Kind::kSharedGradient:
+      return "shared_gradient";
+    case StepOutput::Kind::kRepresentationGradient:
+      return "representation_gradient";
   }
   return "?";
 }
@@ -201,13 +209,16 @@ YAML::Node strategyNode(const ProbeOptions& options) {
 }
 
 void runProbe(const ProbeOptions& options, std::ostream& out) {
-  if (options.steps < 1) throw ProbeError(fmt::format("--steps {}: must be at least 1", options.steps));
+  if (options.steps < 1)
+    throw ProbeError(fmt::format("--steps {}: must be at least 1", options.steps));
   const std::vector<torch::Tensor> gradients = readGradients(options.grads, options.steps);
   const int64_t taskCount = gradients[0].size(0);
-  const auto lossRows = readLosses(options.losses, options.steps, static_cast<std::size_t>(taskCount));
+  const auto lossRows =
+      readLosses(options.losses, options.steps, static_cast<std::size_t>(taskCount));
 
   std::vector<TaskSpec> tasks;
-  for (int64_t i = 0; i < taskCount; ++i) tasks.push_back(TaskSpec{fmt::format("task{}", i), TaskKind::kRegression, 1});
+  for (int64_t i = 0; i < taskCount; ++i)
+    tasks.push_back(TaskSpec{fmt::format("task{}", i), TaskKind::kRegression, 1});
   auto strategy = makeStrategy(ConfigNode(strategyNode(options), "--set", "strategy"), tasks);
   StrategyContext context;
   context.tasks = tasks;
@@ -232,7 +243,7 @@ void runProbe(const ProbeOptions& options, std::ostream& out) {
     }
     FixedGradientSource source(g);
     const StepOutput update = strategy->step(StepInput{losses, source, k, k});
-    applyUpdate(update, UpdateTargets{{theta}, {}, losses, theta});
+    applyUpdate(update, UpdateTargets{{theta}, {}, losses, {theta}});
     const torch::Tensor direction =
         theta.grad().defined() ? theta.grad().detach() : torch::zeros({g.size(1)}, torch::kFloat64);
     std::string diagnostics = "{";
@@ -240,9 +251,10 @@ void runProbe(const ProbeOptions& options, std::ostream& out) {
       diagnostics += (d ? "," : "") + jsonString(names[d]) + ":" + number(update.diagnostics[d]);
     }
     diagnostics += "}";
-    out << fmt::format("{{\"step\":{},\"kind\":\"{}\",\"direction\":{},\"weights\":{},\"diagnostics\":{}}}\n", k,
-                       kindName(update.kind), jsonArray(direction),
-                       update.weights.defined() ? jsonArray(update.weights) : "[]", diagnostics);
+    out << fmt::format(
+        "{{\"step\":{},\"kind\":\"{}\",\"direction\":{},\"weights\":{},\"diagnostics\":{}}}\n", k,
+        kindName(update.kind), jsonArray(direction),
+        update.weights.defined() ? jsonArray(update.weights) : "[]", diagnostics);
     // As the trainer does: a strategy that measures the losses after its step
     // gets them before its next step(); here they are the next row of --losses
     // (each matrix is a step of its own, as is each epoch).

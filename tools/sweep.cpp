@@ -40,7 +40,7 @@ std::vector<TrialSpec> planAndValidate(const std::string& file,
   std::vector<TrialSpec> trials = planSweep(file, SweepOptions{sets, sweeps});
   for (const auto& trial : trials) {
     try {
-      makeStrategy(trial.spec.strategy, trial.spec.tasks);
+      validateTrial(trial.spec);
     } catch (const ConfigError& e) {
       trial.rethrow(e);
     }

@@ -16,6 +16,7 @@
 #include "framework/experiment.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -108,14 +109,13 @@ TEST_CASE("regression targets N, N × 1 and N × D from csv and hdf5 train on th
     testing::LambdaStrategy strategy;
     strategy.onStep = testing::equalObjective;
     testing::MemoryLog log;
-    REQUIRE(train(spec, loaded, strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, loaded, *makeModel(spec, loaded.inputShape), strategy, log, {}).status == "completed");
     REQUIRE(log.steps.size() == 1);  // one batch: all 12 rows (the mean does not depend on their order)
 
-    // The same initial model (train() seeds torch with the experiment's seed
-    // and builds it first), and the MSE by hand, element by element.
-    torch::manual_seed(spec.seed);
-    MultiTaskModel model(spec.trunk, spec.head, loaded.inputShape, spec.tasks);
-    const torch::Tensor out = model->head(0, model->representation(loaded.train.inputs)).detach().to(torch::kFloat64);
+    // The same initial model (makeModel seeds torch with the experiment's
+    // seed), and the MSE by hand, element by element.
+    const auto model = makeModel(spec, loaded.inputShape);
+    const torch::Tensor out = model->forward({loaded.train.inputs}).outputs[0].detach().to(torch::kFloat64);
     const torch::Tensor target = loaded.train.targets[0].to(torch::kFloat64);
     double squares = 0.0, broadcast = 0.0;
     for (int64_t r = 0; r < 12; ++r) {

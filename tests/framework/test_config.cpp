@@ -12,6 +12,7 @@
 
 #include "framework/config_node.h"
 #include "framework/experiment.h"
+#include "models/registry.h"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
@@ -261,10 +262,9 @@ TEST_CASE("config: a minimal experiment gets every default", "[config]") {
   CHECK(spec.data.gradNormToy.inputDim == 250);
   CHECK(spec.data.gradNormToy.outputDim == 100);
   CHECK(spec.data.gradNormToy.trainSize == 9000);
-  CHECK(spec.trunk.kind == "mlp");
-  CHECK(spec.trunk.hidden == std::vector<int64_t>{100, 100, 100, 100});
-  CHECK(spec.head.kind == "linear");
-  CHECK(spec.head.hidden.empty());
+  // hps, mlp trunk 250 → 100 ×4, linear heads 100 → 100: 25100 + 3·10100 + 2·10100.
+  CHECK(planModel(spec).architecture == "hps");
+  CHECK(planModel(spec).size.parameters == 75600);
   REQUIRE(spec.tasks.size() == 2);
   CHECK(spec.tasks[0].name == "task0");
   CHECK(spec.tasks[1].name == "task1");
@@ -284,10 +284,11 @@ TEST_CASE("config: a minimal experiment gets every default", "[config]") {
 }
 
 TEST_CASE("config: multi_fashion defaults to a lenet trunk and its two tasks", "[config]") {
-  const ExperimentSpec spec =
-      parseExperiment("{data: {kind: multi_fashion}, strategy: {name: dwa}}", "dir/my_experiment.yaml");
+  const ExperimentSpec spec = parseExperiment(
+      "{data: {kind: multi_fashion}, strategy: {name: dwa}}", "dir/my_experiment.yaml");
   CHECK(spec.name == "my_experiment");  // the file's stem
-  CHECK(spec.trunk.kind == "lenet");
+  // lenet (810 + 10 + 5000 + 20 + 25000 + 50) and two linear heads 50 → 10.
+  CHECK(planModel(spec).size.parameters == 30890 + 2 * 510);
   CHECK(spec.data.multiFashion.directory == "/usr/share/datasets/fashion-mnist");
   CHECK(spec.data.multiFashion.trainSize == 54000);
   REQUIRE(spec.tasks.size() == 2);
@@ -308,8 +309,8 @@ TEST_CASE("config: values given in the file replace the defaults", "[config]") {
   CHECK(spec.name == "toy");
   CHECK(spec.seed == 7);
   CHECK(spec.data.gradNormToy.tasks == 3);  // from the number of sigmas
-  CHECK(spec.trunk.hidden == std::vector<int64_t>{32});
-  CHECK(spec.head.hidden == std::vector<int64_t>{50});
+  // Trunk 250 → 32 (8032); three mlp heads 32 → 50 → 100 (1650 + 5100 each).
+  CHECK(planModel(spec).size.parameters == 8032 + 3 * 6750);
   REQUIRE(spec.tasks.size() == 3);
   CHECK(spec.tasks[2].name == "c");
   CHECK(spec.train.epochs == 2);
@@ -385,11 +386,11 @@ TEST_CASE("config: whole-file problems", "[config]") {
 
 TEST_CASE("config: experiment-level checks name the offending key", "[config]") {
   REQUIRE_THROWS_WITH(
-      parseExperiment(
+      planModel(parseExperiment(
           "data: {kind: gradnorm_toy}\nmodel: {trunk: {kind: lenet}}\nstrategy: {name: fixed}\n",
-          "t.yaml"),
+          "t.yaml")),
       Equals("t.yaml:2:23: model.trunk.kind: the lenet trunk takes 1×36×36 images "
-             "(data.kind: multi_fashion), not data.kind 'gradnorm_toy'; use kind: mlp"));
+             "(data.kind: multi_fashion), not inputs of shape [250]; use kind: mlp"));
   REQUIRE_THROWS_WITH(
       parseExperiment(
           "data: {kind: gradnorm_toy}\ntasks: [{name: a}, {name: a}]\nstrategy: {name: fixed}\n",
@@ -490,7 +491,8 @@ TEST_CASE("config: numbers are plain decimal only, in files, lists and --set", "
   REQUIRE_THROWS_WITH(root("{lr: 0x1p3}").getDouble("lr", 1.0), Contains("'0x1p3' is not decimal"));
   REQUIRE_THROWS_WITH(root("{h: [10, 010]}").getIntList("h", {}),
                       Contains("h[1]: '010' has a leading zero"));
-  REQUIRE_THROWS_WITH(root("{w: [1, 0x2]}").getDoubleList("w", {}), Contains("w[1]: '0x2' is not decimal"));
+  REQUIRE_THROWS_WITH(root("{w: [1, 0x2]}").getDoubleList("w", {}),
+                      Contains("w[1]: '0x2' is not decimal"));
   // What is decimal still reads.
   CHECK(root("{a: 0}").getInt("a", 1) == 0);
   CHECK(root("{a: -12}").getInt("a", 1) == -12);
@@ -510,17 +512,21 @@ TEST_CASE("config: numbers are plain decimal only, in files, lists and --set", "
 }
 
 TEST_CASE("config: a second YAML document is refused, located", "[config]") {
-  const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n---\ntrain: {epochs: 9}\n";
+  const std::string text =
+      "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n---\ntrain: {epochs: 9}\n";
   REQUIRE_THROWS_WITH(parseExperiment(text, "two.yaml"),
                       Equals("two.yaml:4:1: a second YAML document (after '---'): an experiment "
                              "file holds one document, and fulcrum would ignore this one"));
   // A leading '---' starts the one document; a bare trailing one adds nothing.
-  CHECK(parseExperiment("---\n" + text.substr(0, text.find("---")), "one.yaml").strategyName == "fixed");
-  CHECK(parseExperiment(text.substr(0, text.find("---")) + "---\n", "one.yaml").strategyName == "fixed");
+  CHECK(parseExperiment("---\n" + text.substr(0, text.find("---")), "one.yaml").strategyName ==
+        "fixed");
+  CHECK(parseExperiment(text.substr(0, text.find("---")) + "---\n", "one.yaml").strategyName ==
+        "fixed");
 }
 
 TEST_CASE("config: an empty or null --set value is refused, not read as the default", "[config]") {
-  const std::string text = "data: {kind: gradnorm_toy}\ntrain: {epochs: 3}\nstrategy: {name: fixed}\n";
+  const std::string text =
+      "data: {kind: gradnorm_toy}\ntrain: {epochs: 3}\nstrategy: {name: fixed}\n";
   for (const std::string set : {"train.epochs=", "train=~", "train.epochs=null", "strategy="}) {
     const ConfigError error = configErrorOf([&] { parseExperiment(text, "o.yaml", {set}); });
     CHECK(error.file() == "--set " + set);
@@ -532,7 +538,8 @@ TEST_CASE("config: a file name that is not plain needs a name: key", "[config]")
   const std::string text = "data: {kind: gradnorm_toy}\nstrategy: {name: fixed}\n";
   REQUIRE_THROWS_WITH(parseExperiment(text, "dir/my exp.yaml"),
                       Contains("dir/my exp.yaml:1:1: the file name 'my exp' is not a plain name"));
-  REQUIRE_THROWS_WITH(parseExperiment(text, "dir/r\xc3\xa9sum\xc3\xa9.yaml"), Contains("is not a plain name"));
+  REQUIRE_THROWS_WITH(parseExperiment(text, "dir/r\xc3\xa9sum\xc3\xa9.yaml"),
+                      Contains("is not a plain name"));
   CHECK(parseExperiment(text + "name: mine\n", "dir/my exp.yaml").name == "mine");
   CHECK(parseExperiment(text, "dir/plain-name_1.yaml").name == "plain-name_1");
 }
@@ -577,7 +584,8 @@ TEST_CASE("config: another strategy's name brings that strategy's defaults", "[c
 }
 
 TEST_CASE("config: a nested --set whose key is unknown is blamed on the --set", "[config]") {
-  const std::string text = "data: {kind: gradnorm_toy}\ntrain: {epochs: 2}\nstrategy: {name: fixed}\n";
+  const std::string text =
+      "data: {kind: gradnorm_toy}\ntrain: {epochs: 2}\nstrategy: {name: fixed}\n";
   // 'optimzer' is not in the file: the --set created it on its way to 'lr'.
   REQUIRE_THROWS_WITH(parseExperiment(text, "n.yaml", {"train.optimzer.lr=0.1"}),
                       Equals("--set train.optimzer.lr=0.1: train.optimzer: unknown key 'optimzer' "

@@ -9,6 +9,7 @@
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -87,7 +88,7 @@ strategy: {name: anything}
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, TrialDescription{});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, TrialDescription{});
   REQUIRE(result.status == "completed");
   REQUIRE(masked == 6);
   for (const auto& step : log.steps) {
@@ -132,7 +133,7 @@ strategy: {name: anything}
     return out;
   };
   MemoryLog log;
-  REQUIRE(train(spec, data, strategy, log, TrialDescription{}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, TrialDescription{}).status == "completed");
   const double accuracy = log.epochs.back().values[1][0][1];
   REQUIRE((accuracy == 0.0 || accuracy == 1.0));
 }

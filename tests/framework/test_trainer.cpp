@@ -1,14 +1,14 @@
-#include <catch2/catch.hpp>
+#include <torch/torch.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
-
-#include <torch/torch.h>
 
 #include "framework/experiment.h"
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "framework/update.h"
 #include "framework/warning_capture.h"
 #include "tests/support/memory_log.h"
@@ -26,7 +26,8 @@ data: {kind: gradnorm_toy, sigmas: [1, 3], input_dim: 12, output_dim: 4,
 model: {trunk: {kind: mlp, hidden: [16, 8]}}
 train: {epochs: 2, batch_size: 40, optimizer: {kind: adam, lr: 0.01}}
 strategy: {name: anything}
-)", "toy.yaml");
+)",
+                                        "toy.yaml");
   spec.seed = seed;
   return spec;
 }
@@ -40,7 +41,7 @@ TEST_CASE("same seed gives identical curves, another seed different ones", "[tra
     LambdaStrategy strategy;
     strategy.onStep = equalObjective;
     MemoryLog log;
-    const TrialResult result = train(spec, data, strategy, log, {});
+    const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
     REQUIRE(result.status == "completed");
     return log;
   };
@@ -62,7 +63,8 @@ TEST_CASE("same seed gives identical curves, another seed different ones", "[tra
 
 TEST_CASE("the task-kind table names every kind, its metrics and their directions", "[trainer]") {
   REQUIRE(taskKindTable().size() == 3);
-  for (const TaskKind kind : {TaskKind::kRegression, TaskKind::kClassification, TaskKind::kBinary}) {
+  for (const TaskKind kind :
+       {TaskKind::kRegression, TaskKind::kClassification, TaskKind::kBinary}) {
     const TaskKindInfo& info = taskKindInfo(kind);
     CHECK(info.kind == kind);
     CHECK(toString(kind) == info.name);
@@ -83,7 +85,7 @@ TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {
   LambdaStrategy strategy;
   strategy.onStep = equalObjective;
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "loss of task 'task1' is NaN at step 0 (epoch 1)");
   REQUIRE(log.status == "failed");
@@ -101,25 +103,29 @@ TEST_CASE("an infinite weight fails the trial and keeps the steps before it", "[
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "weight of task 'task0' is infinite at step 4 (epoch 2)");
   REQUIRE(log.steps.size() == 4);
   REQUIRE(log.epochs.size() == 1);
 }
 
-TEST_CASE("the gradient source gives each task's own gradient, once per step", "[trainer][gradients]") {
+TEST_CASE("the gradient source gives each task's own gradient, once per step",
+          "[trainer][gradients]") {
   torch::manual_seed(0);
   const ExperimentSpec spec = smallToy();
   const std::vector<TaskSpec> tasks = spec.tasks;
-  MultiTaskModel model(spec.trunk, spec.head, std::vector<int64_t>{12}, tasks);
+  const auto model = makeModel(spec, std::vector<int64_t>{12});
   const torch::Tensor x = torch::randn({5, 12});
-  const torch::Tensor z = model->representation(x);
+  const ModelOutput forward = model->forward({x});
+  REQUIRE(forward.features.size() == 1);
+  const torch::Tensor z = forward.features[0];
   std::vector<torch::Tensor> losses;
-  for (std::size_t t = 0; t < tasks.size(); ++t) losses.push_back(model->head(t, z).square().mean() * (t + 1.0));
+  for (std::size_t t = 0; t < tasks.size(); ++t)
+    losses.push_back(forward.outputs[t].square().mean() * (t + 1.0));
 
-  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayerParameters());
-  source.reset(losses, z);
+  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayer());
+  source.reset(losses, forward.features);
   const torch::Tensor shared = source.sharedParameters().clone();
   const torch::Tensor last = source.lastSharedLayer().clone();
   const torch::Tensor rep = source.representation().clone();
@@ -135,7 +141,8 @@ TEST_CASE("the gradient source gives each task's own gradient, once per step", "
     for (auto& g : expected) flat.push_back(g.reshape(-1));
     REQUIRE(torch::allclose(shared[t], torch::cat(flat)));
     // The last shared layer is the last Linear of the trunk: its weight and bias close the row.
-    REQUIRE(torch::allclose(last[t], torch::cat(flat).narrow(0, shared.size(1) - last.size(1), last.size(1))));
+    REQUIRE(torch::allclose(
+        last[t], torch::cat(flat).narrow(0, shared.size(1) - last.size(1), last.size(1))));
     auto zGrad = torch::autograd::grad({losses[t]}, {z}, {}, true);
     REQUIRE(torch::allclose(rep[t], zGrad[0].reshape(-1)));
   }
@@ -143,12 +150,13 @@ TEST_CASE("the gradient source gives each task's own gradient, once per step", "
   REQUIRE_FALSE(torch::allclose(shared[0], shared[1]));
 }
 
-TEST_CASE("a combined gradient equal to the sum trains exactly like the summed loss", "[trainer][gradients]") {
+TEST_CASE("a combined gradient equal to the sum trains exactly like the summed loss",
+          "[trainer][gradients]") {
   const ExperimentSpec spec = smallToy();
   const MultiTaskData data = loadData(spec);
   auto finalLosses = [&](LambdaStrategy& strategy) {
     MemoryLog log;
-    REQUIRE(train(spec, data, strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
     return log.epochs.back().values[2];
   };
   LambdaStrategy objective;
@@ -198,13 +206,14 @@ TEST_CASE("a strategy's own parameters are trained without weight decay", "[trai
     return out;
   };
   MemoryLog log;
-  REQUIRE(train(spec, data, strategy, log, {}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
   // Six Adam steps of lr 0.01 against a consistently signed gradient.
   REQUIRE(strategy.scale[0].item<double>() == Approx(-0.06).margin(0.005));
   REQUIRE(log.steps.back().weights[0] == Approx(std::exp(-0.05)).margin(0.01));
 }
 
-TEST_CASE("a LibTorch warning during a trial fails it, naming the warning and the step", "[trainer][warnings]") {
+TEST_CASE("a LibTorch warning during a trial fails it, naming the warning and the step",
+          "[trainer][warnings]") {
   const ExperimentSpec spec = smallToy();
   const MultiTaskData data = loadData(spec);
   LambdaStrategy strategy;
@@ -219,13 +228,15 @@ TEST_CASE("a LibTorch warning during a trial fails it, naming the warning and th
     WarningCapture warnings;  // over the test main's handler, which would fail this test case
     TrainHooks hooks;
     hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
-    result = train(spec, data, strategy, log, {}, hooks);
+    result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
     REQUIRE(warnings.take().empty());  // taken by the trainer
   }
   REQUIRE(c10::Warning::get_warning_handler() == before);  // restored
   REQUIRE(result.status == "failed");
-  REQUIRE_THAT(result.error, Catch::StartsWith("LibTorch warning at step 2 (epoch 1): fulcrum test warning at step 2 (at ") &&
-                                 Catch::Contains("test_trainer.cpp:"));
+  REQUIRE_THAT(result.error,
+               Catch::StartsWith(
+                   "LibTorch warning at step 2 (epoch 1): fulcrum test warning at step 2 (at ") &&
+                   Catch::Contains("test_trainer.cpp:"));
   REQUIRE(log.status == "failed");
   REQUIRE(log.error == result.error);
   REQUIRE(log.steps.size() == 2);  // steps 0 and 1; step 2 is not logged
@@ -238,7 +249,8 @@ TEST_CASE("WarningCapture collects TORCH_WARN_ONCE every time and summarises", "
   REQUIRE(warnings.takeSummary().empty());
   TORCH_WARN("a");
   TORCH_WARN("b");
-  REQUIRE_THAT(warnings.takeSummary(), Catch::StartsWith("a (at ") && Catch::EndsWith("(and 1 more warning)"));
+  REQUIRE_THAT(warnings.takeSummary(),
+               Catch::StartsWith("a (at ") && Catch::EndsWith("(and 1 more warning)"));
 }
 
 // The test main turns any LibTorch warning into a failure of the test case
@@ -248,7 +260,8 @@ TEST_CASE("a LibTorch warning fails the test case that caused it", "[warnings][!
   REQUIRE(true);
 }
 
-TEST_CASE("applyUpdate: what each kind of StepOutput puts into the gradients", "[trainer][gradients]") {
+TEST_CASE("applyUpdate: what each kind of StepOutput puts into the gradients",
+          "[trainer][gradients]") {
   // θ shared (2), φ task 0's own; L0 = aᵀθ + 5φ, L1 = bᵀθ; z = 2θ the features.
   const torch::Tensor theta = torch::tensor({1.0, -1.0}, torch::kFloat64).requires_grad_(true);
   const torch::Tensor phi = torch::tensor({0.5}, torch::kFloat64).requires_grad_(true);
@@ -280,7 +293,7 @@ TEST_CASE("applyUpdate: what each kind of StepOutput puts into the gradients", "
     update.kind = StepOutput::Kind::kRepresentationGradient;
     update.direction = torch::tensor({1.0, 0.5}, torch::kFloat64);
     update.weights = weights;
-    applyUpdate(update, UpdateTargets{{theta}, {phi}, l, z});
+    applyUpdate(update, UpdateTargets{{theta}, {phi}, l, {z}});
     CHECK(theta.grad().equal(torch::tensor({2.0, 1.0}, torch::kFloat64)));  // ∂z/∂θ = 2
     CHECK(phi.grad().item<double>() == 10.0);
   }

@@ -11,6 +11,7 @@
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -68,7 +69,7 @@ TEST_CASE("a NaN combined gradient fails the trial naming the quantity and step"
   const MultiTaskData data = loadData(spec);
   LambdaStrategy strategy = nanDirectionAt(2);
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "combined gradient (direction) of the shared parameters is NaN at step 2 (epoch 1)");
   REQUIRE(log.steps.size() == 2);
@@ -86,7 +87,7 @@ TEST_CASE("an infinite objective gradient names the first task whose head gets i
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   // inf times a zero partial derivative is NaN, so either may be reported.
   REQUIRE_THAT(result.error, Catch::Matchers::StartsWith("gradient of task 'task1' (its head) is ") &&
@@ -101,7 +102,7 @@ TEST_CASE("skip_step skips a NaN direction, counts it and trains on", "[trainer]
   std::vector<std::string> warnings;
   TrainHooks hooks;
   hooks.warning = [&](const std::string& line) { warnings.push_back(line); };
-  const TrialResult result = train(spec, data, strategy, log, {}, hooks);
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 1);
   REQUIRE(log.description.countsSkippedSteps);
@@ -135,8 +136,8 @@ TEST_CASE("a skipped step changes no parameter", "[trainer][on_nan]") {
   };
   LambdaStrategy skipping = nanDirectionAt(1);
   MemoryLog reference, skipped;
-  REQUIRE(train(spec, data, zero, reference, {}).status == "completed");
-  REQUIRE(train(spec, data, skipping, skipped, {}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), zero, reference, {}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), skipping, skipped, {}).status == "completed");
   REQUIRE(reference.steps.size() == 6);
   REQUIRE(skipped.steps.size() == 5);
   REQUIRE(skipped.steps[0].losses == reference.steps[0].losses);
@@ -157,7 +158,7 @@ TEST_CASE("skip_step skips the batches whose loss is NaN", "[trainer][on_nan]") 
   std::vector<std::string> warnings;
   TrainHooks hooks;
   hooks.warning = [&](const std::string& line) { warnings.push_back(line); };
-  const TrialResult result = train(spec, data, strategy, log, {}, hooks);
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 2);
   REQUIRE(log.epochs[0].skippedSteps == 1);
@@ -177,7 +178,7 @@ TEST_CASE("skip_step still fails when a whole epoch is skipped", "[trainer][on_n
   LambdaStrategy strategy;
   strategy.onStep = equalObjective;
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "every step of epoch 1 was skipped for non-finite values");
   REQUIRE(result.skippedSteps == 3);
@@ -194,7 +195,7 @@ TEST_CASE("skip_step skips an infinite weight", "[trainer][on_nan]") {
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, strategy, log, {});
+  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 1);
   REQUIRE(log.epochs[1].skippedSteps == 1);

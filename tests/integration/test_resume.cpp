@@ -10,6 +10,7 @@
 #include "framework/checkpoint.h"
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "strategies/registry.h"
 #include "tests/support/memory_log.h"
 
@@ -56,7 +57,7 @@ Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::s
   int64_t polls = 0;
   if (stopBefore >= 0) hooks.stopRequested = [&polls, stopBefore] { return polls++ == stopBefore; };
   Run run;
-  run.result = train(spec, data, *strategy, run.log, {}, hooks);
+  run.result = train(spec, data, *makeModel(spec, data.inputShape), *strategy, run.log, {}, hooks);
   return run;
 }
 
@@ -198,7 +199,7 @@ TEST_CASE("resume: an unusable checkpoint is refused before anything is logged",
     TrainHooks hooks;
     hooks.checkpointPath = checkpoint;
     hooks.resume = true;
-    REQUIRE_THROWS_WITH(train(other, data, *strategy, log, {}, hooks), Catch::Contains(message));
+    REQUIRE_THROWS_WITH(train(other, data, *makeModel(other, data.inputShape), *strategy, log, {}, hooks), Catch::Contains(message));
     CHECK_FALSE(log.begun);
   };
   SECTION("another configuration") {
@@ -246,7 +247,7 @@ TEST_CASE("resume: a checkpoint with a flipped byte region is refused or continu
     hooks.resume = true;
     Run resumed;
     try {
-      resumed.result = train(spec, data, *strategy, resumed.log, {}, hooks);
+      resumed.result = train(spec, data, *makeModel(spec, data.inputShape), *strategy, resumed.log, {}, hooks);
     } catch (const CheckpointError& e) {
       ++refused;
       CHECK_THAT(e.what(), Catch::Contains("checkpoint '" + checkpoint + "'"));
@@ -268,7 +269,7 @@ TEST_CASE("resume: a checkpoint with a flipped byte region is refused or continu
     hooks.checkpointPath = checkpoint;
     hooks.resume = true;
     REQUIRE_THROWS_WITH(
-        train(spec, data, *strategy, log, {}, hooks),
+        train(spec, data, *makeModel(spec, data.inputShape), *strategy, log, {}, hooks),
         Catch::Contains("cannot read checkpoint '" + checkpoint + "': damaged: CRC-32 "));
   }
 }
@@ -292,7 +293,7 @@ TEST_CASE("resume: a trial continues with its checkpoint's thread count",
   std::vector<std::string> notices;
   hooks.notice = [&notices](const std::string& line) { notices.push_back(line); };
   Run resumed;
-  resumed.result = train(other, data, *strategy, resumed.log, {}, hooks);
+  resumed.result = train(other, data, *makeModel(other, data.inputShape), *strategy, resumed.log, {}, hooks);
   configureThreads(1);
   REQUIRE(resumed.result.status == "completed");
   CHECK(resumed.log.description.integers.at("threads") == 1);

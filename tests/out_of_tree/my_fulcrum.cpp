@@ -16,6 +16,7 @@
 
 #include "framework/extension_registry.h"
 #include "framework/strategy.h"
+#include "models/registry.h"
 #include "strategies/registry.h"
 #include "tools/cli.h"
 
@@ -30,7 +31,8 @@ class InverseLoss : public fulcrum::Strategy {
   fulcrum::StepOutput step(const fulcrum::StepInput& input) override {
     const torch::Tensor losses = torch::stack(input.losses);
     const torch::Tensor inverse = 1.0 / losses.detach().clamp_min(floor_);
-    const torch::Tensor weights = inverse * static_cast<double>(input.losses.size()) / inverse.sum();
+    const torch::Tensor weights =
+        inverse * static_cast<double>(input.losses.size()) / inverse.sum();
     fulcrum::StepOutput out;
     out.kind = fulcrum::StepOutput::Kind::kObjective;
     out.objective = (weights * losses).sum();
@@ -43,7 +45,8 @@ class InverseLoss : public fulcrum::Strategy {
 };
 
 /// data.kind ramp: y_0 = Σ x, y_1 = x_0 − x_1, inputs uniform in [−1, 1]^width.
-fulcrum::MultiTaskData makeRamp(const fulcrum::ConfigNode& options, const std::vector<fulcrum::TaskSpec>& tasks,
+fulcrum::MultiTaskData makeRamp(const fulcrum::ConfigNode& options,
+                                const std::vector<fulcrum::TaskSpec>& tasks,
                                 const fulcrum::DatasetContext& context) {
   const int64_t width = options.getInt("width", 4, 2, 1000);
   const int64_t rows = options.getInt("rows", 600, 10, 1000000);
@@ -51,7 +54,8 @@ fulcrum::MultiTaskData makeRamp(const fulcrum::ConfigNode& options, const std::v
   const auto split = [&](int64_t n) {
     fulcrum::Split s;
     s.inputs = torch::rand({n, width}) * 2 - 1;
-    s.targets = {s.inputs.matmul(torch::ones({width, 1})), (s.inputs.select(1, 0) - s.inputs.select(1, 1)).unsqueeze(1)};
+    s.targets = {s.inputs.matmul(torch::ones({width, 1})),
+                 (s.inputs.select(1, 0) - s.inputs.select(1, 1)).unsqueeze(1)};
     return s;
   };
   fulcrum::MultiTaskData data;
@@ -89,7 +93,9 @@ int main(int argc, char** argv) {
   fulcrum::TrunkInfo tanh;
   tanh.name = "tanh_mlp";
   tanh.description = "one Linear + Tanh layer";
-  tanh.check = [](const fulcrum::ConfigNode& options) { options.getInt("width", 16, 1, 4096); };
+  tanh.check = [](const fulcrum::ConfigNode& options, const std::vector<int64_t>&) {
+    options.getInt("width", 16, 1, 4096);
+  };
   tanh.build = [](const fulcrum::ConfigNode& options, const std::vector<int64_t>& inputShape) {
     fulcrum::TrunkParts parts;
     parts.width = options.getInt("width", 16, 1, 4096);

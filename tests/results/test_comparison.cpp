@@ -406,8 +406,10 @@ TEST_CASE("compare takes each metric's direction from the file, not from its nam
   // value, and Δm% counts an increase as worse.
   TempDir dir;
   const std::string lower = "a/accuracy=lower,a/loss=lower";
-  writeTrial(dir.file("t-fixed-seed0.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.5, 0.6}, "completed", lower);
-  writeTrial(dir.file("t-dwa-seed0.h5"), "dwa", 0, "0.1", {0.7, 0.6}, {0.8, 0.9}, "completed", lower);
+  writeTrial(dir.file("t-fixed-seed0.h5"), "fixed", 0, "0.1", {0.5, 0.6}, {0.5, 0.6}, "completed",
+             lower);
+  writeTrial(dir.file("t-dwa-seed0.h5"), "dwa", 0, "0.1", {0.7, 0.6}, {0.8, 0.9}, "completed",
+             lower);
   const Comparison c = compareTrialSet(scanFolder(dir.path()), dir.path(), CompareOptions{});
   REQUIRE(c.rows.size() == 2);
   const ComparisonRow& dwa = c.rows[0].label == "dwa" ? c.rows[0] : c.rows[1];

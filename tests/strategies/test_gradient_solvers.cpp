@@ -1,7 +1,6 @@
 // The small solvers of the gradient-combining strategies, on their own:
 // the min-norm element (MGDA) and CAGrad's dual, on hand-made Gram matrices.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "strategies/cagrad_dual.h"
@@ -26,7 +25,8 @@ Gram gramOfRows(const std::vector<std::vector<double>>& rows) {
 }
 
 /// Σ_i w_i rows_i.
-std::vector<double> combination(const std::vector<std::vector<double>>& rows, const std::vector<double>& w) {
+std::vector<double> combination(const std::vector<std::vector<double>>& rows,
+                                const std::vector<double>& w) {
   std::vector<double> out(rows[0].size(), 0.0);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     for (std::size_t k = 0; k < out.size(); ++k) out[k] += w[i] * rows[i][k];

@@ -6,6 +6,7 @@
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
+#include "models/registry.h"
 #include "strategies/registry.h"
 #include "tests/support/memory_log.h"
 
@@ -20,7 +21,7 @@ inline MemoryLog trainExperiment(const std::string& yaml, const std::vector<std:
   auto strategy = makeStrategy(spec.strategy, spec.tasks);
   const MultiTaskData data = loadData(spec);
   MemoryLog log;
-  train(spec, data, *strategy, log, {});
+  train(spec, data, *makeModel(spec, data.inputShape), *strategy, log, {});
   return log;
 }
 

@@ -1,0 +1,136 @@
+#include "models/gated_experts.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+namespace fulcrum {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::ModuleList listOf(std::vector<TrunkParts>& parts) {
+  nn::ModuleList list;
+  for (auto& part : parts) list->push_back(part.layers);
+  return list;
+}
+
+std::vector<torch::Tensor> parametersOf(const nn::ModuleList& list) { return list->parameters(); }
+
+}  // namespace
+
+GatedExpertsModel::GatedExpertsModel(std::vector<TrunkParts> sharedExperts,
+                                     std::vector<std::vector<TrunkParts>> taskExperts,
+                                     const std::vector<nn::Linear>& gates,
+                                     const std::vector<nn::Sequential>& heads) {
+  for (const auto& expert : sharedExperts) {
+    if (expert.lastLinear.is_empty()) {
+      lastLayers_.clear();
+      break;
+    }
+    lastLayers_.push_back(expert.lastLinear);
+  }
+  experts_ = register_module("experts", listOf(sharedExperts));
+  taskExperts_ = nn::ModuleList();
+  for (auto& own : taskExperts) taskExperts_->push_back(listOf(own));
+  register_module("task_experts", taskExperts_);
+  gates_ = nn::ModuleList();
+  for (const auto& gate : gates) gates_->push_back(gate);
+  register_module("gates", gates_);
+  heads_ = nn::ModuleList();
+  for (const auto& head : heads) heads_->push_back(head);
+  register_module("heads", heads_);
+}
+
+torch::Tensor GatedExpertsModel::gate(std::size_t task, const torch::Tensor& input) {
+  return torch::softmax(gates_->ptr<nn::LinearImpl>(task)->forward(input.flatten(1)), 1);
+}
+
+ModelOutput GatedExpertsModel::forward(const ModelInputs& inputs) {
+  ModelOutput out;
+  const std::size_t tasks = taskCount();
+  std::vector<torch::Tensor> shared;  // the shared experts' outputs on the current input
+  for (std::size_t t = 0; t < tasks; ++t) {
+    const torch::Tensor& x = inputOf(inputs, t, tasks);
+    if (t == 0 || inputs.size() > 1) {
+      shared.clear();
+      for (const auto& expert : *experts_) {
+        shared.push_back(expert->as<nn::SequentialImpl>()->forward(x));
+        out.features.push_back(shared.back());
+      }
+    }
+    std::vector<torch::Tensor> all = shared;
+    for (const auto& expert : *taskExperts_->ptr<nn::ModuleListImpl>(t))
+      all.push_back(expert->as<nn::SequentialImpl>()->forward(x));
+    // B × 1 × E times B × E × D: the gate's mixture of the experts, B × D.
+    const torch::Tensor mixture =
+        torch::bmm(gate(t, x).unsqueeze(1), torch::stack(all, 1)).squeeze(1);
+    out.outputs.push_back(heads_->ptr<nn::SequentialImpl>(t)->forward(mixture));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> GatedExpertsModel::sharedParameters() const {
+  return parametersOf(experts_);
+}
+
+std::vector<torch::Tensor> GatedExpertsModel::taskParameters(std::size_t task) const {
+  std::vector<torch::Tensor> out = taskExperts_->ptr(task)->parameters();
+  for (const auto& p : gates_->ptr(task)->parameters()) out.push_back(p);
+  for (const auto& p : heads_->ptr(task)->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<torch::Tensor> GatedExpertsModel::lastSharedLayer() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& layer : lastLayers_) {
+    out.push_back(layer->weight);
+    out.push_back(layer->bias);
+  }
+  return out;
+}
+
+std::vector<std::string> GatedExpertsModel::featureNames() const {
+  std::vector<std::string> names;
+  for (std::size_t e = 0; e < experts_->size(); ++e) names.push_back(fmt::format("expert{}", e));
+  return names;
+}
+
+ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context, int64_t shared,
+                           int64_t perTask) {
+  const TrunkPlan trunk = planTrunk(model.child("trunk"), context);
+  const HeadPlan head = planHead(model.child("head"), context);
+  const auto tasks = static_cast<double>(context.tasks.size());
+  const double experts = static_cast<double>(shared) + tasks * static_cast<double>(perTask);
+  const auto inputs = static_cast<double>(exampleElements(context.inputShape));
+  ModelPlan plan;
+  plan.provides.lastSharedLayer = trunk.hasLastLinear;
+  plan.size.parameters = experts * trunk.size.parameters +
+                         tasks * (inputs + 1.0) * static_cast<double>(shared + perTask);
+  plan.size.activationWidth = experts * trunk.size.activationWidth;
+  const ModelSize towers = head.size(trunk.size.width);
+  plan.size.parameters += towers.parameters;
+  plan.size.activationWidth += towers.activationWidth;
+  const std::vector<TaskSpec> taskList = context.tasks;
+  plan.build = [trunk, head, taskList, shared, perTask](const std::vector<int64_t>& inputShape) {
+    const int64_t in = exampleElements(inputShape);
+    std::vector<TrunkParts> sharedExperts;
+    for (int64_t e = 0; e < shared; ++e) sharedExperts.push_back(trunk.build(inputShape));
+    std::vector<std::vector<TrunkParts>> taskExperts(taskList.size());
+    for (auto& own : taskExperts) {
+      for (int64_t e = 0; e < perTask; ++e) own.push_back(trunk.build(inputShape));
+    }
+    const int64_t width = sharedExperts.front().width;
+    std::vector<nn::Linear> gates;
+    std::vector<nn::Sequential> heads;
+    for (const auto& task : taskList) {
+      gates.push_back(nn::Linear(in, shared + perTask));
+      heads.push_back(head.build(width, task));
+    }
+    return std::make_shared<GatedExpertsModel>(std::move(sharedExperts), std::move(taskExperts),
+                                               gates, heads);
+  };
+  return plan;
+}
+
+}  // namespace fulcrum

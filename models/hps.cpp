@@ -1,0 +1,68 @@
+#include "models/hps.h"
+
+#include <torch/torch.h>
+
+namespace fulcrum {
+
+HardSharingModel::HardSharingModel(TrunkParts trunk,
+                                   const std::vector<torch::nn::Sequential>& heads)
+    : trunk_(std::move(trunk.layers)), lastShared_(std::move(trunk.lastLinear)) {
+  register_module("trunk", trunk_);
+  heads_ = torch::nn::ModuleList();
+  for (const auto& head : heads) heads_->push_back(head);
+  register_module("heads", heads_);
+}
+
+ModelOutput HardSharingModel::forward(const ModelInputs& inputs) {
+  ModelOutput out;
+  const std::size_t tasks = taskCount();
+  for (std::size_t t = 0; t < tasks; ++t) {
+    if (t == 0 || inputs.size() > 1)
+      out.features.push_back(trunk_->forward(inputOf(inputs, t, tasks)));
+    out.outputs.push_back(heads_->ptr<torch::nn::SequentialImpl>(t)->forward(out.features.back()));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> HardSharingModel::sharedParameters() const {
+  return trunk_->parameters();
+}
+
+std::vector<torch::Tensor> HardSharingModel::taskParameters(std::size_t task) const {
+  return heads_->ptr(task)->parameters();
+}
+
+std::vector<torch::Tensor> HardSharingModel::lastSharedLayer() const {
+  if (lastShared_.is_empty()) return {};
+  return {lastShared_->weight, lastShared_->bias};
+}
+
+std::vector<std::string> HardSharingModel::featureNames() const { return {"z"}; }
+
+ArchitectureInfo hardSharingArchitecture() {
+  ArchitectureInfo row;
+  row.name = "hps";
+  row.description = "hard parameter sharing: one trunk, one head per task";
+  row.reference = "Caruana, Machine Learning 1997";
+  row.plan = [](const ConfigNode& model, const ModelContext& context) {
+    const TrunkPlan trunk = planTrunk(model.child("trunk"), context);
+    const HeadPlan head = planHead(model.child("head"), context);
+    ModelPlan plan;
+    plan.provides.lastSharedLayer = trunk.hasLastLinear;
+    plan.size = trunk.size;
+    const ModelSize towers = head.size(trunk.size.width);
+    plan.size.parameters += towers.parameters;
+    plan.size.activationWidth += towers.activationWidth;
+    const std::vector<TaskSpec> tasks = context.tasks;
+    plan.build = [trunk, head, tasks](const std::vector<int64_t>& inputShape) {
+      TrunkParts parts = trunk.build(inputShape);
+      std::vector<torch::nn::Sequential> heads;
+      for (const auto& task : tasks) heads.push_back(head.build(parts.width, task));
+      return std::make_shared<HardSharingModel>(std::move(parts), heads);
+    };
+    return plan;
+  };
+  return row;
+}
+
+}  // namespace fulcrum

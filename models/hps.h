@@ -1,0 +1,33 @@
+// Hard parameter sharing (Caruana 1997): one trunk, one head per task.
+#pragma once
+
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <vector>
+
+#include "models/registry.h"
+
+namespace fulcrum {
+
+/// z = trunk(x) (B × D), y_t = head_t(z). Features: z (one per input batch
+/// when the tasks have their own inputs). Shared: the trunk; task t: head t.
+class HardSharingModel : public MultiTaskModel {
+ public:
+  HardSharingModel(TrunkParts trunk, const std::vector<torch::nn::Sequential>& heads);
+  ModelOutput forward(const ModelInputs& inputs) override;
+  std::vector<torch::Tensor> sharedParameters() const override;
+  std::vector<torch::Tensor> taskParameters(std::size_t task) const override;
+  std::vector<torch::Tensor> lastSharedLayer() const override;
+  std::vector<std::string> featureNames() const override;
+  std::size_t taskCount() const override { return heads_->size(); }
+
+ private:
+  torch::nn::Sequential trunk_{nullptr};
+  torch::nn::Linear lastShared_{nullptr};
+  torch::nn::ModuleList heads_{nullptr};
+};
+
+/// `model.architecture: hps` (the default): `trunk:` and `head:` as their rows say.
+ArchitectureInfo hardSharingArchitecture();
+
+}  // namespace fulcrum

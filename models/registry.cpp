@@ -1,0 +1,207 @@
+#include "models/registry.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "framework/extension_registry.h"
+#include "models/cgc.h"
+#include "models/heads.h"
+#include "models/hps.h"
+#include "models/lenet.h"
+#include "models/mlp.h"
+#include "models/mmoe.h"
+#include "models/ple.h"
+
+namespace fulcrum {
+
+namespace {
+
+std::vector<ArchitectureInfo>& architectures() {
+  static std::vector<ArchitectureInfo> table = {hardSharingArchitecture(), mmoeArchitecture(),
+                                                cgcArchitecture(), pleArchitecture()};
+  return table;
+}
+
+std::vector<TrunkInfo>& trunks() {
+  static std::vector<TrunkInfo> table = {mlpTrunk(), lenetTrunk()};
+  return table;
+}
+
+std::vector<HeadInfo>& heads() {
+  static std::vector<HeadInfo> table = {linearHead(), mlpHead()};
+  return table;
+}
+
+template <typename Row>
+const Row* find(const std::vector<Row>& table, const std::string& name) {
+  for (const auto& row : table) {
+    if (row.name == name) return &row;
+  }
+  return nullptr;
+}
+
+template <typename Row>
+std::vector<std::string> namesOf(const std::vector<Row>& table) {
+  std::vector<std::string> names;
+  for (const auto& row : table) names.push_back(row.name);
+  return names;
+}
+
+template <typename Row>
+void addRow(std::vector<Row>& table, Row info, const char* what, bool hooksPresent) {
+  if (!isPlainName(info.name))
+    throw std::invalid_argument(
+        fmt::format("register{}: '{}' is not a plain name", what, info.name));
+  if (find(table, info.name) != nullptr)
+    throw std::invalid_argument(fmt::format("register{}: '{}' exists", what, info.name));
+  if (!hooksPresent)
+    throw std::invalid_argument(
+        fmt::format("register{}: '{}' lacks a required hook", what, info.name));
+  table.push_back(std::move(info));
+}
+
+ModelSize sum(ModelSize a, const ModelSize& b) {
+  a.parameters += b.parameters;
+  a.activationWidth += b.activationWidth;
+  return a;
+}
+
+ModelPlan readPlan(const ExperimentSpec& spec) {
+  ModelContext context;
+  context.tasks = spec.tasks;
+  context.inputShape = knownInputShape(spec.data);
+  context.dataKind = spec.data.kind;
+  const ConfigNode& model = spec.model;
+  const std::string name = model.getString("architecture", "hps", namesOf(architectures()));
+  ModelPlan plan = find(architectures(), name)->plan(model, context);
+  plan.architecture = name;
+  model.finish();
+  return plan;
+}
+
+}  // namespace
+
+void registerArchitecture(ArchitectureInfo info) {
+  const bool hooks = static_cast<bool>(info.plan);
+  addRow(architectures(), std::move(info), "Architecture", hooks);
+}
+
+void registerTrunk(TrunkInfo info) {
+  const bool hooks = static_cast<bool>(info.build);
+  addRow(trunks(), std::move(info), "Trunk", hooks);
+}
+
+void registerHead(HeadInfo info) {
+  const bool hooks = static_cast<bool>(info.build);
+  addRow(heads(), std::move(info), "Head", hooks);
+}
+
+const std::vector<ArchitectureInfo>& architectureTable() { return architectures(); }
+const std::vector<TrunkInfo>& trunkTable() { return trunks(); }
+const std::vector<HeadInfo>& headTable() { return heads(); }
+
+int64_t exampleElements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context) {
+  TrunkPlan plan;
+  plan.kind = trunk.getString("kind", context.dataKind == "multi_fashion" ? "lenet" : "mlp",
+                              namesOf(trunks()));
+  const TrunkInfo& row = *find(trunks(), plan.kind);
+  if (row.check) row.check(trunk, context.inputShape);
+  trunk.finish();
+  plan.hasLastLinear = row.hasLastLinear;
+  const std::string kind = plan.kind;
+  plan.sizeFor = [trunk, kind](const std::vector<int64_t>& inputShape) {
+    const TrunkInfo& info = *find(trunks(), kind);
+    return info.size ? info.size(trunk, inputShape) : ModelSize{};
+  };
+  plan.size = plan.sizeFor(context.inputShape);
+  plan.build = [trunk, kind](const std::vector<int64_t>& inputShape) {
+    const TrunkInfo& info = *find(trunks(), kind);
+    if (info.check) info.check(trunk, inputShape);
+    TrunkParts parts = info.build(trunk, inputShape);
+    if (parts.layers.is_empty() || parts.width < 1 ||
+        (info.hasLastLinear && parts.lastLinear.is_empty())) {
+      throw std::logic_error(fmt::format(
+          "trunk '{}': the builder must return layers and a width >= 1{}", kind,
+          info.hasLastLinear ? ", and their last linear layer (or declare hasLastLinear = false)"
+                             : ""));
+    }
+    return parts;
+  };
+  return plan;
+}
+
+HeadPlan planHead(const ConfigNode& head, const ModelContext& context) {
+  HeadPlan plan;
+  plan.kind = head.getString("kind", "linear", namesOf(heads()));
+  const HeadInfo& row = *find(heads(), plan.kind);
+  if (row.check) row.check(head);
+  head.finish();
+  const std::string kind = plan.kind;
+  const std::vector<TaskSpec> tasks = context.tasks;
+  plan.size = [head, kind, tasks](int64_t width) {
+    const HeadInfo& info = *find(heads(), kind);
+    ModelSize total;
+    if (!info.size) return total;
+    for (const auto& task : tasks) total = sum(total, info.size(head, width, task));
+    return total;
+  };
+  plan.build = [head, kind](int64_t width, const TaskSpec& task) {
+    return find(heads(), kind)->build(head, width, task);
+  };
+  return plan;
+}
+
+ModelPlan planModel(const ExperimentSpec& spec) {
+  ModelPlan plan = readPlan(spec);
+  checkMemory(spec, plan.size);
+  return plan;
+}
+
+std::shared_ptr<MultiTaskModel> makeModel(const ExperimentSpec& spec,
+                                          const std::vector<int64_t>& inputShape) {
+  const ModelPlan plan = readPlan(spec);
+  torch::manual_seed(spec.seed);
+  std::shared_ptr<MultiTaskModel> model = plan.build(inputShape);
+  if (model->taskCount() != spec.tasks.size()) {
+    throw std::logic_error(fmt::format("architecture built {} task outputs for {} tasks",
+                                       model->taskCount(), spec.tasks.size()));
+  }
+  return model;
+}
+
+void checkStrategyFits(const ExperimentSpec& spec, const Strategy& strategy,
+                       const ModelPlan& plan) {
+  std::string missing;
+  switch (strategy.needs()) {
+    case GradientNeed::kLosses:
+      return;
+    case GradientNeed::kRepresentation:
+      if (!plan.provides.features)
+        missing =
+            "features (tensors every task's loss passes through) for its representation gradients";
+      break;
+    case GradientNeed::kLastSharedLayer:
+      if (!plan.provides.lastSharedLayer) missing = "a last shared layer";
+      break;
+    case GradientNeed::kSharedParameters:
+      if (!plan.provides.sharedParameters) missing = "shared parameters";
+      break;
+  }
+  if (missing.empty()) return;
+  throw errorAtKey(spec, "strategy.name",
+                   fmt::format("strategy '{}' needs {}, which architecture '{}' does not have; "
+                               "use another architecture, or a strategy option that asks for "
+                               "what it has (`fulcrum list {}`)",
+                               spec.strategyName, missing, plan.architecture, spec.strategyName));
+}
+
+}  // namespace fulcrum

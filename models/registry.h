@@ -1,0 +1,145 @@
+// The tables of architectures, trunks (backbones) and heads, in
+// models/registry.cpp. Built-in rows and a program's own rows (registered
+// from main() before fulcrum::cliMain) are read alike: `model.architecture`,
+// `model.trunk.kind` and `model.head.kind` name a row.
+#pragma once
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/config_node.h"
+#include "framework/experiment.h"
+#include "framework/model.h"
+#include "framework/strategy.h"
+#include "framework/task.h"
+
+namespace fulcrum {
+
+/// Widths and depths beyond this are typing errors, not models.
+inline constexpr int64_t kMaxModelWidth = 1'000'000;
+
+/// A trunk a builder made: the layers (input batch → B × width), optionally
+/// the linear layer whose parameters are its "last shared layer" (GradNorm's
+/// W; inside `layers`; null if the trunk has none), and the width of its output.
+struct TrunkParts {
+  torch::nn::Sequential layers{nullptr};
+  torch::nn::Linear lastLinear{nullptr};
+  int64_t width = 0;
+};
+
+/// One `model.trunk.kind`: a backbone that maps one input batch to B × width.
+struct TrunkInfo {
+  std::string name;         ///< as written in `model.trunk.kind`
+  std::string description;  ///< one line
+  /// Validates the options (the `model.trunk:` mapping) before anything
+  /// runs, reading every key it knows; `inputShape` is one example's shape,
+  /// empty when the data must be loaded to know it. Throws ConfigError. May be empty.
+  std::function<void(const ConfigNode& options, const std::vector<int64_t>& inputShape)> check;
+  /// Builds the trunk for inputs of one example's shape `inputShape`.
+  std::function<TrunkParts(const ConfigNode& options, const std::vector<int64_t>& inputShape)>
+      build;
+  /// Its size before it is built, for the memory check (may be empty: unknown).
+  std::function<ModelSize(const ConfigNode& options, const std::vector<int64_t>& inputShape)> size;
+  /// Whether build() returns a lastLinear (known before building, so that
+  /// a strategy needing the last shared layer is refused at validation).
+  bool hasLastLinear = true;
+};
+
+/// One `model.head.kind`: a task's tower on a B × width representation.
+struct HeadInfo {
+  std::string name;         ///< as written in `model.head.kind`
+  std::string description;  ///< one line
+  /// Validates the options (the `model.head:` mapping). May be empty.
+  std::function<void(const ConfigNode& options)> check;
+  /// Builds the head of `task` (B × width → B × task.outputs).
+  std::function<torch::nn::Sequential(const ConfigNode& options, int64_t width,
+                                      const TaskSpec& task)>
+      build;
+  /// Its size on a `width` input (may be empty: unknown).
+  std::function<ModelSize(const ConfigNode& options, int64_t width, const TaskSpec& task)> size;
+};
+
+/// What an architecture's planner knows when the experiment is validated.
+struct ModelContext {
+  std::vector<TaskSpec> tasks;      ///< in head order
+  std::vector<int64_t> inputShape;  ///< one example's; empty until a registered dataset is loaded
+  std::string dataKind;             ///< `data.kind` (the default trunk depends on it)
+};
+
+/// A validated model, not yet built.
+struct ModelPlan {
+  std::string architecture;  ///< its row's name
+  ModelProvides provides;    ///< what the strategies may ask of it
+  ModelSize size;            ///< for the memory check; zeros where unknown
+  /// Builds the model for inputs of one example's shape (the data's).
+  std::function<std::shared_ptr<MultiTaskModel>(const std::vector<int64_t>& inputShape)> build;
+};
+
+/// One `model.architecture`.
+struct ArchitectureInfo {
+  std::string name;         ///< as written in `model.architecture`
+  std::string description;  ///< one line
+  std::string reference;    ///< paper: authors, venue, year ("" for hard sharing)
+  /// Reads and validates every key of the `model:` mapping it knows (the
+  /// registry rejects the rest) and returns the plan. Throws ConfigError.
+  std::function<ModelPlan(const ConfigNode& model, const ModelContext& context)> plan;
+};
+
+/// Add rows of the program's own (call from main()); std::invalid_argument
+/// if the name is not plain or taken, or a required hook is empty.
+void registerArchitecture(ArchitectureInfo info);
+void registerTrunk(TrunkInfo info);
+void registerHead(HeadInfo info);
+/// Every row, built-ins first, then in registration order.
+const std::vector<ArchitectureInfo>& architectureTable();
+const std::vector<TrunkInfo>& trunkTable();
+const std::vector<HeadInfo>& headTable();
+
+/// A trunk chosen by a `trunk:` mapping, validated and ready to build.
+struct TrunkPlan {
+  std::string kind;
+  bool hasLastLinear = true;
+  ModelSize size;  ///< one copy's on the data's inputs; width 0 when unknown
+  std::function<TrunkParts(const std::vector<int64_t>& inputShape)> build;
+  /// One copy's size on inputs of another shape (zeros when unknown).
+  std::function<ModelSize(const std::vector<int64_t>& inputShape)> sizeFor;
+};
+/// Reads `trunk` (its `kind`, default lenet for multi_fashion, else mlp, and
+/// the row's options). Throws ConfigError.
+TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context);
+
+/// A head chosen by a `head:` mapping.
+struct HeadPlan {
+  std::string kind;
+  /// Size of all T heads on a `width` input (zeros when unknown).
+  std::function<ModelSize(int64_t width)> size;
+  std::function<torch::nn::Sequential(int64_t width, const TaskSpec& task)> build;
+};
+/// Reads `head` (its `kind`, default linear, and the row's options).
+HeadPlan planHead(const ConfigNode& head, const ModelContext& context);
+
+/// The elements of one example of `shape` (1 for an empty shape).
+int64_t exampleElements(const std::vector<int64_t>& shape);
+
+/// Validates `spec.model` (`architecture`, default hps, and its options),
+/// and checks that the trial fits in memory. Throws ConfigError located at
+/// the key (or the `--set` that wrote it).
+ModelPlan planModel(const ExperimentSpec& spec);
+
+/// Builds the model of `spec` for the data's `inputShape`, after seeding
+/// LibTorch's generator with spec.seed (so a trial's initial parameters
+/// depend on its seed alone). Throws ConfigError.
+std::shared_ptr<MultiTaskModel> makeModel(const ExperimentSpec& spec,
+                                          const std::vector<int64_t>& inputShape);
+
+/// ConfigError at `strategy.name` if `strategy` needs what `plan` lacks,
+/// naming the strategy, the architecture and the missing piece.
+void checkStrategyFits(const ExperimentSpec& spec, const Strategy& strategy, const ModelPlan& plan);
+
+}  // namespace fulcrum

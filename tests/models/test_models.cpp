@@ -1,0 +1,301 @@
+// The model contract and the built-in architectures: parameter counts,
+// forward passes by hand, the shared/task split, features, validation.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+
+#include "framework/experiment.h"
+#include "framework/gradients.h"
+#include "framework/run_log.h"
+#include "framework/trainer.h"
+#include "models/gated_experts.h"
+#include "models/registry.h"
+#include "strategies/registry.h"
+
+using namespace fulcrum;
+using Catch::Matchers::Contains;
+using Catch::Matchers::Equals;
+
+namespace {
+
+/// Two regression tasks of one output on `inputs`-wide examples, with the
+/// `model:` mapping `model`.
+ExperimentSpec toy(const std::string& model, int64_t inputs = 8,
+                   const std::string& strategy = "{name: fixed}") {
+  return parseExperiment(fmt::format(R"(
+data: {{kind: gradnorm_toy, sigmas: [1, 2], input_dim: {}, output_dim: 1,
+       train_size: 24, val_size: 8, test_size: 8}}
+model: {}
+strategy: {}
+)",
+                                     inputs, model, strategy),
+                         "toy.yaml");
+}
+
+int64_t parameterCount(const MultiTaskModel& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+int64_t countOf(const std::vector<torch::Tensor>& tensors) { return countElements(tensors); }
+
+void set(MultiTaskModel& model, const std::string& name, const torch::Tensor& value) {
+  torch::NoGradGuard noGrad;
+  auto parameters = model.named_parameters();
+  REQUIRE(parameters.contains(name));
+  parameters[name].copy_(value.view_as(parameters[name]));
+}
+
+}  // namespace
+
+TEST_CASE("parameter counts of the worked examples (D_in 8, experts Linear(8,16)+ReLU, T 2)",
+          "[models]") {
+  // REFERENCES_2 §1: HPS 144 + 34; MMoE E·144 + T(8·E + E) + 34; CGC (1 + 2)·144 + T·9·2 + 34.
+  const std::string expert = "trunk: {kind: mlp, hidden: [16]}";
+  struct Case {
+    std::string model;
+    int64_t parameters, shared;
+  };
+  const std::vector<Case> cases = {
+      {"{" + expert + "}", 178, 144},
+      {"{architecture: mmoe, experts: 3, " + expert + "}", 520, 3 * 144},
+      {"{architecture: cgc, shared_experts: 1, task_experts: 1, " + expert + "}", 502, 144},
+      // Level 1: experts 3·144, task gates 2·9·2, shared gate 9·3; level 2 (16 inputs):
+      // experts 3·272, task gates 2·17·2; heads 34. Shared: level 1's experts and
+      // shared gate (144 + 288 + 27) and level 2's shared expert (272).
+      {"{architecture: ple, levels: 2, " + expert + "}", 1413, 731},
+  };
+  for (const auto& c : cases) {
+    INFO(c.model);
+    const ExperimentSpec spec = toy(c.model);
+    const ModelPlan plan = planModel(spec);
+    const auto model = makeModel(spec, {8});
+    CHECK(parameterCount(*model) == c.parameters);
+    CHECK(plan.size.parameters == static_cast<double>(c.parameters));  // the estimate is exact here
+    CHECK(countOf(model->sharedParameters()) == c.shared);
+    CHECK(countOf(model->sharedParameters()) + countOf(model->taskParameters(0)) +
+              countOf(model->taskParameters(1)) ==
+          c.parameters);
+  }
+}
+
+TEST_CASE("mmoe mixes the experts by each task's softmax gate", "[models][mmoe]") {
+  // Experts f_e(x) = ReLU((e+1)·x₁): on x = (1, 0) they give 1, 2, 3. Gate
+  // logits are the biases: task 0 (0, 0, ln 2) → (1, 1, 2)/4 → 9/4; task 1
+  // (ln 3, 0, 0) → (3, 1, 1)/5 → 8/5. Heads: y = 10·m + t.
+  const ExperimentSpec spec =
+      toy("{architecture: mmoe, experts: 3, trunk: {kind: mlp, hidden: [1]}}", 2);
+  const auto model = makeModel(spec, {2});
+  for (int e = 0; e < 3; ++e) {
+    set(*model, fmt::format("experts.{}.0.weight", e), torch::tensor({e + 1.0, 0.0}));
+    set(*model, fmt::format("experts.{}.0.bias", e), torch::zeros({1}));
+  }
+  for (int t = 0; t < 2; ++t) {
+    set(*model, fmt::format("gates.{}.weight", t), torch::zeros({3, 2}));
+    set(*model, fmt::format("heads.{}.0.weight", t), torch::tensor({10.0}));
+    set(*model, fmt::format("heads.{}.0.bias", t), torch::tensor({static_cast<double>(t)}));
+  }
+  set(*model, "gates.0.bias", torch::tensor({0.0, 0.0, std::log(2.0)}));
+  set(*model, "gates.1.bias", torch::tensor({std::log(3.0), 0.0, 0.0}));
+
+  const ModelOutput out = model->forward({torch::tensor({{1.0f, 0.0f}})});
+  REQUIRE(out.outputs.size() == 2);
+  CHECK(out.outputs[0].item<double>() == Approx(22.5));
+  CHECK(out.outputs[1].item<double>() == Approx(17.0));
+  // Features: the three expert outputs, which every task's loss reaches.
+  REQUIRE(out.features.size() == 3);
+  CHECK(out.features[2].item<double>() == Approx(3.0));
+  CHECK(model->featureNames() == std::vector<std::string>{"expert0", "expert1", "expert2"});
+  // ∂y_0/∂f_e = 10·g_0,e: the representation rows are the gates times the head.
+  AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayer());
+  const std::vector<torch::Tensor> losses = {out.outputs[0].sum(), out.outputs[1].sum()};
+  source.reset(losses, out.features);
+  const torch::Tensor rows = source.representation();
+  REQUIRE(rows.sizes() == torch::IntArrayRef({2, 3}));
+  CHECK(torch::allclose(rows[0], torch::tensor({2.5f, 2.5f, 5.0f})));
+  CHECK(torch::allclose(rows[1], torch::tensor({6.0f, 2.0f, 2.0f})));
+  // The last shared layer: every expert's Linear, weight then bias.
+  CHECK(countOf(model->lastSharedLayer()) == 3 * 3);
+}
+
+TEST_CASE("cgc's gate mixes the shared experts with the task's own only", "[models][cgc]") {
+  // Shared expert f_s = x₁; task t's own expert 2(t+1)·x₁ (2 and 4 on x = (1, 0)).
+  // Gates (ln 3, 0): (3/4)·1 + (1/4)·own → task 0 1.25, task 1 1.75.
+  const ExperimentSpec spec = toy(
+      "{architecture: cgc, shared_experts: 1, task_experts: 1, trunk: {kind: mlp, hidden: [1]}}",
+      2);
+  const auto model = makeModel(spec, {2});
+  set(*model, "experts.0.0.weight", torch::tensor({1.0, 0.0}));
+  set(*model, "experts.0.0.bias", torch::zeros({1}));
+  for (int t = 0; t < 2; ++t) {
+    set(*model, fmt::format("task_experts.{}.0.0.weight", t), torch::tensor({2.0 * (t + 1), 0.0}));
+    set(*model, fmt::format("task_experts.{}.0.0.bias", t), torch::zeros({1}));
+    set(*model, fmt::format("gates.{}.weight", t), torch::zeros({2, 2}));
+    set(*model, fmt::format("gates.{}.bias", t), torch::tensor({std::log(3.0), 0.0}));
+    set(*model, fmt::format("heads.{}.0.weight", t), torch::tensor({1.0}));
+    set(*model, fmt::format("heads.{}.0.bias", t), torch::zeros({1}));
+  }
+  const ModelOutput out = model->forward({torch::tensor({{1.0f, 0.0f}})});
+  CHECK(out.outputs[0].item<double>() == Approx(1.25));
+  CHECK(out.outputs[1].item<double>() == Approx(1.75));
+  REQUIRE(out.features.size() == 1);  // only the shared expert is a feature
+  // Task 1's own expert is its parameter: task 0's loss does not reach it.
+  const auto grads = torch::autograd::grad({out.outputs[0].sum()}, model->taskParameters(1), {},
+                                           /*retain_graph=*/true, false, /*allow_unused=*/true);
+  for (const auto& g : grads) CHECK((!g.defined() || g.abs().sum().item<double>() == 0.0));
+}
+
+TEST_CASE("hps with one input batch per task: a feature per batch", "[models][hps]") {
+  const ExperimentSpec spec = toy("{trunk: {kind: mlp, hidden: [4]}}", 3);
+  const auto model = makeModel(spec, {3});
+  const ModelOutput out = model->forward({torch::randn({5, 3}), torch::randn({7, 3})});
+  REQUIRE(out.features.size() == 2);
+  CHECK(out.outputs[0].size(0) == 5);
+  CHECK(out.outputs[1].size(0) == 7);
+  CHECK_THROWS_WITH(
+      model->forward({torch::randn({5, 3}), torch::randn({5, 3}), torch::randn({5, 3})}),
+      Contains("one input batch or one per task, not 3"));
+}
+
+TEST_CASE("model options are validated where they are written", "[models][config]") {
+  CHECK_THROWS_WITH(
+      planModel(toy("{architecture: mmeo}")),
+      Contains("toy.yaml:4:23: model.architecture: 'mmeo' is not one of: hps, mmoe, cgc") &&
+          Contains("did you mean 'mmoe'"));
+  CHECK_THROWS_WITH(planModel(toy("{architecture: mmoe, experts: 0}")),
+                    Contains("model.experts: 0 is out of range"));
+  CHECK_THROWS_WITH(planModel(toy("{architecture: hps, experts: 3}")),
+                    Contains("model.experts: unknown key 'experts'"));
+  CHECK_THROWS_WITH(planModel(toy("{architecture: cgc, trunk: {kind: mlp, hiden: [3]}}")),
+                    Contains("model.trunk.hiden: unknown key 'hiden' (did you mean 'hidden'?)"));
+  CHECK_THROWS_WITH(planModel(toy("{trunk: {kind: lenet}}")),
+                    Contains("model.trunk.kind: the lenet trunk takes 1×36×36 images"));
+}
+
+TEST_CASE("a strategy is refused at validation when the model lacks what it needs",
+          "[models][strategy]") {
+  // An architecture of a program's own: hard sharing without features and
+  // without a last shared layer (say, a trunk that ends in a convolution).
+  static const bool registered = [] {
+    ArchitectureInfo row;
+    row.name = "test_bare";
+    row.description = "hps without features or last shared layer";
+    row.plan = [](const ConfigNode& model, const ModelContext& context) {
+      ModelPlan plan = architectureTable().front().plan(model, context);
+      plan.provides.features = false;
+      plan.provides.lastSharedLayer = false;
+      return plan;
+    };
+    registerArchitecture(row);
+    return true;
+  }();
+  REQUIRE(registered);
+  auto refusal = [](const std::string& strategy) -> std::string {
+    const ExperimentSpec spec = toy("{architecture: test_bare}", 8, strategy);
+    const auto instance = makeStrategy(spec.strategy, spec.tasks);
+    try {
+      checkStrategyFits(spec, *instance, planModel(spec));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK_THAT(refusal("{name: graddrop}"),
+             Equals("toy.yaml:5:18: strategy.name: strategy 'graddrop' needs features (tensors "
+                    "every task's loss passes through) for its representation gradients, which "
+                    "architecture 'test_bare' does not have; use another architecture, or a "
+                    "strategy option that asks for what it has (`fulcrum list graddrop`)"));
+  CHECK_THAT(refusal("{name: gradnorm}"), Contains("needs a last shared layer"));
+  CHECK(refusal("{name: gradnorm, layer: all}").empty());
+  CHECK(refusal("{name: mgda}").empty());
+  CHECK_THAT(refusal("{name: mgda, gradients: representation}"),
+             Contains("strategy 'mgda' needs features"));
+  CHECK(refusal("{name: uncertainty}").empty());
+}
+
+namespace {
+
+/// A model of its own that forgets to list its bias anywhere.
+class Forgetful : public MultiTaskModel {
+ public:
+  Forgetful() {
+    weight_ = register_parameter("weight", torch::ones({1, 2}));
+    bias_ = register_parameter("bias", torch::zeros({1}));
+  }
+  ModelOutput forward(const ModelInputs& inputs) override {
+    const torch::Tensor y = inputs[0].mm(weight_.t()) + bias_;
+    return {{y, y}, {}};
+  }
+  std::vector<torch::Tensor> sharedParameters() const override { return {weight_}; }
+  std::vector<torch::Tensor> taskParameters(std::size_t) const override { return {}; }
+  std::vector<std::string> featureNames() const override { return {}; }
+  std::size_t taskCount() const override { return 2; }
+
+ private:
+  torch::Tensor weight_, bias_;
+};
+
+}  // namespace
+
+TEST_CASE("a model whose parameters are not all shared or a task's is refused before step 0",
+          "[models][trainer]") {
+  const ExperimentSpec spec = toy("{}", 2);
+  const MultiTaskData data = loadData(spec);
+  Forgetful model;
+  auto strategy = makeStrategy(spec.strategy, spec.tasks);
+  struct NoLog : RunLog {
+    bool begun = false;
+    void begin(const TrialDescription&) override { begun = true; }
+    void step(const StepRecord&) override {}
+    void gradients(const GradientRecord&) override {}
+    void epoch(const EpochRecord&) override {}
+    void end(const std::string&, const std::string&) override {}
+  } log;
+  CHECK_THROWS_WITH(train(spec, data, model, *strategy, log, {}),
+                    Equals("the model's parameter 'bias' is neither shared nor any task's"));
+  CHECK_FALSE(log.begun);
+}
+
+TEST_CASE(
+    "shared parameters are those several tasks' losses reach, task t's those only its loss reaches",
+    "[models]") {
+  const std::string expert = "trunk: {kind: mlp, hidden: [6]}";
+  for (const std::string& model :
+       {"{" + expert + "}", "{architecture: mmoe, experts: 2, " + expert + "}",
+        "{architecture: cgc, shared_experts: 2, task_experts: 1, " + expert + "}",
+        "{architecture: ple, levels: 2, " + expert + "}",
+        "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 2, " + expert + "}"}) {
+    INFO(model);
+    const ExperimentSpec spec = toy(model, 5);
+    const auto net = makeModel(spec, {5});
+    const ModelOutput out = net->forward({torch::randn({64, 5})});
+    // Which tasks' losses reach each parameter tensor (a nonzero gradient).
+    std::map<const void*, int> reached;
+    for (std::size_t t = 0; t < 2; ++t) {
+      const auto all = net->parameters();
+      const auto grads =
+          torch::autograd::grad({out.outputs[t].square().sum()}, all, {}, true, false, true);
+      for (std::size_t k = 0; k < all.size(); ++k) {
+        if (grads[k].defined() && grads[k].abs().sum().item<double>() > 0)
+          reached[all[k].unsafeGetTensorImpl()] |= 1 << t;
+      }
+    }
+    for (const auto& p : net->sharedParameters()) CHECK(reached[p.unsafeGetTensorImpl()] == 3);
+    for (std::size_t t = 0; t < 2; ++t) {
+      for (const auto& p : net->taskParameters(t))
+        CHECK(reached[p.unsafeGetTensorImpl()] == (1 << t));
+    }
+    // Every feature is reached by both losses.
+    for (const auto& feature : out.features) {
+      for (std::size_t t = 0; t < 2; ++t) {
+        const auto g = torch::autograd::grad({out.outputs[t].square().sum()}, {feature}, {}, true,
+                                             false, true);
+        CHECK((g[0].defined() && g[0].abs().sum().item<double>() > 0));
+      }
+    }
+  }
+}
