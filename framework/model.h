@@ -24,6 +24,11 @@ struct ModelOutput {
   /// that every task's loss passes through (hard sharing: the representation
   /// z; MMoE: the expert outputs). Empty for a model that has none.
   std::vector<torch::Tensor> features;
+  /// The architecture's own scalar losses (soft sharing's penalty,
+  /// DSelect-k's regulariser), named by extraLossNames(); returned, never
+  /// back-propagated here. The strategies never see them: their gradients
+  /// are added to the strategy's update, before the optimizer step.
+  std::vector<torch::Tensor> extraLosses;
 };
 
 /// What a model offers the strategies besides its outputs; known before the
@@ -50,6 +55,9 @@ class MultiTaskModel : public torch::nn::Module {
   /// The last layer of shared parameters (GradNorm's W), weight then bias;
   /// empty if the model has none.
   virtual std::vector<torch::Tensor> lastSharedLayer() const { return {}; }
+  /// Names of the extra losses forward() returns (each logged as its own
+  /// per-step curve); empty by default.
+  virtual std::vector<std::string> extraLossNames() const { return {}; }
   /// Names of the features, in ModelOutput::features order (for messages).
   virtual std::vector<std::string> featureNames() const = 0;
   /// Number of tasks.

@@ -230,6 +230,18 @@ std::string nonFinite(const std::vector<double>& values, const std::vector<TaskS
   return "";
 }
 
+/// What is wrong with the model's extra losses, or "" if all are finite.
+std::string nonFiniteExtra(const std::vector<double>& values, const std::vector<std::string>& names,
+                           int64_t step, int64_t epoch) {
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    if (std::isfinite(values[k])) continue;
+    return fmt::format("the model's loss '{}' is {} at step {} (epoch {})",
+                       k < names.size() ? names[k] : std::to_string(k),
+                       std::isnan(values[k]) ? "NaN" : "infinite", step, epoch + 1);
+  }
+  return "";
+}
+
 void checkFinite(const std::vector<double>& values, const std::vector<TaskSpec>& tasks,
                  const char* quantity, int64_t step, int64_t epoch,
                  const std::vector<bool>& present = {}) {
@@ -470,6 +482,11 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
   description.splits = kSplits;
   description.timings = kTimings;
   description.diagnostics = strategy.diagnosticNames();
+  const std::size_t strategyDiagnostics = description.diagnostics.size();
+  const std::vector<std::string> extraNames = model.extraLossNames();
+  description.diagnostics.insert(description.diagnostics.end(), extraNames.begin(),
+                                 extraNames.end());
+  const std::vector<torch::Tensor> modelParameters = model.parameters();
   description.gradientInterval = spec.train.logGradientsEvery;
   description.integers["log_gradients_every"] = spec.train.logGradientsEvery;
   description.integers["shared_parameters"] = context.sharedParameterCount;
@@ -545,6 +562,19 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
           if (labelled[t].count == 0) present[t] = false;
         }
         if (skipFor(nonFinite(record.losses, tasks, "loss", step, epoch, present))) continue;
+        // The architecture's own losses: their gradients are taken now, while
+        // the graph they share with the task losses exists, and added after
+        // the strategy's update.
+        std::vector<double> extraValues;
+        std::vector<torch::Tensor> extraGradients;
+        if (!forward.extraLosses.empty()) {
+          extraValues = toDoubles(torch::stack(forward.extraLosses));
+          const std::string problem = nonFiniteExtra(extraValues, extraNames, step, epoch);
+          if (skipFor(problem)) continue;
+          extraGradients = torch::autograd::grad({torch::stack(forward.extraLosses).sum()},
+                                                 modelParameters, {}, /*retain_graph=*/true,
+                                                 /*create_graph=*/false, /*allow_unused=*/true);
+        }
         const double forwardMs = millisecondsSince(start);
 
         auto mark = Clock::now();
@@ -557,8 +587,9 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
         // Gradient diagnostics read the per-task gradients before the
         // backward pass frees the graph: free for the strategies that asked
         // for them this step, T backward passes for the others.
-        const bool logGradients =
-            spec.train.logGradientsEvery > 0 && step % spec.train.logGradientsEvery == 0;
+        // A model that shares nothing (soft sharing) has no shared gradients to describe.
+        const bool logGradients = spec.train.logGradientsEvery > 0 && !parameters.shared.empty() &&
+                                  step % spec.train.logGradientsEvery == 0;
         GradientRecord gradientRecord;
         double gradientLogMs = 0.0;
         std::vector<torch::Tensor> sharedBefore;
@@ -574,6 +605,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
         updateTargets.losses = losses;
         updateTargets.features = forward.features;
         applyUpdate(update, updateTargets);
+        if (!extraGradients.empty()) addGradients(modelParameters, extraGradients);
         const double backwardMs = millisecondsSince(mark);
         if (skipFor(nonFiniteGradient(parameters, update, tasks, step, epoch))) continue;
         if (logGradients) {
@@ -633,6 +665,8 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
                           backwardMs,    optimizerMs,
                           gradientLogMs, millisecondsSince(start) - gradientLogMs};
         record.diagnostics = update.diagnostics;
+        record.diagnostics.resize(strategyDiagnostics, std::nan(""));
+        record.diagnostics.insert(record.diagnostics.end(), extraValues.begin(), extraValues.end());
         record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
         lastWeights = record.weights;
         failOnWarning(fmt::format("at step {} (epoch {})", step, epoch + 1));

@@ -29,6 +29,19 @@ void backwardTaskSpecific(const std::vector<torch::Tensor>& parameters,
 
 }  // namespace
 
+void addGradients(const std::vector<torch::Tensor>& parameters,
+                  const std::vector<torch::Tensor>& gradients) {
+  torch::NoGradGuard noGrad;
+  for (std::size_t k = 0; k < parameters.size(); ++k) {
+    if (!gradients[k].defined()) continue;
+    torch::Tensor& grad = const_cast<torch::Tensor&>(parameters[k]).mutable_grad();
+    if (grad.defined())
+      grad.add_(gradients[k]);
+    else
+      grad = gradients[k].detach().clone();
+  }
+}
+
 void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat) {
   int64_t offset = 0;
   for (const auto& parameter : parameters) {

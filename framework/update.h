@@ -33,6 +33,11 @@ struct UpdateTargets {
 /// Gradients are written, not accumulated; the graph of the losses is kept.
 void applyUpdate(const StepOutput& update, const UpdateTargets& targets);
 
+/// Adds `gradients` (one per parameter, undefined where a parameter got
+/// none, as torch::autograd::grad with allow_unused gives) to their `.grad`.
+void addGradients(const std::vector<torch::Tensor>& parameters,
+                  const std::vector<torch::Tensor>& gradients);
+
 /// Writes `flat` (the concatenation of every tensor's gradient) into `.grad`.
 void assignGradients(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat);
 

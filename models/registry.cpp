@@ -8,20 +8,23 @@
 
 #include "framework/extension_registry.h"
 #include "models/cgc.h"
+#include "models/dselect_k.h"
 #include "models/heads.h"
 #include "models/hps.h"
 #include "models/lenet.h"
 #include "models/mlp.h"
 #include "models/mmoe.h"
 #include "models/ple.h"
+#include "models/soft_sharing.h"
 
 namespace fulcrum {
 
 namespace {
 
 std::vector<ArchitectureInfo>& architectures() {
-  static std::vector<ArchitectureInfo> table = {hardSharingArchitecture(), mmoeArchitecture(),
-                                                cgcArchitecture(), pleArchitecture()};
+  static std::vector<ArchitectureInfo> table = {
+      hardSharingArchitecture(), mmoeArchitecture(),     cgcArchitecture(),
+      pleArchitecture(),         dselectKArchitecture(), softSharingArchitecture()};
   return table;
 }
 

@@ -7,12 +7,14 @@
 
 #include "framework/config_node.h"
 #include "framework/experiment.h"
+#include "models/registry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     const fulcrum::ExperimentSpec spec = fulcrum::parseExperiment(text, "fuzz.yaml", {});
     (void)spec.resolvedYaml();
+    (void)fulcrum::planModel(spec);  // the model block is validated by the model registry
   } catch (const fulcrum::ConfigError&) {
   }
   return 0;

@@ -11,9 +11,12 @@
 #include "framework/gradients.h"
 #include "framework/run_log.h"
 #include "framework/trainer.h"
+#include "models/dselect_k.h"
 #include "models/gated_experts.h"
 #include "models/registry.h"
+#include "models/soft_sharing.h"
 #include "strategies/registry.h"
+#include "tests/support/memory_log.h"
 
 using namespace fulcrum;
 using Catch::Matchers::Contains;
@@ -68,6 +71,10 @@ TEST_CASE("parameter counts of the worked examples (D_in 8, experts Linear(8,16)
       // experts 3·272, task gates 2·17·2; heads 34. Shared: level 1's experts and
       // shared gate (144 + 288 + 27) and level 2's shared expert (272).
       {"{architecture: ple, levels: 2, " + expert + "}", 1413, 731},
+      // E·144 + T(8 + 1)(k·b + k) + 34 with E 4, k 2, b 2.
+      {"{architecture: dselect_k, experts: 4, k: 2, " + expert + "}", 718, 4 * 144},
+      // One trunk per task, nothing shared.
+      {"{architecture: soft_sharing, penalty: 0.1, " + expert + "}", 2 * 144 + 34, 0},
   };
   for (const auto& c : cases) {
     INFO(c.model);
@@ -228,7 +235,7 @@ class Forgetful : public MultiTaskModel {
   }
   ModelOutput forward(const ModelInputs& inputs) override {
     const torch::Tensor y = inputs[0].mm(weight_.t()) + bias_;
-    return {{y, y}, {}};
+    return {{y, y}, {}, {}};
   }
   std::vector<torch::Tensor> sharedParameters() const override { return {weight_}; }
   std::vector<torch::Tensor> taskParameters(std::size_t) const override { return {}; }
@@ -297,5 +304,101 @@ TEST_CASE(
         CHECK((g[0].defined() && g[0].abs().sum().item<double>() > 0));
       }
     }
+  }
+}
+
+TEST_CASE("dselect_k: binary-coded selectors through the smooth step, and its regulariser",
+          "[models][dselect_k]") {
+  // S(0.25) = −2/64 + 3/8 + 1/2 = 0.84375 (γ = 1). Codes MSB first: s_e for
+  // e = 00, 01, 10, 11 is (1−S)², (1−S)S, S(1−S), S².
+  const double S = 0.84375;
+  const std::vector<double> expected = {(1 - S) * (1 - S), (1 - S) * S, S * (1 - S), S * S};
+  for (const int64_t experts : {4, 3}) {
+    INFO("E = " << experts);
+    const ExperimentSpec spec =
+        toy(fmt::format("{{architecture: dselect_k, experts: {}, k: 1, "
+                        "entropy_weight: 0.5, trunk: {{kind: mlp, hidden: [2]}}}}",
+                        experts),
+            2);
+    const auto model = makeModel(spec, {2});
+    auto* dselect = dynamic_cast<DSelectKModel*>(model.get());
+    REQUIRE(dselect != nullptr);
+    for (int t = 0; t < 2; ++t) {
+      set(*model, fmt::format("selector_logits.{}.weight", t), torch::zeros({2, 2}));
+      set(*model, fmt::format("selector_logits.{}.bias", t), torch::tensor({0.25, 0.25}));
+    }
+    const torch::Tensor x = torch::tensor({{1.0f, -1.0f}});
+    const torch::Tensor s = dselect->selectors(0, x);
+    REQUIRE(s.sizes() == torch::IntArrayRef({1, 1, experts}));
+    double entropy = 0.0, mass = 0.0;
+    for (int64_t e = 0; e < experts; ++e) {
+      CHECK(s[0][0][e].item<double>() == Approx(expected[static_cast<std::size_t>(e)]));
+      entropy -= expected[static_cast<std::size_t>(e)] *
+                 std::log(expected[static_cast<std::size_t>(e)] + 1e-6);
+      mass += expected[static_cast<std::size_t>(e)];
+    }
+    // k = 1: the expert weights are the selector itself.
+    CHECK(torch::allclose(dselect->expertWeights(0, x, s), s[0]));
+    // Both tasks alike: 2 · (0.5 · entropy + [E not a power of 2] / Σ_e s).
+    const ModelOutput out = model->forward({x});
+    REQUIRE(out.extraLosses.size() == 1);
+    const double regularizer = 2 * (0.5 * entropy + (experts == 3 ? 1.0 / mass : 0.0));
+    CHECK(out.extraLosses[0].item<double>() == Approx(regularizer));
+    CHECK(model->extraLossNames() == std::vector<std::string>{"dselect_k_regularizer"});
+  }
+  // Beyond ±γ/2 the step saturates: logits (0.6, −0.7) select expert 2 (code 10) alone.
+  const ExperimentSpec spec =
+      toy("{architecture: dselect_k, experts: 4, k: 1, trunk: {kind: mlp, hidden: [2]}}", 2);
+  const auto model = makeModel(spec, {2});
+  set(*model, "selector_logits.0.weight", torch::zeros({2, 2}));
+  set(*model, "selector_logits.0.bias", torch::tensor({0.6, -0.7}));
+  const torch::Tensor s = dynamic_cast<DSelectKModel&>(*model).selectors(0, torch::ones({1, 2}));
+  CHECK(torch::equal(s[0][0], torch::tensor({0.0f, 0.0f, 1.0f, 0.0f})));
+  CHECK_THROWS_WITH(planModel(toy("{architecture: dselect_k, experts: 3, k: 4}")),
+                    Contains("model.k: 4 is out of range"));
+}
+
+TEST_CASE("soft_sharing: the penalty λ Σ‖θ_i − θ_j‖², its gradient added to the update",
+          "[models][soft_sharing]") {
+  // Trunks Linear(2,1): θ_0 = (1, 2 | 0), θ_1 = (0, 0 | 1): ‖Δ‖² = 6, λ = 0.5 → 3.
+  const ExperimentSpec spec =
+      toy("{architecture: soft_sharing, penalty: 0.5, trunk: {kind: mlp, hidden: [1]}}", 2);
+  const auto model = makeModel(spec, {2});
+  set(*model, "trunks.0.0.weight", torch::tensor({1.0, 2.0}));
+  set(*model, "trunks.0.0.bias", torch::zeros({1}));
+  set(*model, "trunks.1.0.weight", torch::zeros({2}));
+  set(*model, "trunks.1.0.bias", torch::ones({1}));
+  CHECK(model->forward({torch::ones({3, 2})}).extraLosses.at(0).item<double>() == Approx(3.0));
+  CHECK(model->sharedParameters().empty());
+  CHECK(model->forward({torch::ones({3, 2})}).features.empty());
+  CHECK_THROWS_WITH(planModel(toy("{architecture: soft_sharing}")),
+                    Contains("toy.yaml:4:8: model.penalty: required number is missing"));
+
+  // Through the trainer with a strategy whose objective is 0·Σ L_i: only the
+  // penalty moves the trunks. Its gradient 2λ(θ_0 − θ_1) under SGD (lr η)
+  // shrinks θ_0 − θ_1 by 1 − 4λη = 0.6 (λ = 1, η = 0.1) per step, the penalty by 0.36.
+  ExperimentSpec trained = parseExperiment(R"(
+data: {kind: gradnorm_toy, sigmas: [1, 2], input_dim: 2, output_dim: 1, train_size: 24, val_size: 8, test_size: 8}
+model: {architecture: soft_sharing, penalty: 1, trunk: {kind: mlp, hidden: [3]}}
+train: {epochs: 1, batch_size: 8, checkpoint_every: 0, log_gradients_every: 0, optimizer: {kind: sgd, lr: 0.1}}
+strategy: {name: zero}
+)",
+                                           "soft.yaml");
+  const MultiTaskData data = loadData(trained);
+  testing::LambdaStrategy zero;
+  zero.onStep = [](const StepInput& input) {
+    StepOutput out;
+    out.objective = torch::stack(input.losses).sum() * 0.0;
+    out.weights = torch::zeros({static_cast<int64_t>(input.losses.size())});
+    return out;
+  };
+  testing::MemoryLog log;
+  REQUIRE(train(trained, data, *makeModel(trained, data.inputShape), zero, log, {}).status ==
+          "completed");
+  REQUIRE(log.description.diagnostics == std::vector<std::string>{"soft_sharing_penalty"});
+  REQUIRE(log.steps.size() == 3);
+  for (std::size_t k = 0; k + 1 < log.steps.size(); ++k) {
+    CHECK(log.steps[k + 1].diagnostics[0] / log.steps[k].diagnostics[0] ==
+          Approx(0.36).epsilon(1e-4));
   }
 }
