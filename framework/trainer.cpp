@@ -183,21 +183,21 @@ std::vector<std::vector<double>> evaluate(MultiTaskModel& model, const Split& sp
 /// task's, and the strategy's own.
 struct ParameterLists {
   std::vector<torch::Tensor> shared;
-  std::vector<std::vector<torch::Tensor>> heads;  ///< per task
-  std::vector<torch::Tensor> allHeads;            ///< every task's, in task order
+  std::vector<std::vector<torch::Tensor>> perTask;  ///< per task
+  std::vector<torch::Tensor> allTaskSpecific;       ///< every task's, in task order
   std::vector<torch::Tensor> strategy;
 
   ParameterLists(MultiTaskModel& model, Strategy& own, std::size_t taskCount)
       : shared(model.sharedParameters()), strategy(own.parameters()) {
     for (std::size_t t = 0; t < taskCount; ++t) {
-      heads.push_back(model.taskParameters(t));
-      allHeads.insert(allHeads.end(), heads.back().begin(), heads.back().end());
+      perTask.push_back(model.taskParameters(t));
+      allTaskSpecific.insert(allTaskSpecific.end(), perTask.back().begin(), perTask.back().end());
     }
     // A parameter in neither list (or in both) would be trained wrongly by
     // every gradient strategy: a broken model, refused before step 0.
     std::set<const void*> listed;
     std::size_t entries = 0;
-    for (const auto* list : {&shared, &allHeads}) {
+    for (const auto* list : {&shared, &allTaskSpecific}) {
       for (const auto& p : *list) {
         listed.insert(p.unsafeGetTensorImpl());
         ++entries;
@@ -206,8 +206,8 @@ struct ParameterLists {
     const auto all = model.named_parameters();
     for (const auto& item : all) {
       if (item.value().requires_grad() && listed.count(item.value().unsafeGetTensorImpl()) == 0) {
-        throw std::logic_error(fmt::format(
-            "the model's parameter '{}' is neither shared nor any task's", item.key()));
+        throw std::logic_error(
+            fmt::format("the model's parameter '{}' is neither shared nor any task's", item.key()));
       }
     }
     if (entries != listed.size() || entries != all.size())
@@ -263,7 +263,7 @@ std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput
     return sum;
   };
   std::vector<torch::Tensor> sums = {sumOf(parameters.shared), sumOf(parameters.strategy)};
-  for (const auto& head : parameters.heads) sums.push_back(sumOf(head));
+  for (const auto& head : parameters.perTask) sums.push_back(sumOf(head));
   // One synchronisation per step; a NaN or ±inf anywhere makes the total non-finite.
   const torch::Tensor all = torch::stack(sums);
   if (std::isfinite(all.sum().item<double>())) return "";
@@ -427,7 +427,7 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
   auto optimizer = makeOptimizer(spec.train.optimizer, model.parameters(), strategy.parameters());
   const ParameterLists parameters(model, strategy, taskCount);
   AutogradGradientSource source(parameters.shared, model.lastSharedLayer());
-  UpdateTargets updateTargets{parameters.shared, parameters.allHeads, {}, {}};
+  UpdateTargets updateTargets{parameters.shared, parameters.allTaskSpecific, {}, {}};
 
   // Where training starts: step 0, or the end of the checkpointed epoch of
   // an interrupted run (read before anything is logged, so that a checkpoint
@@ -639,11 +639,10 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
             torch::NoGradGuard noGrad;
             const ModelOutput after = model.forward({inputs});
             for (std::size_t t = 0; t < taskCount; ++t) {
-              lossesAfter[t] =
-                  labelled[t].count == 0
-                      ? 0.0
-                      : maskedLoss(tasks[t].kind, after.outputs[t], targets[t], labelled[t])
-                            .item<double>();
+              lossesAfter[t] = labelled[t].count == 0 ? 0.0
+                                                      : maskedLoss(tasks[t].kind, after.outputs[t],
+                                                                   targets[t], labelled[t])
+                                                            .item<double>();
             }
           }
           checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch, present);

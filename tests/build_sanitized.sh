@@ -17,7 +17,7 @@ build_dir="$2/sanitize"
 shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(test_results test_framework test_strategies test_datasets test_integration fulcrum
+  targets=(test_results test_framework test_strategies test_models test_datasets test_integration fulcrum
            fuzz_experiment fuzz_trial_reader)
 fi
 if ! command -v clang++ > /dev/null; then

@@ -18,13 +18,15 @@ if [ $# -ne 2 ]; then
 fi
 source_dir="$1"
 build_dir="$2/sanitize"
-executables=(test_results test_framework test_strategies test_datasets test_integration)
+executables=(test_results test_framework test_strategies test_models test_datasets test_integration)
 bash "$source_dir/tests/build_sanitized.sh" "$source_dir" "$2" "${executables[@]}" fulcrum || exit 1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fulcrum-sanitizers.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1"
+# The strategy × architecture matrix: one strategy per gradient need here.
+export FULCRUM_MATRIX_SUBSET=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export LSAN_OPTIONS="suppressions=$source_dir/tests/lsan.supp:print_suppressions=0"
 reports='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)'
