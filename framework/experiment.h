@@ -131,6 +131,7 @@ struct ModelSize {
   double parameters = 0;       ///< trainable parameters
   double activationWidth = 0;  ///< values computed per example in a forward pass
   int64_t width = 0;           ///< a trunk's output width (0: unknown)
+  int64_t stages = 0;          ///< a trunk's stages (TrunkParts::stageEnds; 0: unknown)
 };
 
 /// Rough peak memory of a trial in bytes (data, model with gradients and

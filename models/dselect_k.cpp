@@ -32,30 +32,21 @@ DSelectKModel::DSelectKModel(std::vector<TrunkParts> experts, int64_t inputs, in
   const auto count = static_cast<int64_t>(experts.size());
   bits_ = bitsFor(count);
   powerOfTwo_ = (int64_t{1} << bits_) == count;
-  experts_ = nn::ModuleList();
-  bool everyLast = true;
-  for (auto& expert : experts) {
-    experts_->push_back(expert.layers);
-    everyLast = everyLast && !expert.lastLinear.is_empty();
-    if (!expert.lastLinear.is_empty()) lastLayers_.push_back(expert.lastLinear);
-  }
-  if (!everyLast) lastLayers_.clear();
-  register_module("experts", experts_);
+  lastLayers_ = lastLinearsOf(experts);
+  experts_ = register_module("experts", moduleListOf(experts));
   selectorLogits_ = nn::ModuleList();
   weightLogits_ = nn::ModuleList();
-  heads_ = nn::ModuleList();
   torch::NoGradGuard noGrad;
-  for (const auto& head : heads) {
+  for (std::size_t t = 0; t < heads.size(); ++t) {
     nn::Linear z(inputs, k * bits_), a(inputs, k);
     for (auto& p : z->parameters()) p.uniform_(-gamma / 100, gamma / 100);
     for (auto& p : a->parameters()) p.uniform_(-0.05, 0.05);
     selectorLogits_->push_back(z);
     weightLogits_->push_back(a);
-    heads_->push_back(head);
   }
   register_module("selector_logits", selectorLogits_);
   register_module("weight_logits", weightLogits_);
-  register_module("heads", heads_);
+  heads_ = register_module("heads", moduleListOf(heads));
   codes_ = torch::zeros({count, bits_}, torch::kBool);
   for (int64_t e = 0; e < count; ++e) {
     for (int64_t i = 0; i < bits_; ++i) codes_[e][i] = ((e >> (bits_ - 1 - i)) & 1) == 1;
@@ -112,18 +103,11 @@ std::vector<torch::Tensor> DSelectKModel::taskParameters(std::size_t task) const
 }
 
 std::vector<torch::Tensor> DSelectKModel::lastSharedLayer() const {
-  std::vector<torch::Tensor> out;
-  for (const auto& layer : lastLayers_) {
-    out.push_back(layer->weight);
-    out.push_back(layer->bias);
-  }
-  return out;
+  return weightsAndBiases(lastLayers_);
 }
 
 std::vector<std::string> DSelectKModel::featureNames() const {
-  std::vector<std::string> names;
-  for (std::size_t e = 0; e < experts_->size(); ++e) names.push_back(fmt::format("expert{}", e));
-  return names;
+  return numberedNames("expert", experts_->size());
 }
 
 ArchitectureInfo dselectKArchitecture() {
@@ -147,9 +131,7 @@ ArchitectureInfo dselectKArchitecture() {
         static_cast<double>(experts) * trunk.size.parameters +
         tasks * (in + 1.0) * (static_cast<double>(k) * bits + static_cast<double>(k));
     plan.size.activationWidth = static_cast<double>(experts) * trunk.size.activationWidth;
-    const ModelSize towers = head.size(trunk.size.width);
-    plan.size.parameters += towers.parameters;
-    plan.size.activationWidth += towers.activationWidth;
+    addHeadSize(plan.size, head, trunk.size.width);
     const std::vector<TaskSpec> taskList = context.tasks;
     plan.build = [=](const std::vector<int64_t>& inputShape) {
       std::vector<TrunkParts> parts;

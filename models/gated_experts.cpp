@@ -9,12 +9,6 @@ namespace nn = torch::nn;
 
 namespace {
 
-nn::ModuleList listOf(std::vector<TrunkParts>& parts) {
-  nn::ModuleList list;
-  for (auto& part : parts) list->push_back(part.layers);
-  return list;
-}
-
 std::vector<torch::Tensor> parametersOf(const nn::ModuleList& list) { return list->parameters(); }
 
 }  // namespace
@@ -23,23 +17,15 @@ GatedExpertsModel::GatedExpertsModel(std::vector<TrunkParts> sharedExperts,
                                      std::vector<std::vector<TrunkParts>> taskExperts,
                                      const std::vector<nn::Linear>& gates,
                                      const std::vector<nn::Sequential>& heads) {
-  for (const auto& expert : sharedExperts) {
-    if (expert.lastLinear.is_empty()) {
-      lastLayers_.clear();
-      break;
-    }
-    lastLayers_.push_back(expert.lastLinear);
-  }
-  experts_ = register_module("experts", listOf(sharedExperts));
+  lastLayers_ = lastLinearsOf(sharedExperts);
+  experts_ = register_module("experts", moduleListOf(sharedExperts));
   taskExperts_ = nn::ModuleList();
-  for (auto& own : taskExperts) taskExperts_->push_back(listOf(own));
+  for (auto& own : taskExperts) taskExperts_->push_back(moduleListOf(own));
   register_module("task_experts", taskExperts_);
   gates_ = nn::ModuleList();
   for (const auto& gate : gates) gates_->push_back(gate);
   register_module("gates", gates_);
-  heads_ = nn::ModuleList();
-  for (const auto& head : heads) heads_->push_back(head);
-  register_module("heads", heads_);
+  heads_ = register_module("heads", moduleListOf(heads));
 }
 
 torch::Tensor GatedExpertsModel::gate(std::size_t task, const torch::Tensor& input) {
@@ -82,18 +68,11 @@ std::vector<torch::Tensor> GatedExpertsModel::taskParameters(std::size_t task) c
 }
 
 std::vector<torch::Tensor> GatedExpertsModel::lastSharedLayer() const {
-  std::vector<torch::Tensor> out;
-  for (const auto& layer : lastLayers_) {
-    out.push_back(layer->weight);
-    out.push_back(layer->bias);
-  }
-  return out;
+  return weightsAndBiases(lastLayers_);
 }
 
 std::vector<std::string> GatedExpertsModel::featureNames() const {
-  std::vector<std::string> names;
-  for (std::size_t e = 0; e < experts_->size(); ++e) names.push_back(fmt::format("expert{}", e));
-  return names;
+  return numberedNames("expert", experts_->size());
 }
 
 ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context, int64_t shared,
@@ -108,9 +87,7 @@ ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context,
   plan.size.parameters = experts * trunk.size.parameters +
                          tasks * (inputs + 1.0) * static_cast<double>(shared + perTask);
   plan.size.activationWidth = experts * trunk.size.activationWidth;
-  const ModelSize towers = head.size(trunk.size.width);
-  plan.size.parameters += towers.parameters;
-  plan.size.activationWidth += towers.activationWidth;
+  addHeadSize(plan.size, head, trunk.size.width);
   const std::vector<TaskSpec> taskList = context.tasks;
   plan.build = [trunk, head, taskList, shared, perTask](const std::vector<int64_t>& inputShape) {
     const int64_t in = exampleElements(inputShape);

@@ -8,9 +8,7 @@ HardSharingModel::HardSharingModel(TrunkParts trunk,
                                    const std::vector<torch::nn::Sequential>& heads)
     : trunk_(std::move(trunk.layers)), lastShared_(std::move(trunk.lastLinear)) {
   register_module("trunk", trunk_);
-  heads_ = torch::nn::ModuleList();
-  for (const auto& head : heads) heads_->push_back(head);
-  register_module("heads", heads_);
+  heads_ = register_module("heads", moduleListOf(heads));
 }
 
 ModelOutput HardSharingModel::forward(const ModelInputs& inputs) {
@@ -50,9 +48,7 @@ ArchitectureInfo hardSharingArchitecture() {
     ModelPlan plan;
     plan.provides.lastSharedLayer = trunk.hasLastLinear;
     plan.size = trunk.size;
-    const ModelSize towers = head.size(trunk.size.width);
-    plan.size.parameters += towers.parameters;
-    plan.size.activationWidth += towers.activationWidth;
+    addHeadSize(plan.size, head, trunk.size.width);
     const std::vector<TaskSpec> tasks = context.tasks;
     plan.build = [trunk, head, tasks](const std::vector<int64_t>& inputShape) {
       TrunkParts parts = trunk.build(inputShape);

@@ -36,6 +36,7 @@ TrunkInfo lenetTrunk() {
     parts.lastLinear = nn::Linear(20 * 5 * 5, 50);
     parts.layers->push_back(parts.lastLinear);
     parts.layers->push_back(nn::ReLU());
+    parts.stageEnds = {2, 5, 8};  // after each conv stage's pooling, after the fc
     parts.width = 50;
     return parts;
   };
@@ -44,6 +45,7 @@ TrunkInfo lenetTrunk() {
     size.parameters = 10.0 * 81 + 10 + 20.0 * 10 * 25 + 20 + 500.0 * 50 + 50;
     size.activationWidth = 10.0 * 28 * 28 + 20.0 * 10 * 10 + 50;
     size.width = 50;
+    size.stages = 3;
     return size;
   };
   return row;

@@ -29,6 +29,7 @@ TrunkInfo mlpTrunk() {
       parts.lastLinear = torch::nn::Linear(in, out);
       parts.layers->push_back(parts.lastLinear);
       parts.layers->push_back(torch::nn::ReLU());
+      parts.stageEnds.push_back(parts.layers->size() - 1);
       in = out;
     }
     parts.width = in;
@@ -42,6 +43,7 @@ TrunkInfo mlpTrunk() {
       size.activationWidth += static_cast<double>(out);
       in = static_cast<double>(out);
       size.width = out;
+      ++size.stages;
     }
     return size;
   };

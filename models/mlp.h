@@ -8,7 +8,7 @@ namespace fulcrum {
 /// The row of `model.trunk.kind: mlp`. Options: `hidden` (widths, each in
 /// [1, 10⁶], at least one; default 100, 100, 100, 100). Inputs of any shape
 /// are flattened; the output is after the last ReLU, whose Linear is the
-/// last shared layer.
+/// last shared layer. Each Linear + ReLU is a stage.
 TrunkInfo mlpTrunk();
 
 }  // namespace fulcrum

@@ -11,12 +11,6 @@ namespace nn = torch::nn;
 
 namespace {
 
-nn::ModuleList listOf(const std::vector<TrunkParts>& parts) {
-  nn::ModuleList list;
-  for (const auto& part : parts) list->push_back(part.layers);
-  return list;
-}
-
 std::vector<torch::Tensor> run(nn::ModuleListImpl& experts, const torch::Tensor& input) {
   std::vector<torch::Tensor> out;
   for (const auto& expert : experts)
@@ -41,9 +35,9 @@ PleModel::PleModel(std::vector<Level> levels, const std::vector<nn::Sequential>&
   for (std::size_t l = 0; l < levels.size(); ++l) {
     Level& level = levels[l];
     LevelModules modules;
-    modules.shared = register_module(fmt::format("level{}_shared", l), listOf(level.shared));
+    modules.shared = register_module(fmt::format("level{}_shared", l), moduleListOf(level.shared));
     modules.own = nn::ModuleList();
-    for (const auto& own : level.own) modules.own->push_back(listOf(own));
+    for (const auto& own : level.own) modules.own->push_back(moduleListOf(own));
     register_module(fmt::format("level{}_task", l), modules.own);
     modules.taskGates = nn::ModuleList();
     for (const auto& gate : level.taskGates) modules.taskGates->push_back(gate);
@@ -51,19 +45,9 @@ PleModel::PleModel(std::vector<Level> levels, const std::vector<nn::Sequential>&
     if (!level.sharedGate.is_empty())
       modules.sharedGate = register_module(fmt::format("level{}_shared_gate", l), level.sharedGate);
     levels_.push_back(modules);
-    if (l + 1 == levels.size()) {
-      for (const auto& expert : level.shared) {
-        if (expert.lastLinear.is_empty()) {
-          lastLayers_.clear();
-          break;
-        }
-        lastLayers_.push_back(expert.lastLinear);
-      }
-    }
+    if (l + 1 == levels.size()) lastLayers_ = lastLinearsOf(level.shared);
   }
-  heads_ = nn::ModuleList();
-  for (const auto& head : heads) heads_->push_back(head);
-  register_module("heads", heads_);
+  heads_ = register_module("heads", moduleListOf(heads));
 }
 
 ModelOutput PleModel::forward(const ModelInputs& inputs) {
@@ -126,19 +110,12 @@ std::vector<torch::Tensor> PleModel::taskParameters(std::size_t task) const {
 }
 
 std::vector<torch::Tensor> PleModel::lastSharedLayer() const {
-  std::vector<torch::Tensor> out;
-  for (const auto& layer : lastLayers_) {
-    out.push_back(layer->weight);
-    out.push_back(layer->bias);
-  }
-  return out;
+  return weightsAndBiases(lastLayers_);
 }
 
 std::vector<std::string> PleModel::featureNames() const {
-  std::vector<std::string> names;
-  for (std::size_t e = 0; e < levels_.back().shared->size(); ++e)
-    names.push_back(fmt::format("level{}_shared{}", levels_.size() - 1, e));
-  return names;
+  return numberedNames(fmt::format("level{}_shared", levels_.size() - 1),
+                       levels_.back().shared->size());
 }
 
 ArchitectureInfo pleArchitecture() {
@@ -168,9 +145,7 @@ ArchitectureInfo pleArchitecture() {
       in = static_cast<double>(expert.width);
       expert = trunk.sizeFor({expert.width});
     }
-    const ModelSize towers = head.size(trunk.size.width);
-    plan.size.parameters += towers.parameters;
-    plan.size.activationWidth += towers.activationWidth;
+    addHeadSize(plan.size, head, trunk.size.width);
     const std::vector<TaskSpec> taskList = context.tasks;
     plan.build = [=](const std::vector<int64_t>& inputShape) {
       std::vector<PleModel::Level> levels(static_cast<std::size_t>(levelCount));

@@ -8,6 +8,7 @@
 
 #include "framework/extension_registry.h"
 #include "models/cgc.h"
+#include "models/cross_stitch.h"
 #include "models/dselect_k.h"
 #include "models/heads.h"
 #include "models/hps.h"
@@ -23,8 +24,9 @@ namespace {
 
 std::vector<ArchitectureInfo>& architectures() {
   static std::vector<ArchitectureInfo> table = {
-      hardSharingArchitecture(), mmoeArchitecture(),     cgcArchitecture(),
-      pleArchitecture(),         dselectKArchitecture(), softSharingArchitecture()};
+      hardSharingArchitecture(), mmoeArchitecture(),        cgcArchitecture(),
+      pleArchitecture(),         dselectKArchitecture(),    crossStitchArchitecture(),
+      softSharingArchitecture()};
   return table;
 }
 
@@ -105,6 +107,48 @@ void registerHead(HeadInfo info) {
 const std::vector<ArchitectureInfo>& architectureTable() { return architectures(); }
 const std::vector<TrunkInfo>& trunkTable() { return trunks(); }
 const std::vector<HeadInfo>& headTable() { return heads(); }
+
+std::vector<torch::nn::Linear> lastLinearsOf(const std::vector<TrunkParts>& parts) {
+  std::vector<torch::nn::Linear> layers;
+  for (const auto& part : parts) {
+    if (part.lastLinear.is_empty()) return {};
+    layers.push_back(part.lastLinear);
+  }
+  return layers;
+}
+
+std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>& layers) {
+  std::vector<torch::Tensor> out;
+  for (const auto& layer : layers) {
+    out.push_back(layer->weight);
+    out.push_back(layer->bias);
+  }
+  return out;
+}
+
+torch::nn::ModuleList moduleListOf(const std::vector<TrunkParts>& parts) {
+  torch::nn::ModuleList list;
+  for (const auto& part : parts) list->push_back(part.layers);
+  return list;
+}
+
+torch::nn::ModuleList moduleListOf(const std::vector<torch::nn::Sequential>& modules) {
+  torch::nn::ModuleList list;
+  for (const auto& module : modules) list->push_back(module);
+  return list;
+}
+
+void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width) {
+  const ModelSize towers = head.size(width);
+  size.parameters += towers.parameters;
+  size.activationWidth += towers.activationWidth;
+}
+
+std::vector<std::string> numberedNames(const std::string& prefix, std::size_t count) {
+  std::vector<std::string> names;
+  for (std::size_t k = 0; k < count; ++k) names.push_back(prefix + std::to_string(k));
+  return names;
+}
 
 int64_t exampleElements(const std::vector<int64_t>& shape) {
   int64_t n = 1;

@@ -4,6 +4,7 @@
 // `model.trunk.kind` and `model.head.kind` name a row.
 #pragma once
 
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 
@@ -31,6 +32,10 @@ struct TrunkParts {
   torch::nn::Sequential layers{nullptr};
   torch::nn::Linear lastLinear{nullptr};
   int64_t width = 0;
+  /// Where the trunk's stages end: indices into `layers` after which
+  /// architectures that act between stages (cross-stitch) may act; empty:
+  /// one stage, the whole trunk.
+  std::vector<std::size_t> stageEnds;
 };
 
 /// One `model.trunk.kind`: a backbone that maps one input batch to B × width.
@@ -123,6 +128,20 @@ struct HeadPlan {
 };
 /// Reads `head` (its `kind`, default linear, and the row's options).
 HeadPlan planHead(const ConfigNode& head, const ModelContext& context);
+
+// Parts the architectures share.
+
+/// Every part's last Linear, in order; empty if one part has none.
+std::vector<torch::nn::Linear> lastLinearsOf(const std::vector<TrunkParts>& parts);
+/// Weight then bias of each layer, in order (a lastSharedLayer()).
+std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>& layers);
+/// A ModuleList of the parts' layers, or of `modules`.
+torch::nn::ModuleList moduleListOf(const std::vector<TrunkParts>& parts);
+torch::nn::ModuleList moduleListOf(const std::vector<torch::nn::Sequential>& modules);
+/// Adds the size of every task's head on `width` inputs to `size`.
+void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width);
+/// "prefix0", "prefix1", ...: `count` names.
+std::vector<std::string> numberedNames(const std::string& prefix, std::size_t count);
 
 /// The elements of one example of `shape` (1 for an empty shape).
 int64_t exampleElements(const std::vector<int64_t>& shape);

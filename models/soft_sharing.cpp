@@ -9,12 +9,8 @@ namespace nn = torch::nn;
 SoftSharingModel::SoftSharingModel(std::vector<TrunkParts> trunks, double penalty,
                                    const std::vector<nn::Sequential>& heads)
     : lambda_(penalty) {
-  trunks_ = nn::ModuleList();
-  for (auto& trunk : trunks) trunks_->push_back(trunk.layers);
-  register_module("trunks", trunks_);
-  heads_ = nn::ModuleList();
-  for (const auto& head : heads) heads_->push_back(head);
-  register_module("heads", heads_);
+  trunks_ = register_module("trunks", moduleListOf(trunks));
+  heads_ = register_module("heads", moduleListOf(heads));
 }
 
 ModelOutput SoftSharingModel::forward(const ModelInputs& inputs) {
@@ -61,9 +57,7 @@ ArchitectureInfo softSharingArchitecture() {
     plan.provides = {/*features=*/false, /*lastSharedLayer=*/false, /*sharedParameters=*/false};
     plan.size.parameters = tasks * trunk.size.parameters;
     plan.size.activationWidth = tasks * trunk.size.activationWidth;
-    const ModelSize towers = head.size(trunk.size.width);
-    plan.size.parameters += towers.parameters;
-    plan.size.activationWidth += towers.activationWidth;
+    addHeadSize(plan.size, head, trunk.size.width);
     const std::vector<TaskSpec> taskList = context.tasks;
     plan.build = [=](const std::vector<int64_t>& inputShape) {
       std::vector<TrunkParts> trunks;

@@ -11,6 +11,7 @@
 #include "framework/gradients.h"
 #include "framework/run_log.h"
 #include "framework/trainer.h"
+#include "models/cross_stitch.h"
 #include "models/dselect_k.h"
 #include "models/gated_experts.h"
 #include "models/registry.h"
@@ -73,6 +74,8 @@ TEST_CASE("parameter counts of the worked examples (D_in 8, experts Linear(8,16)
       {"{architecture: ple, levels: 2, " + expert + "}", 1413, 731},
       // E·144 + T(8 + 1)(k·b + k) + 34 with E 4, k 2, b 2.
       {"{architecture: dselect_k, experts: 4, k: 2, " + expert + "}", 718, 4 * 144},
+      // T columns and α (one stage: 1 × T × T), all shared.
+      {"{architecture: cross_stitch, " + expert + "}", 2 * 144 + 4 + 34, 2 * 144 + 4},
       // One trunk per task, nothing shared.
       {"{architecture: soft_sharing, penalty: 0.1, " + expert + "}", 2 * 144 + 34, 0},
   };
@@ -275,7 +278,8 @@ TEST_CASE(
        {"{" + expert + "}", "{architecture: mmoe, experts: 2, " + expert + "}",
         "{architecture: cgc, shared_experts: 2, task_experts: 1, " + expert + "}",
         "{architecture: ple, levels: 2, " + expert + "}",
-        "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 2, " + expert + "}"}) {
+        "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 2, " + expert + "}",
+        std::string("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [6, 4]}}")}) {
     INFO(model);
     const ExperimentSpec spec = toy(model, 5);
     const auto net = makeModel(spec, {5});
@@ -401,4 +405,31 @@ strategy: {name: zero}
     CHECK(log.steps[k + 1].diagnostics[0] / log.steps[k].diagnostics[0] ==
           Approx(0.36).epsilon(1e-4));
   }
+}
+
+TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cross_stitch]") {
+  // Columns ReLU(x₁) and ReLU(x₂) on x = (3, 5): 3 and 5; α = [[0.9, 0.1], [0.1, 0.9]]
+  // gives 3.2 and 4.8; heads y = m.
+  const ExperimentSpec spec = toy("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [1]}}", 2);
+  const auto model = makeModel(spec, {2});
+  set(*model, "columns.0.0.weight", torch::tensor({1.0, 0.0}));
+  set(*model, "columns.1.0.weight", torch::tensor({0.0, 1.0}));
+  for (int t = 0; t < 2; ++t) {
+    set(*model, fmt::format("columns.{}.0.bias", t), torch::zeros({1}));
+    set(*model, fmt::format("heads.{}.0.weight", t), torch::ones({1}));
+    set(*model, fmt::format("heads.{}.0.bias", t), torch::zeros({1}));
+  }
+  const ModelOutput out = model->forward({torch::tensor({{3.0f, 5.0f}})});
+  CHECK(out.outputs[0].item<double>() == Approx(3.2));
+  CHECK(out.outputs[1].item<double>() == Approx(4.8));
+  REQUIRE(out.features.size() == 2);  // the columns before the last mixing
+  CHECK(out.features[1].item<double>() == Approx(5.0));
+  // Two stages (hidden [4, 3]): α is 2 × T × T, one mixing after each Linear + ReLU.
+  const auto deeper = makeModel(toy("{architecture: cross_stitch, init_same: 1, init_other: 0, "
+                                    "trunk: {kind: mlp, hidden: [4, 3]}}",
+                                    2),
+                                {2});
+  const torch::Tensor alpha = deeper->named_parameters()["alpha"];
+  CHECK(alpha.sizes() == torch::IntArrayRef({2, 2, 2}));
+  CHECK(torch::equal(alpha[1], torch::eye(2)));
 }

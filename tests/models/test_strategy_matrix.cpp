@@ -26,6 +26,7 @@ const std::vector<std::string> kArchitectures = {
     "{architecture: cgc, shared_experts: 1, task_experts: 1, trunk: {kind: mlp, hidden: [8]}}",
     "{architecture: ple, levels: 2, trunk: {kind: mlp, hidden: [8]}}",
     "{architecture: dselect_k, experts: 3, k: 2, trunk: {kind: mlp, hidden: [8]}}",
+    "{architecture: cross_stitch, trunk: {kind: mlp, hidden: [8]}}",
     "{architecture: soft_sharing, penalty: 0.01, trunk: {kind: mlp, hidden: [8]}}",
 };
 
