@@ -568,12 +568,13 @@ TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTa
         std::vector<double> extraValues;
         std::vector<torch::Tensor> extraGradients;
         if (!forward.extraLosses.empty()) {
-          extraValues = toDoubles(torch::stack(forward.extraLosses));
+          const torch::Tensor extra = torch::stack(forward.extraLosses);
+          extraValues = toDoubles(extra);
           const std::string problem = nonFiniteExtra(extraValues, extraNames, step, epoch);
           if (skipFor(problem)) continue;
-          extraGradients = torch::autograd::grad({torch::stack(forward.extraLosses).sum()},
-                                                 modelParameters, {}, /*retain_graph=*/true,
-                                                 /*create_graph=*/false, /*allow_unused=*/true);
+          extraGradients =
+              torch::autograd::grad({extra.sum()}, modelParameters, {}, /*retain_graph=*/true,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
         }
         const double forwardMs = millisecondsSince(start);
 

@@ -79,16 +79,16 @@ ArchitectureInfo crossStitchArchitecture() {
     ModelPlan plan;
     plan.provides.lastSharedLayer = trunk.hasLastLinear;
     // T columns and α, stages × T × T (one stage when the trunk does not say).
-    plan.size.parameters = tasks * trunk.size.parameters +
-                           static_cast<double>(std::max<int64_t>(trunk.size.stages, 1)) * tasks * tasks;
+    plan.size.parameters =
+        tasks * trunk.size.parameters +
+        static_cast<double>(std::max<int64_t>(trunk.size.stages, 1)) * tasks * tasks;
     plan.size.activationWidth = tasks * trunk.size.activationWidth;
     addHeadSize(plan.size, head, trunk.size.width);
     const std::vector<TaskSpec> taskList = context.tasks;
     plan.build = [=](const std::vector<int64_t>& inputShape) {
       std::vector<TrunkParts> columns;
       for (std::size_t t = 0; t < taskList.size(); ++t) columns.push_back(trunk.build(inputShape));
-      std::vector<nn::Sequential> heads;
-      for (const auto& task : taskList) heads.push_back(head.build(columns.front().width, task));
+      const auto heads = buildHeads(head, columns.front().width, taskList);
       return std::make_shared<CrossStitchModel>(std::move(columns), same, other, heads);
     };
     return plan;

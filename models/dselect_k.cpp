@@ -137,8 +137,7 @@ ArchitectureInfo dselectKArchitecture() {
       std::vector<TrunkParts> parts;
       for (int64_t e = 0; e < experts; ++e) parts.push_back(trunk.build(inputShape));
       const int64_t width = parts.front().width;
-      std::vector<nn::Sequential> heads;
-      for (const auto& task : taskList) heads.push_back(head.build(width, task));
+      const auto heads = buildHeads(head, width, taskList);
       return std::make_shared<DSelectKModel>(std::move(parts), exampleElements(inputShape), k,
                                              gamma, entropyWeight, heads);
     };

@@ -7,12 +7,6 @@ namespace fulcrum {
 
 namespace nn = torch::nn;
 
-namespace {
-
-std::vector<torch::Tensor> parametersOf(const nn::ModuleList& list) { return list->parameters(); }
-
-}  // namespace
-
 GatedExpertsModel::GatedExpertsModel(std::vector<TrunkParts> sharedExperts,
                                      std::vector<std::vector<TrunkParts>> taskExperts,
                                      const std::vector<nn::Linear>& gates,
@@ -57,7 +51,7 @@ ModelOutput GatedExpertsModel::forward(const ModelInputs& inputs) {
 }
 
 std::vector<torch::Tensor> GatedExpertsModel::sharedParameters() const {
-  return parametersOf(experts_);
+  return experts_->parameters();
 }
 
 std::vector<torch::Tensor> GatedExpertsModel::taskParameters(std::size_t task) const {

@@ -52,8 +52,7 @@ ArchitectureInfo hardSharingArchitecture() {
     const std::vector<TaskSpec> tasks = context.tasks;
     plan.build = [trunk, head, tasks](const std::vector<int64_t>& inputShape) {
       TrunkParts parts = trunk.build(inputShape);
-      std::vector<torch::nn::Sequential> heads;
-      for (const auto& task : tasks) heads.push_back(head.build(parts.width, task));
+      const auto heads = buildHeads(head, parts.width, tasks);
       return std::make_shared<HardSharingModel>(std::move(parts), heads);
     };
     return plan;

@@ -22,8 +22,8 @@ TrunkInfo lenetTrunk() {
   row.name = "lenet";
   row.description = "LeNet on 1×36×36 images: two conv + pool stages, fc 500→50";
   row.check = checkShape;
-  row.build = [](const ConfigNode& options, const std::vector<int64_t>& inputShape) {
-    checkShape(options, inputShape);
+  // planTrunk runs `check` with the data's shape before every build.
+  row.build = [](const ConfigNode&, const std::vector<int64_t>&) {
     TrunkParts parts;
     parts.layers = nn::Sequential();
     parts.layers->push_back(nn::Conv2d(nn::Conv2dOptions(1, 10, 9)));

@@ -165,8 +165,7 @@ ArchitectureInfo pleArchitecture() {
         if (l + 1 < levelCount) level.sharedGate = nn::Linear(gateIn, shared + tasks * own);
         shape = {width};
       }
-      std::vector<nn::Sequential> heads;
-      for (const auto& task : taskList) heads.push_back(head.build(width, task));
+      const auto heads = buildHeads(head, width, taskList);
       return std::make_shared<PleModel>(std::move(levels), heads);
     };
     return plan;

@@ -24,8 +24,8 @@ namespace {
 
 std::vector<ArchitectureInfo>& architectures() {
   static std::vector<ArchitectureInfo> table = {
-      hardSharingArchitecture(), mmoeArchitecture(),        cgcArchitecture(),
-      pleArchitecture(),         dselectKArchitecture(),    crossStitchArchitecture(),
+      hardSharingArchitecture(), mmoeArchitecture(),     cgcArchitecture(),
+      pleArchitecture(),         dselectKArchitecture(), crossStitchArchitecture(),
       softSharingArchitecture()};
   return table;
 }
@@ -138,10 +138,15 @@ torch::nn::ModuleList moduleListOf(const std::vector<torch::nn::Sequential>& mod
   return list;
 }
 
+std::vector<torch::nn::Sequential> buildHeads(const HeadPlan& head, int64_t width,
+                                              const std::vector<TaskSpec>& tasks) {
+  std::vector<torch::nn::Sequential> out;
+  for (const auto& task : tasks) out.push_back(head.build(width, task));
+  return out;
+}
+
 void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width) {
-  const ModelSize towers = head.size(width);
-  size.parameters += towers.parameters;
-  size.activationWidth += towers.activationWidth;
+  size = sum(size, head.size(width));
 }
 
 std::vector<std::string> numberedNames(const std::string& prefix, std::size_t count) {

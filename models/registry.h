@@ -138,6 +138,9 @@ std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>
 /// A ModuleList of the parts' layers, or of `modules`.
 torch::nn::ModuleList moduleListOf(const std::vector<TrunkParts>& parts);
 torch::nn::ModuleList moduleListOf(const std::vector<torch::nn::Sequential>& modules);
+/// One head per task of `tasks`, in order, on `width` inputs.
+std::vector<torch::nn::Sequential> buildHeads(const HeadPlan& head, int64_t width,
+                                              const std::vector<TaskSpec>& tasks);
 /// Adds the size of every task's head on `width` inputs to `size`.
 void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width);
 /// "prefix0", "prefix1", ...: `count` names.

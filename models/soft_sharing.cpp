@@ -62,8 +62,7 @@ ArchitectureInfo softSharingArchitecture() {
     plan.build = [=](const std::vector<int64_t>& inputShape) {
       std::vector<TrunkParts> trunks;
       for (std::size_t t = 0; t < taskList.size(); ++t) trunks.push_back(trunk.build(inputShape));
-      std::vector<nn::Sequential> heads;
-      for (const auto& task : taskList) heads.push_back(head.build(trunks.front().width, task));
+      const auto heads = buildHeads(head, trunks.front().width, taskList);
       return std::make_shared<SoftSharingModel>(std::move(trunks), penalty, heads);
     };
     return plan;
