@@ -5,6 +5,8 @@
 // framework/ never names a concrete strategy; strategies/ implement this.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -12,18 +14,16 @@
 #include <utility>
 #include <vector>
 
-#include <torch/types.h>
-
 #include "framework/task.h"
 
 namespace fulcrum {
 
 /// What a strategy needs computed each step, cheapest first.
 enum class GradientNeed {
-  kLosses,             ///< the losses only
-  kRepresentation,     ///< ∂L_i/∂z for the model's features z (ModelOutput::features)
-  kLastSharedLayer,    ///< ∂L_i/∂W for the last shared layer's parameters
-  kSharedParameters,   ///< ∂L_i/∂θ for every shared parameter
+  kLosses,            ///< the losses only
+  kRepresentation,    ///< ∂L_i/∂z for the model's features z (ModelOutput::features)
+  kLastSharedLayer,   ///< ∂L_i/∂W for the last shared layer's parameters
+  kSharedParameters,  ///< ∂L_i/∂θ for every shared parameter
 };
 
 /// "losses", "representation", "last_shared_layer" or "shared_parameters".
@@ -51,26 +51,30 @@ class GradientSource {
 
 /// What a strategy learns about the model when it is attached.
 struct StrategyContext {
-  std::vector<TaskSpec> tasks;                   ///< in head order
-  torch::Device device = torch::kCPU;            ///< of the model
-  torch::ScalarType dtype = torch::kFloat32;     ///< of the model
-  int64_t sharedParameterCount = 0;              ///< P
-  int64_t lastSharedLayerParameterCount = 0;     ///< P_W
-  int64_t stepsPerEpoch = 0;                     ///< training batches per epoch
-  uint64_t seed = 0;                             ///< for strategies that sample
+  std::vector<TaskSpec> tasks;                ///< in head order
+  torch::Device device = torch::kCPU;         ///< of the model
+  torch::ScalarType dtype = torch::kFloat32;  ///< of the model
+  int64_t sharedParameterCount = 0;           ///< P
+  int64_t lastSharedLayerParameterCount = 0;  ///< P_W
+  int64_t stepsPerEpoch = 0;                  ///< training batches per epoch
+  uint64_t seed = 0;                          ///< for strategies that sample
 };
 
 /// The inputs of one step.
 struct StepInput {
-  StepInput(const std::vector<torch::Tensor>& losses_, GradientSource& gradients_, int64_t step_ = 0,
-            int64_t epoch_ = 0, std::vector<bool> present_ = {})
-      : losses(losses_), gradients(gradients_), step(step_), epoch(epoch_), present(std::move(present_)) {}
+  StepInput(const std::vector<torch::Tensor>& losses_, GradientSource& gradients_,
+            int64_t step_ = 0, int64_t epoch_ = 0, std::vector<bool> present_ = {})
+      : losses(losses_),
+        gradients(gradients_),
+        step(step_),
+        epoch(epoch_),
+        present(std::move(present_)) {}
   /// T scalar losses; each has its own graph (through its head and the trunk).
   const std::vector<torch::Tensor>& losses;
   /// Per-task gradients, computed on demand.
   GradientSource& gradients;
-  int64_t step = 0;    ///< global step, from 0
-  int64_t epoch = 0;   ///< from 0
+  int64_t step = 0;   ///< global step, from 0
+  int64_t epoch = 0;  ///< from 0
   /// Which tasks have at least one labelled row in this batch (data with
   /// missing labels). Empty when every task is present, as always for fully
   /// labelled data. An absent task's loss is an exact zero whose gradient is

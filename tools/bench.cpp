@@ -11,11 +11,14 @@
 // measured again after every case and a case's ratio uses the equal-weights
 // runs just before and after it, so that slow drifts of the machine's load
 // cancel out of the ratios. Nothing here asserts a time: it measures.
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -31,15 +34,11 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include "framework/config_node.h"
 #include "framework/experiment.h"
 #include "framework/trainer.h"
-#include "models/registry.h"
 #include "fulcrum_version.h"
+#include "models/registry.h"
 #include "strategies/registry.h"
 
 extern char** environ;
@@ -164,11 +163,11 @@ int64_t epochsFor(int64_t steps) { return (steps + kBatchesPerEpoch - 1) / kBatc
 
 ExperimentSpec benchSpec(const Workload& workload, const std::string& strategy, int64_t totalSteps,
                          int64_t threads) {
-  return parseExperiment(workload.yaml, "bench-" + workload.name + ".yaml",
-                         {"strategy=" + strategy,
-                          fmt::format("data.train_size={}", workload.batch * kBatchesPerEpoch),
-                          fmt::format("train.epochs={}", epochsFor(totalSteps)),
-                          fmt::format("train.threads={}", threads)});
+  return parseExperiment(
+      workload.yaml, "bench-" + workload.name + ".yaml",
+      {"strategy=" + strategy, fmt::format("data.train_size={}", workload.batch * kBatchesPerEpoch),
+       fmt::format("train.epochs={}", epochsFor(totalSteps)),
+       fmt::format("train.threads={}", threads)});
 }
 
 /// The protocol between a measuring child and the harness: "ok PEAK_MB",
@@ -182,12 +181,14 @@ void measureCpp(const Workload& workload, const std::string& strategy, int64_t w
     auto instance = makeStrategy(spec.strategy, spec.tasks);
     const MultiTaskData data = loadData(spec);
     TimingLog log;
-    const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), *instance, log, {});
+    const TrialResult result =
+        train(spec, data, *makeModel(spec, data.inputShape), *instance, log, {});
     if (result.status != "completed") throw std::runtime_error(result.error);
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::fprintf(out, "ok %.1f\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
-    for (std::size_t k = static_cast<std::size_t>(warmup); k < static_cast<std::size_t>(warmup + steps); ++k) {
+    for (std::size_t k = static_cast<std::size_t>(warmup);
+         k < static_cast<std::size_t>(warmup + steps); ++k) {
       // forward, strategy, backward, optimizer, gradient_log (0: not logged here), total
       const auto& t = log.timings[k];
       const double cpu = std::isnan(log.cpu[k]) ? -1.0 : log.cpu[k];  // -1: not measured
@@ -254,7 +255,8 @@ std::string readAll(int fd) {
   std::string text;
   char buffer[4096];
   ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<std::size_t>(n));
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+    text.append(buffer, static_cast<std::size_t>(n));
   return text;
 }
 
@@ -280,10 +282,13 @@ std::string childOutput(const std::function<void(FILE*)>& body) {
   return text;
 }
 
-Samples inChild(const std::function<void(FILE*)>& body) { return parseSamples(childOutput(body), 0); }
+Samples inChild(const std::function<void(FILE*)>& body) {
+  return parseSamples(childOutput(body), 0);
+}
 
 /// Runs a program with `env` added to the environment; returns its standard output.
-std::string programOutput(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+std::string programOutput(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env) {
   int fds[2];
   if (pipe(fds) != 0) return "error pipe failed";
   posix_spawn_file_actions_t actions;
@@ -314,7 +319,8 @@ std::string programOutput(const std::vector<std::string>& argv, const std::vecto
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (text.empty()) return fmt::format("error {} ended with status {} and no output", argv[0], status);
+  if (text.empty())
+    return fmt::format("error {} ended with status {} and no output", argv[0], status);
   return text;
 }
 
@@ -332,7 +338,8 @@ struct PythonReference {
 Samples runCase(const Workload& workload, const Case& c, int64_t warmup, int64_t steps,
                 int64_t threads, const PythonReference& python) {
   if (c.method.empty()) {
-    return inChild([&](FILE* out) { measureCpp(workload, c.strategy, warmup, steps, threads, out); });
+    return inChild(
+        [&](FILE* out) { measureCpp(workload, c.strategy, warmup, steps, threads, out); });
   }
   const std::string t = std::to_string(threads);
   return inProcess({python.interpreter, python.script, "--workload", workload.name, "--data",
@@ -397,7 +404,7 @@ struct Row {
   int64_t threads = 1;
   Case c;
   Samples samples;
-  Samples equal;  ///< the equal-weights runs next to it (same implementation)
+  Samples equal;      ///< the equal-weights runs next to it (same implementation)
   int64_t steps = 0;  ///< measured steps per run
 };
 
@@ -427,9 +434,10 @@ std::string utcNow() {
 std::vector<int64_t> parseThreads(const std::vector<std::string>& values) {
   std::vector<int64_t> out;
   for (const auto& v : values) {
-    const int64_t n = v == "all" ? static_cast<int64_t>(std::thread::hardware_concurrency())
-                                 : std::stoll(v);
-    if (n < 1) throw CLI::ValidationError("--threads", "thread counts must be >= 1 or 'all', got " + v);
+    const int64_t n =
+        v == "all" ? static_cast<int64_t>(std::thread::hardware_concurrency()) : std::stoll(v);
+    if (n < 1)
+      throw CLI::ValidationError("--threads", "thread counts must be >= 1 or 'all', got " + v);
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
   }
   return out;
@@ -438,8 +446,9 @@ std::vector<int64_t> parseThreads(const std::vector<std::string>& values) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"fulcrum-bench: per-step time of every strategy relative to equal weighting, "
-               "beside a plain-PyTorch reference loop"};
+  CLI::App app{
+      "fulcrum-bench: per-step time of every strategy relative to equal weighting, "
+      "beside a plain-PyTorch reference loop"};
   std::vector<std::string> workloadNames{"w1", "w2"};
   int64_t warmup = 0, steps = 0, rounds = 1;
   std::vector<std::string> threadValues{"1", "all"};
@@ -448,14 +457,24 @@ int main(int argc, char** argv) {
   bool variants = true;
   std::string python = "/usr/bin/python3";
   std::string script = FULCRUM_SOURCE_DIR "/tools/bench_reference.py";
-  app.add_option("--workloads", workloadNames, "w1, w2 or w1,w2")->delimiter(',')->check(CLI::IsMember({"w1", "w2"}));
-  app.add_option("--warmup", warmup, "steps not measured per run (default: w1 20, w2 5)")->check(CLI::Range(0, 100000));
-  app.add_option("--steps", steps, "steps measured per run (default: w1 200, w2 50)")->check(CLI::Range(0, 100000));
-  app.add_option("--rounds", rounds, "repeat the whole sequence and pool the samples")->check(CLI::Range(1, 100));
-  app.add_option("--threads", threadValues, "thread counts to measure ('all' = every core), default 1,all")->delimiter(',');
-  app.add_option("--strategies", only, "only these strategies (default: every registered one)")->delimiter(',');
-  app.add_flag("!--no-variants", variants, "skip the option variants (representation gradients, ...)");
-  app.add_option("--python", python, "interpreter of the reference loop (Debian's python3-torch); 'none' skips it");
+  app.add_option("--workloads", workloadNames, "w1, w2 or w1,w2")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"w1", "w2"}));
+  app.add_option("--warmup", warmup, "steps not measured per run (default: w1 20, w2 5)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--steps", steps, "steps measured per run (default: w1 200, w2 50)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--rounds", rounds, "repeat the whole sequence and pool the samples")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--threads", threadValues,
+                 "thread counts to measure ('all' = every core), default 1,all")
+      ->delimiter(',');
+  app.add_option("--strategies", only, "only these strategies (default: every registered one)")
+      ->delimiter(',');
+  app.add_flag("!--no-variants", variants,
+               "skip the option variants (representation gradients, ...)");
+  app.add_option("--python", python,
+                 "interpreter of the reference loop (Debian's python3-torch); 'none' skips it");
   app.add_option("--reference", script, "the reference loop script");
   app.add_option("--csv", csvPath, "also write the results as CSV");
   app.add_option("--markdown", markdownPath, "also write the tables as Markdown");
@@ -469,7 +488,8 @@ int main(int argc, char** argv) {
   }
   for (const auto& name : only) {
     const auto& table = strategyTable();
-    if (std::none_of(table.begin(), table.end(), [&](const StrategyInfo& r) { return r.name == name; })) {
+    if (std::none_of(table.begin(), table.end(),
+                     [&](const StrategyInfo& r) { return r.name == name; })) {
       std::cerr << "fulcrum-bench: unknown strategy '" << name << "'\n";
       return 2;
     }
@@ -481,15 +501,18 @@ int main(int argc, char** argv) {
     for (const auto& row : strategyTable()) {
       if (!only.empty() && std::find(only.begin(), only.end(), row.name) == only.end()) continue;
       std::vector<std::string> optionSets{""};
-      if (variants) optionSets.insert(optionSets.end(), kVariantOptions.begin(), kVariantOptions.end());
+      if (variants)
+        optionSets.insert(optionSets.end(), kVariantOptions.begin(), kVariantOptions.end());
       for (const auto& options : optionSets) {
-        const std::string yaml = options.empty() ? fmt::format("{{name: {}}}", row.name)
-                                                 : fmt::format("{{name: {}, {}}}", row.name, options);
+        const std::string yaml = options.empty()
+                                     ? fmt::format("{{name: {}}}", row.name)
+                                     : fmt::format("{{name: {}, {}}}", row.name, options);
         try {
-          const ExperimentSpec spec = parseExperiment(
-              workloads().front().yaml, "bench.yaml", {"strategy=" + yaml, "data.train_size=100"});
+          const ExperimentSpec spec = parseExperiment(workloads().front().yaml, "bench.yaml",
+                                                      {"strategy=" + yaml, "data.train_size=100"});
           const auto instance = makeStrategy(spec.strategy, spec.tasks);
-          const std::string label = options.empty() ? row.name : fmt::format("{}{{{}}}", row.name, options);
+          const std::string label =
+              options.empty() ? row.name : fmt::format("{}{{{}}}", row.name, options);
           cases.push_back({label, row.name, yaml, "", toString(instance->needs())});
         } catch (const ConfigError&) {
           // The strategy has no such option: no variant.
@@ -500,8 +523,10 @@ int main(int argc, char** argv) {
   PythonReference reference;
   if (python != "none") {
     if (access(python.c_str(), X_OK) != 0 || access(script.c_str(), R_OK) != 0) {
-      std::cerr << fmt::format("fulcrum-bench: no Python reference ({} or {} missing; "
-                               "apt-get install python3-torch, or --python none)\n", python, script);
+      std::cerr << fmt::format(
+          "fulcrum-bench: no Python reference ({} or {} missing; "
+          "apt-get install python3-torch, or --python none)\n",
+          python, script);
       return 2;
     }
     reference.interpreter = python;
@@ -510,7 +535,8 @@ int main(int argc, char** argv) {
   std::string pythonDescription;
   if (!reference.interpreter.empty()) {
     // The comparison is fair only with the same torch version and BLAS: say which.
-    const std::string text = programOutput({reference.interpreter, reference.script, "--describe"}, {});
+    const std::string text =
+        programOutput({reference.interpreter, reference.script, "--describe"}, {});
     pythonDescription = text.rfind("ok ", 0) == 0 ? text.substr(3, text.find('\n') - 3) : "unknown";
   }
   std::vector<Case> pythonCases;
@@ -527,12 +553,14 @@ int main(int argc, char** argv) {
   const Case equalPython{"python:equal", "", "", "equal", "losses"};
 
   const std::string startLoad = loadAverage();
-  std::cerr << fmt::format("fulcrum-bench: {} cases, {} Python methods, threads {}, load {}\n", cases.size(),
-                           pythonCases.size(), fmt::join(threadCounts, ","), startLoad);
+  std::cerr << fmt::format("fulcrum-bench: {} cases, {} Python methods, threads {}, load {}\n",
+                           cases.size(), pythonCases.size(), fmt::join(threadCounts, ","),
+                           startLoad);
   std::vector<Row> rows;
   int failures = 0;
   for (const auto& workload : workloads()) {
-    if (std::find(workloadNames.begin(), workloadNames.end(), workload.name) == workloadNames.end()) continue;
+    if (std::find(workloadNames.begin(), workloadNames.end(), workload.name) == workloadNames.end())
+      continue;
     const int64_t w = warmup > 0 ? warmup : workload.warmup;
     const int64_t s = steps > 0 ? steps : workload.steps;
     char tmpl[] = "/tmp/fulcrum-bench-XXXXXX";
@@ -542,10 +570,10 @@ int main(int argc, char** argv) {
         return 2;
       }
       reference.dataDirectory = tmpl;
-      const std::string dumped =
-          childOutput([&](FILE* out) { dumpData(workload, tmpl, out); });
+      const std::string dumped = childOutput([&](FILE* out) { dumpData(workload, tmpl, out); });
       if (dumped.rfind("ok", 0) != 0) {
-        std::cerr << fmt::format("fulcrum-bench: {}: cannot write its data: {}\n", workload.name, dumped);
+        std::cerr << fmt::format("fulcrum-bench: {}: cannot write its data: {}\n", workload.name,
+                                 dumped);
         return 1;
       }
     }
@@ -553,15 +581,18 @@ int main(int argc, char** argv) {
       // rows of this (workload, threads), in case order; equal weighting first.
       std::vector<Row> block;
       auto rowOf = [&](const Case& c) -> Row& {
-        for (auto& r : block) if (r.c.label == c.label) return r;
+        for (auto& r : block)
+          if (r.c.label == c.label) return r;
         block.push_back({workload.name, threads, c, {}, {}, s});
         return block.back();
       };
       rowOf(equalCpp);
-      for (const auto& c : cases) if (c.label != "fixed") rowOf(c);
+      for (const auto& c : cases)
+        if (c.label != "fixed") rowOf(c);
       if (!reference.interpreter.empty()) {
         rowOf(equalPython);
-        for (const auto& c : pythonCases) if (c.method != "equal") rowOf(c);
+        for (const auto& c : pythonCases)
+          if (c.method != "equal") rowOf(c);
       }
       for (int64_t round = 0; round < rounds; ++round) {
         for (const bool isPython : {false, true}) {
@@ -577,8 +608,8 @@ int main(int argc, char** argv) {
             row.equal.append(before);
             row.equal.append(after);
             rowOf(equal).samples.append(after);
-            std::cerr << fmt::format("  {} threads={} {:<40} {:8.3f} ms  × {:.2f} (CPU × {:.2f})\n", workload.name,
-                                     threads, row.c.label, median(measured.wall),
+            std::cerr << fmt::format("  {} threads={} {:<40} {:8.3f} ms  × {:.2f} (CPU × {:.2f})\n",
+                                     workload.name, threads, row.c.label, median(measured.wall),
                                      median(measured.wall) / median(row.equal.wall),
                                      median(measured.cpu) / median(row.equal.cpu));
             before = after;
@@ -586,7 +617,8 @@ int main(int argc, char** argv) {
         }
       }
       for (auto& row : block) {
-        if (row.c.label == equalCpp.label || row.c.label == equalPython.label) row.equal = row.samples;
+        if (row.c.label == equalCpp.label || row.c.label == equalPython.label)
+          row.equal = row.samples;
         if (!row.samples.error.empty()) {
           std::cerr << fmt::format("{} {}: {}\n", workload.name, row.c.label, row.samples.error);
           ++failures;
@@ -602,18 +634,22 @@ int main(int argc, char** argv) {
   const std::string endLoad = loadAverage();
 
   // Reports.
-  auto find = [&](const std::string& workload, int64_t threads, const std::string& label) -> const Row* {
-    for (const auto& r : rows) if (r.workload == workload && r.threads == threads && r.c.label == label) return &r;
+  auto find = [&](const std::string& workload, int64_t threads,
+                  const std::string& label) -> const Row* {
+    for (const auto& r : rows)
+      if (r.workload == workload && r.threads == threads && r.c.label == label) return &r;
     return nullptr;
   };
   std::ostringstream csv, md;
   csv << "workload,threads,implementation,case,needs,steps,median_ms,p10_ms,p90_ms,cpu_median_ms,"
-         "forward_ms,strategy_ms,backward_ms,optimizer_ms,ratio_to_equal,cpu_ratio_to_equal,peak_rss_mb,"
+         "forward_ms,strategy_ms,backward_ms,optimizer_ms,ratio_to_equal,cpu_ratio_to_equal,peak_"
+         "rss_mb,"
          "python_reference,python_median_ms,speedup_vs_python\n";
-  md << fmt::format("Measured {} on {} ({} cores, `nproc` {}), LibTorch {}, fulcrum commit {}; "
-                    "load average (1, 5, 15 min) {} at the start, {} at the end.\n\n",
-                    utcNow(), cpuModel(), std::thread::hardware_concurrency(),
-                    std::thread::hardware_concurrency(), TORCH_VERSION, FULCRUM_GIT_COMMIT, startLoad, endLoad);
+  md << fmt::format(
+      "Measured {} on {} ({} cores, `nproc` {}), LibTorch {}, fulcrum commit {}; "
+      "load average (1, 5, 15 min) {} at the start, {} at the end.\n\n",
+      utcNow(), cpuModel(), std::thread::hardware_concurrency(),
+      std::thread::hardware_concurrency(), TORCH_VERSION, FULCRUM_GIT_COMMIT, startLoad, endLoad);
   if (!pythonDescription.empty()) md << "Python reference: " << pythonDescription << ".\n\n";
   std::string currentBlock;
   for (const auto& r : rows) {
@@ -626,7 +662,8 @@ int main(int argc, char** argv) {
     if (!isPython) {
       bool sameMethod = true;
       refName = pythonCounterpart(r.c.name, r.c.needs, &sameMethod);
-      if (const Row* p = find(r.workload, r.threads, "python:" + refName); p != nullptr && p->samples.error.empty()) {
+      if (const Row* p = find(r.workload, r.threads, "python:" + refName);
+          p != nullptr && p->samples.error.empty()) {
         refLabel = sameMethod ? refName : refName + " (lower bound)";
         refMs = fmt::format("{:.3f}", median(p->samples.wall));
         speedup = fmt::format("{:.2f}", median(p->samples.wall) / m);
@@ -634,30 +671,38 @@ int main(int argc, char** argv) {
         refName.clear();
       }
     }
-    csv << fmt::format("{},{},{},\"{}\",{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.1f},{},{},{}\n",
-                       r.workload, r.threads, isPython ? "python" : "cpp", r.c.label, r.c.needs,
-                       r.samples.wall.size(), m, quantile(r.samples.wall, 0.1), quantile(r.samples.wall, 0.9),
-                       median(r.samples.cpu), median(r.samples.forward), median(r.samples.strategy),
-                       median(r.samples.backward), median(r.samples.optimizer), ratio, cpuRatio, r.samples.peakMb,
-                       refName, refMs, speedup);
+    csv << fmt::format(
+        "{},{},{},\"{}\",{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:."
+        "4f},{:.1f},{},{},{}\n",
+        r.workload, r.threads, isPython ? "python" : "cpp", r.c.label, r.c.needs,
+        r.samples.wall.size(), m, quantile(r.samples.wall, 0.1), quantile(r.samples.wall, 0.9),
+        median(r.samples.cpu), median(r.samples.forward), median(r.samples.strategy),
+        median(r.samples.backward), median(r.samples.optimizer), ratio, cpuRatio, r.samples.peakMb,
+        refName, refMs, speedup);
     const std::string blockName = fmt::format("{} threads={}", r.workload, r.threads);
     if (blockName != currentBlock) {
       currentBlock = blockName;
-      md << fmt::format("\n**{}, {} thread{}** ({} measured steps per case)\n\n", r.workload == "w1"
-                            ? "W1 GradNorm toy (T = 10, batch 100)" : "W2 Multi-Fashion LeNet (T = 2, batch 256)",
+      md << fmt::format("\n**{}, {} thread{}** ({} measured steps per case)\n\n",
+                        r.workload == "w1" ? "W1 GradNorm toy (T = 10, batch 100)"
+                                           : "W2 Multi-Fashion LeNet (T = 2, batch 256)",
                         r.threads, r.threads == 1 ? "" : "s", r.steps * rounds)
-         << "| case | needs | ms/step median (p10–p90) | × equal | CPU × equal | fwd / strategy / bwd / opt ms "
-            "| peak RSS MB | Python reference | Python ms | Python ÷ C++ |\n|---|---|---|---|---|---|---|---|---|---|\n";
+         << "| case | needs | ms/step median (p10–p90) | × equal | CPU × equal | fwd / strategy / "
+            "bwd / opt ms "
+            "| peak RSS MB | Python reference | Python ms | Python ÷ C++ "
+            "|\n|---|---|---|---|---|---|---|---|---|---|\n";
     }
-    md << fmt::format("| {} | {} | {:.3f} ({:.3f}–{:.3f}) | {:.2f} | {:.2f} | {:.2f} / {:.2f} / {:.2f} / {:.2f} | {:.0f} | {} | {} | {} |\n",
-                      r.c.label, r.c.needs, m, quantile(r.samples.wall, 0.1), quantile(r.samples.wall, 0.9),
-                      ratio, cpuRatio, median(r.samples.forward), median(r.samples.strategy),
-                      median(r.samples.backward), median(r.samples.optimizer), r.samples.peakMb,
-                      refLabel, refMs, speedup);
+    md << fmt::format(
+        "| {} | {} | {:.3f} ({:.3f}–{:.3f}) | {:.2f} | {:.2f} | {:.2f} / {:.2f} / {:.2f} / {:.2f} "
+        "| {:.0f} | {} | {} | {} |\n",
+        r.c.label, r.c.needs, m, quantile(r.samples.wall, 0.1), quantile(r.samples.wall, 0.9),
+        ratio, cpuRatio, median(r.samples.forward), median(r.samples.strategy),
+        median(r.samples.backward), median(r.samples.optimizer), r.samples.peakMb, refLabel, refMs,
+        speedup);
   }
   // The thread counts side by side: equal weighting and the slowest case.
   if (threadCounts.size() > 1) {
-    md << "\n**Threads** (median ms/step of equal weighting; each thread count measured in this run)\n\n| workload |";
+    md << "\n**Threads** (median ms/step of equal weighting; each thread count measured in this "
+          "run)\n\n| workload |";
     for (int64_t t : threadCounts) md << fmt::format(" {} thread{} |", t, t == 1 ? "" : "s");
     md << "\n|---|";
     for (std::size_t k = 0; k < threadCounts.size(); ++k) md << "---|";
@@ -668,7 +713,9 @@ int main(int argc, char** argv) {
         md << "| " << workload << (label == "fixed" ? " C++" : " Python") << " |";
         for (int64_t t : threadCounts) {
           const Row* r = find(workload, t, label);
-          md << (r != nullptr && r->samples.error.empty() ? fmt::format(" {:.3f} |", median(r->samples.wall)) : " – |");
+          md << (r != nullptr && r->samples.error.empty()
+                     ? fmt::format(" {:.3f} |", median(r->samples.wall))
+                     : " – |");
         }
         md << "\n";
       }

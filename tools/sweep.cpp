@@ -426,7 +426,8 @@ int runTrialCommand(const RunTrialOptions& options) {
       return reportError(fmt::format(
           "cannot write '{}': it is a symbolic link, which fulcrum does not follow; remove it",
           logPath));
-    if (fd < 0) return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
+    if (fd < 0)
+      return reportError(fmt::format("cannot write '{}': {}", logPath, std::strerror(errno)));
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     std::cout.flush();
     ::dup2(fd, STDOUT_FILENO);

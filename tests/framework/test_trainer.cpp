@@ -8,9 +8,9 @@
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/trainer.h"
-#include "models/registry.h"
 #include "framework/update.h"
 #include "framework/warning_capture.h"
+#include "models/registry.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -41,7 +41,8 @@ TEST_CASE("same seed gives identical curves, another seed different ones", "[tra
     LambdaStrategy strategy;
     strategy.onStep = equalObjective;
     MemoryLog log;
-    const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+    const TrialResult result =
+        train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
     REQUIRE(result.status == "completed");
     return log;
   };
@@ -85,7 +86,8 @@ TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {
   LambdaStrategy strategy;
   strategy.onStep = equalObjective;
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "loss of task 'task1' is NaN at step 0 (epoch 1)");
   REQUIRE(log.status == "failed");
@@ -103,7 +105,8 @@ TEST_CASE("an infinite weight fails the trial and keeps the steps before it", "[
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "weight of task 'task0' is infinite at step 4 (epoch 2)");
   REQUIRE(log.steps.size() == 4);
@@ -156,7 +159,8 @@ TEST_CASE("a combined gradient equal to the sum trains exactly like the summed l
   const MultiTaskData data = loadData(spec);
   auto finalLosses = [&](LambdaStrategy& strategy) {
     MemoryLog log;
-    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status ==
+            "completed");
     return log.epochs.back().values[2];
   };
   LambdaStrategy objective;
@@ -206,7 +210,8 @@ TEST_CASE("a strategy's own parameters are trained without weight decay", "[trai
     return out;
   };
   MemoryLog log;
-  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status ==
+          "completed");
   // Six Adam steps of lr 0.01 against a consistently signed gradient.
   REQUIRE(strategy.scale[0].item<double>() == Approx(-0.06).margin(0.005));
   REQUIRE(log.steps.back().weights[0] == Approx(std::exp(-0.05)).margin(0.01));

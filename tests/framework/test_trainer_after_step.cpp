@@ -59,7 +59,8 @@ TEST_CASE("after-step losses: measured on the same batch, after the optimizer st
     Recording strategy;
     strategy.factor = 0.0;
     MemoryLog log;
-    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status ==
+            "completed");
     REQUIRE(log.steps.size() == 6);  // 2 epochs × 120/40
     REQUIRE(strategy.after.size() == 6);
     for (std::size_t k = 0; k < 6; ++k) REQUIRE(strategy.after[k] == log.steps[k].losses);
@@ -67,7 +68,8 @@ TEST_CASE("after-step losses: measured on the same batch, after the optimizer st
   SECTION("a real step lowers the batch's losses") {
     Recording strategy;
     MemoryLog log;
-    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status ==
+            "completed");
     REQUIRE(strategy.after.size() == 6);
     for (std::size_t k = 0; k < 6; ++k) {
       REQUIRE(strategy.after[k] != log.steps[k].losses);
@@ -80,7 +82,8 @@ TEST_CASE("after-step losses: measured on the same batch, after the optimizer st
     strategy.wants = false;
     strategy.stepsSinceAfter = -1000;  // afterStep() would fail its REQUIRE
     MemoryLog log;
-    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status == "completed");
+    REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}).status ==
+            "completed");
     REQUIRE(strategy.after.empty());
   }
 }

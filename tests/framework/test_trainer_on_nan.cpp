@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -29,7 +28,8 @@ data: {kind: gradnorm_toy, sigmas: [1, 3], input_dim: 12, output_dim: 4,
 model: {trunk: {kind: mlp, hidden: [16, 8]}}
 train: {epochs: 2, batch_size: 40, optimizer: {kind: adam, lr: 0.01}}
 strategy: {name: anything}
-)", "toy.yaml", overrides);
+)",
+                         "toy.yaml", overrides);
 }
 
 /// A shared-parameter direction that is NaN at `badStep`, the plain sum elsewhere.
@@ -60,38 +60,46 @@ bool allFinite(const EpochRecord& epoch) {
 TEST_CASE("train.on_nan accepts fail and skip_step only", "[trainer][on_nan]") {
   REQUIRE(smallToy("fail").train.onNan == "fail");
   REQUIRE(smallToy("skip_step").train.onNan == "skip_step");
-  REQUIRE_THROWS_WITH(smallToy("ignore"),
-                      "--set train.on_nan=ignore: train.on_nan: 'ignore' is not one of: fail, skip_step");
+  REQUIRE_THROWS_WITH(
+      smallToy("ignore"),
+      "--set train.on_nan=ignore: train.on_nan: 'ignore' is not one of: fail, skip_step");
 }
 
-TEST_CASE("a NaN combined gradient fails the trial naming the quantity and step", "[trainer][on_nan]") {
+TEST_CASE("a NaN combined gradient fails the trial naming the quantity and step",
+          "[trainer][on_nan]") {
   const ExperimentSpec spec = smallToy("fail");
   const MultiTaskData data = loadData(spec);
   LambdaStrategy strategy = nanDirectionAt(2);
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
-  REQUIRE(result.error == "combined gradient (direction) of the shared parameters is NaN at step 2 (epoch 1)");
+  REQUIRE(result.error ==
+          "combined gradient (direction) of the shared parameters is NaN at step 2 (epoch 1)");
   REQUIRE(log.steps.size() == 2);
   REQUIRE_FALSE(log.description.countsSkippedSteps);
 }
 
-TEST_CASE("an infinite objective gradient names the first task whose head gets it", "[trainer][on_nan]") {
+TEST_CASE("an infinite objective gradient names the first task whose head gets it",
+          "[trainer][on_nan]") {
   const ExperimentSpec spec = smallToy("fail");
   const MultiTaskData data = loadData(spec);
   LambdaStrategy strategy;
   strategy.onStep = [](const StepInput& input) {
     StepOutput out = equalObjective(input);
     // Finite losses and weights, but an infinite gradient on task 1's head.
-    if (input.step == 1) out.objective = out.objective + input.losses[1] * std::numeric_limits<float>::infinity();
+    if (input.step == 1)
+      out.objective = out.objective + input.losses[1] * std::numeric_limits<float>::infinity();
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   // inf times a zero partial derivative is NaN, so either may be reported.
-  REQUIRE_THAT(result.error, Catch::Matchers::StartsWith("gradient of task 'task1' (its head) is ") &&
-                                 Catch::Matchers::EndsWith(" at step 1 (epoch 1)"));
+  REQUIRE_THAT(result.error,
+               Catch::Matchers::StartsWith("gradient of task 'task1' (its head) is ") &&
+                   Catch::Matchers::EndsWith(" at step 1 (epoch 1)"));
 }
 
 TEST_CASE("skip_step skips a NaN direction, counts it and trains on", "[trainer][on_nan]") {
@@ -102,7 +110,8 @@ TEST_CASE("skip_step skips a NaN direction, counts it and trains on", "[trainer]
   std::vector<std::string> warnings;
   TrainHooks hooks;
   hooks.warning = [&](const std::string& line) { warnings.push_back(line); };
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 1);
   REQUIRE(log.description.countsSkippedSteps);
@@ -112,9 +121,10 @@ TEST_CASE("skip_step skips a NaN direction, counts it and trains on", "[trainer]
   REQUIRE(log.epochs[0].skippedSteps == 1);
   REQUIRE(log.epochs[1].skippedSteps == 0);
   REQUIRE(allFinite(log.epochs[1]));
-  REQUIRE(warnings == std::vector<std::string>{
-                          "combined gradient (direction) of the shared parameters is NaN at step 2 (epoch 1); "
-                          "optimizer step skipped (train.on_nan: skip_step)"});
+  REQUIRE(warnings ==
+          std::vector<std::string>{
+              "combined gradient (direction) of the shared parameters is NaN at step 2 (epoch 1); "
+              "optimizer step skipped (train.on_nan: skip_step)"});
 }
 
 TEST_CASE("a skipped step changes no parameter", "[trainer][on_nan]") {
@@ -136,8 +146,10 @@ TEST_CASE("a skipped step changes no parameter", "[trainer][on_nan]") {
   };
   LambdaStrategy skipping = nanDirectionAt(1);
   MemoryLog reference, skipped;
-  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), zero, reference, {}).status == "completed");
-  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), skipping, skipped, {}).status == "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), zero, reference, {}).status ==
+          "completed");
+  REQUIRE(train(spec, data, *makeModel(spec, data.inputShape), skipping, skipped, {}).status ==
+          "completed");
   REQUIRE(reference.steps.size() == 6);
   REQUIRE(skipped.steps.size() == 5);
   REQUIRE(skipped.steps[0].losses == reference.steps[0].losses);
@@ -158,7 +170,8 @@ TEST_CASE("skip_step skips the batches whose loss is NaN", "[trainer][on_nan]") 
   std::vector<std::string> warnings;
   TrainHooks hooks;
   hooks.warning = [&](const std::string& line) { warnings.push_back(line); };
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {}, hooks);
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 2);
   REQUIRE(log.epochs[0].skippedSteps == 1);
@@ -178,7 +191,8 @@ TEST_CASE("skip_step still fails when a whole epoch is skipped", "[trainer][on_n
   LambdaStrategy strategy;
   strategy.onStep = equalObjective;
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "failed");
   REQUIRE(result.error == "every step of epoch 1 was skipped for non-finite values");
   REQUIRE(result.skippedSteps == 3);
@@ -195,7 +209,8 @@ TEST_CASE("skip_step skips an infinite weight", "[trainer][on_nan]") {
     return out;
   };
   MemoryLog log;
-  const TrialResult result = train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
+  const TrialResult result =
+      train(spec, data, *makeModel(spec, data.inputShape), strategy, log, {});
   REQUIRE(result.status == "completed");
   REQUIRE(result.skippedSteps == 1);
   REQUIRE(log.epochs[1].skippedSteps == 1);

@@ -199,7 +199,9 @@ TEST_CASE("resume: an unusable checkpoint is refused before anything is logged",
     TrainHooks hooks;
     hooks.checkpointPath = checkpoint;
     hooks.resume = true;
-    REQUIRE_THROWS_WITH(train(other, data, *makeModel(other, data.inputShape), *strategy, log, {}, hooks), Catch::Contains(message));
+    REQUIRE_THROWS_WITH(
+        train(other, data, *makeModel(other, data.inputShape), *strategy, log, {}, hooks),
+        Catch::Contains(message));
     CHECK_FALSE(log.begun);
   };
   SECTION("another configuration") {
@@ -247,7 +249,8 @@ TEST_CASE("resume: a checkpoint with a flipped byte region is refused or continu
     hooks.resume = true;
     Run resumed;
     try {
-      resumed.result = train(spec, data, *makeModel(spec, data.inputShape), *strategy, resumed.log, {}, hooks);
+      resumed.result =
+          train(spec, data, *makeModel(spec, data.inputShape), *strategy, resumed.log, {}, hooks);
     } catch (const CheckpointError& e) {
       ++refused;
       CHECK_THAT(e.what(), Catch::Contains("checkpoint '" + checkpoint + "'"));
@@ -293,7 +296,8 @@ TEST_CASE("resume: a trial continues with its checkpoint's thread count",
   std::vector<std::string> notices;
   hooks.notice = [&notices](const std::string& line) { notices.push_back(line); };
   Run resumed;
-  resumed.result = train(other, data, *makeModel(other, data.inputShape), *strategy, resumed.log, {}, hooks);
+  resumed.result =
+      train(other, data, *makeModel(other, data.inputShape), *strategy, resumed.log, {}, hooks);
   configureThreads(1);
   REQUIRE(resumed.result.status == "completed");
   CHECK(resumed.log.description.integers.at("threads") == 1);

@@ -410,7 +410,8 @@ strategy: {name: zero}
 TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cross_stitch]") {
   // Columns ReLU(x₁) and ReLU(x₂) on x = (3, 5): 3 and 5; α = [[0.9, 0.1], [0.1, 0.9]]
   // gives 3.2 and 4.8; heads y = m.
-  const ExperimentSpec spec = toy("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [1]}}", 2);
+  const ExperimentSpec spec =
+      toy("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [1]}}", 2);
   const auto model = makeModel(spec, {2});
   set(*model, "columns.0.0.weight", torch::tensor({1.0, 0.0}));
   set(*model, "columns.1.0.weight", torch::tensor({0.0, 1.0}));

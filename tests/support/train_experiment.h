@@ -15,7 +15,8 @@ namespace fulcrum::testing {
 /// Parses `yaml` (reported as file `file`) with `overrides`, builds its
 /// strategy from the registry, loads its data and trains it; returns what
 /// was logged.
-inline MemoryLog trainExperiment(const std::string& yaml, const std::vector<std::string>& overrides = {},
+inline MemoryLog trainExperiment(const std::string& yaml,
+                                 const std::vector<std::string>& overrides = {},
                                  const std::string& file = "test.yaml") {
   const ExperimentSpec spec = parseExperiment(yaml, file, overrides);
   auto strategy = makeStrategy(spec.strategy, spec.tasks);
