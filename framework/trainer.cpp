@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "framework/checkpoint.h"
+#include "framework/gradient_diagnostics.h"
 #include "framework/gradients.h"
 #include "framework/model.h"
 #include "framework/sweep.h"
@@ -285,34 +286,6 @@ std::string nonFiniteGradient(const ParameterLists& parameters, const StepOutput
                      describe(values[1]), step, epoch + 1);
 }
 
-/// ‖∇L_i‖ per task and the cosine of each pair i < j, from the T×P matrix of
-/// per-task gradients on the shared parameters (in float64).
-void gradientGeometry(const torch::Tensor& grads, GradientRecord& record) {
-  const torch::Tensor g = grads.detach().to(torch::kFloat64);
-  const torch::Tensor gram = g.mm(g.t()).contiguous();
-  const int64_t tasks = gram.size(0);
-  const double* entries = gram.data_ptr<double>();
-  record.norms.clear();
-  record.cosines.clear();
-  for (int64_t i = 0; i < tasks; ++i) record.norms.push_back(std::sqrt(entries[i * tasks + i]));
-  for (int64_t i = 0; i < tasks; ++i) {
-    for (int64_t j = i + 1; j < tasks; ++j) {
-      const double scale = record.norms[i] * record.norms[j];
-      record.cosines.push_back(scale > 0.0 ? entries[i * tasks + j] / scale : std::nan(""));
-    }
-  }
-}
-
-/// ‖x‖ over every tensor of `tensors` together, in float64.
-double jointNorm(const std::vector<torch::Tensor>& tensors) {
-  double squares = 0.0;
-  for (const auto& tensor : tensors) {
-    if (tensor.defined())
-      squares += tensor.detach().to(torch::kFloat64).square().sum().item<double>();
-  }
-  return std::sqrt(squares);
-}
-
 /// Records the error that ended a trial in its log. A log that cannot take
 /// it (a full disk, most often) must not replace that error with its own:
 /// the caller rethrows the original.
@@ -400,351 +373,458 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
   return std::make_unique<Adam>(std::move(groups), options);
 }
 
-TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
-                  Strategy& strategy, RunLog& log, TrialDescription description,
-                  const TrainHooks& hooks) {
-  const std::vector<TaskSpec>& tasks = spec.tasks;
-  const std::size_t taskCount = tasks.size();
-  TORCH_CHECK(data.train.targets.size() == taskCount, "data has ", data.train.targets.size(),
-              " targets for ", taskCount, " tasks");
+namespace {
+
+/// One step's rows: their inputs, and each task's targets and labelled rows.
+struct Batch {
+  torch::Tensor inputs;
+  std::vector<torch::Tensor> targets;
+  std::vector<Labelled> labelled;
+};
+
+/// A step's task losses (each with its graph), their values (NaN where a
+/// task has no label in the batch) and which tasks have one (empty: all).
+struct TaskLosses {
+  std::vector<torch::Tensor> tensors;
+  std::vector<double> values;
+  std::vector<bool> present;
+};
+
+/// The architecture's own losses of a step: their values and gradients
+/// (one per model parameter), taken while the step's graph exists.
+struct ExtraLosses {
+  std::vector<double> values;
+  std::vector<torch::Tensor> gradients;
+};
+
+/// The training-split sums of one epoch.
+struct EpochSums {
+  std::vector<MetricSums> metrics;
+  std::vector<double> lossTotals;
+  std::vector<int64_t> lossSteps;  ///< steps with a label, per task
+  explicit EpochSums(std::size_t tasks)
+      : metrics(tasks), lossTotals(tasks, 0.0), lossSteps(tasks, 0) {}
+};
+
+/// One trial's training: what lives from step to step and epoch to epoch.
+class Trainer {
+ public:
+  Trainer(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
+          Strategy& strategy, RunLog& log, const TrainHooks& hooks);
+  TrialResult run(TrialDescription description);
+
+ private:
+  void resumeFromCheckpoint(TrialDescription& description);
+  void describe(TrialDescription& description) const;
+  void runEpoch(int64_t epoch);
+  Batch batchAt(const torch::Tensor& permutation, int64_t b) const;
+  bool step(int64_t epoch, const Batch& batch);
+  TaskLosses taskLosses(const ModelOutput& forward, const Batch& batch) const;
+  ExtraLosses extraLosses(const ModelOutput& forward, int64_t epoch);
+  double lossesAfterStep(const Batch& batch, int64_t epoch);
+  void addToEpoch(const ModelOutput& forward, const Batch& batch, const TaskLosses& losses);
+  void endEpoch(int64_t epoch, double seconds);
+  bool skipFor(const std::string& problem);
+  void failOnWarning(const std::string& phase) const;
+
+  const ExperimentSpec& spec_;
+  const MultiTaskData& data_;
+  MultiTaskModel& model_;
+  Strategy& strategy_;
+  RunLog& log_;
+  const TrainHooks& hooks_;
+  const std::vector<TaskSpec>& tasks_;
+  int64_t stepsPerEpoch_ = 0;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<ParameterLists> parameters_;
+  std::vector<torch::Tensor> modelParameters_;
+  std::unique_ptr<AutogradGradientSource> source_;
+  UpdateTargets updateTargets_;
+  std::unique_ptr<GradientDiagnostics> gradients_;
+  std::string checkpointPath_;  ///< empty: no checkpoints
+  std::string config_;          ///< canonical configuration, checked on resume
+  std::vector<std::string> extraNames_;
+  std::size_t strategyDiagnostics_ = 0, diagnosticCount_ = 0;
+
+  TrainingPosition position_;  ///< where the trial starts (a checkpoint's)
+  std::mt19937_64 shuffle_;
+  std::vector<int64_t> order_;
+  int64_t step_ = 0;
+  int64_t skippedInEpoch_ = 0;
+  std::vector<double> lastWeights_;
+  std::unique_ptr<EpochSums> epochSums_;
+  TrialResult result_;
+};
+
+Trainer::Trainer(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
+                 Strategy& strategy, RunLog& log, const TrainHooks& hooks)
+    : spec_(spec),
+      data_(data),
+      model_(model),
+      strategy_(strategy),
+      log_(log),
+      hooks_(hooks),
+      tasks_(spec.tasks),
+      shuffle_(spec.seed * 0x9E3779B97F4A7C15ULL + 1) {
+  TORCH_CHECK(data.train.targets.size() == tasks_.size(), "data has ", data.train.targets.size(),
+              " targets for ", tasks_.size(), " tasks");
   configureThreads(spec.train.threads);
   configureAllocator();
-
-  TORCH_CHECK(model.taskCount() == taskCount, "a model of ", model.taskCount(), " tasks for ",
-              taskCount, " tasks");
+  TORCH_CHECK(model.taskCount() == tasks_.size(), "a model of ", model.taskCount(), " tasks for ",
+              tasks_.size(), " tasks");
   const int64_t batchSize = spec.train.batchSize;
-  int64_t stepsPerEpoch = (data.train.size() + batchSize - 1) / batchSize;
+  stepsPerEpoch_ = (data.train.size() + batchSize - 1) / batchSize;
   if (spec.train.maxStepsPerEpoch > 0)
-    stepsPerEpoch = std::min(stepsPerEpoch, spec.train.maxStepsPerEpoch);
+    stepsPerEpoch_ = std::min(stepsPerEpoch_, spec.train.maxStepsPerEpoch);
 
   StrategyContext context;
-  context.tasks = tasks;
+  context.tasks = tasks_;
   context.sharedParameterCount = countElements(model.sharedParameters());
   context.lastSharedLayerParameterCount = countElements(model.lastSharedLayer());
-  context.stepsPerEpoch = stepsPerEpoch;
+  context.stepsPerEpoch = stepsPerEpoch_;
   context.seed = spec.seed;
   strategy.attach(context);
-  auto optimizer = makeOptimizer(spec.train.optimizer, model.parameters(), strategy.parameters());
-  const ParameterLists parameters(model, strategy, taskCount);
-  AutogradGradientSource source(parameters.shared, model.lastSharedLayer());
-  UpdateTargets updateTargets{parameters.shared, parameters.allTaskSpecific, {}, {}};
+  optimizer_ = makeOptimizer(spec.train.optimizer, model.parameters(), strategy.parameters());
+  parameters_ = std::make_unique<ParameterLists>(model, strategy, tasks_.size());
+  modelParameters_ = model.parameters();
+  source_ = std::make_unique<AutogradGradientSource>(parameters_->shared, model.lastSharedLayer());
+  updateTargets_.shared = parameters_->shared;
+  updateTargets_.taskSpecific = parameters_->allTaskSpecific;
+  gradients_ =
+      std::make_unique<GradientDiagnostics>(spec.train.logGradientsEvery, parameters_->shared);
+  checkpointPath_ = spec.train.checkpointEvery > 0 ? hooks.checkpointPath : "";
+  config_ = canonicalConfig(spec.root);
+  extraNames_ = model.extraLossNames();
+  order_.resize(static_cast<std::size_t>(data.train.size()));
+}
 
-  // Where training starts: step 0, or the end of the checkpointed epoch of
-  // an interrupted run (read before anything is logged, so that a checkpoint
-  // that cannot be used changes no file).
-  const std::string checkpointPath = spec.train.checkpointEvery > 0 ? hooks.checkpointPath : "";
-  const std::string config = canonicalConfig(spec.root);
-  TrainingPosition position;
-  std::mt19937_64 shuffle(spec.seed * 0x9E3779B97F4A7C15ULL + 1);
-  if (hooks.resume && !hooks.checkpointPath.empty() &&
-      std::filesystem::exists(hooks.checkpointPath)) {
-    LoadedCheckpoint loaded = loadCheckpoint(hooks.checkpointPath, config, model, *optimizer);
-    position = std::move(loaded.position);
-    if (position.epochs < 1 || position.epochs >= spec.train.epochs ||
-        position.step != position.epochs * stepsPerEpoch) {
-      throw CheckpointError(fmt::format(
-          "checkpoint '{}' is at epoch {}, step {}: not a point of this trial ({} epochs of {} "
-          "steps)",
-          hooks.checkpointPath, position.epochs, position.step, spec.train.epochs, stepsPerEpoch));
-    }
-    try {
-      strategy.loadState(loaded.strategy);
-    } catch (const std::exception& e) {
-      throw CheckpointError(fmt::format("checkpoint '{}': {}", hooks.checkpointPath, e.what()));
-    }
-    std::istringstream(position.shuffle) >> shuffle;
-    // Another thread count splits the reductions differently, and the curves
-    // would not continue bit for bit: the trial keeps the checkpoint's count.
-    if (position.threads > 0 && position.threads != torch::get_num_threads()) {
-      const int64_t asked = torch::get_num_threads();
-      configureThreads(position.threads);
-      if (hooks.notice) {
-        hooks.notice(fmt::format(
-            "continues with the {} thread(s) of checkpoint {} (train.threads asks for {}), so "
-            "that its curves continue bit for bit",
-            position.threads, hooks.checkpointPath, asked));
-      }
-    }
-    description.resumeStep = position.step;
-    description.resumeEpoch = position.epochs;
-    description.integers["resumed_from_epoch"] = position.epochs;
-    if (hooks.notice) {
-      hooks.notice(fmt::format("resumed from checkpoint {} after epoch {} (step {})",
-                               hooks.checkpointPath, position.epochs, position.step));
+/// Where training starts: step 0, or the end of the checkpointed epoch of
+/// an interrupted run (read before anything is logged, so that a checkpoint
+/// that cannot be used changes no file).
+void Trainer::resumeFromCheckpoint(TrialDescription& description) {
+  const std::string& path = hooks_.checkpointPath;
+  if (!hooks_.resume || path.empty() || !std::filesystem::exists(path)) return;
+  LoadedCheckpoint loaded = loadCheckpoint(path, config_, model_, *optimizer_);
+  position_ = std::move(loaded.position);
+  if (position_.epochs < 1 || position_.epochs >= spec_.train.epochs ||
+      position_.step != position_.epochs * stepsPerEpoch_) {
+    throw CheckpointError(fmt::format(
+        "checkpoint '{}' is at epoch {}, step {}: not a point of this trial ({} epochs of {} "
+        "steps)",
+        path, position_.epochs, position_.step, spec_.train.epochs, stepsPerEpoch_));
+  }
+  try {
+    strategy_.loadState(loaded.strategy);
+  } catch (const std::exception& e) {
+    throw CheckpointError(fmt::format("checkpoint '{}': {}", path, e.what()));
+  }
+  std::istringstream(position_.shuffle) >> shuffle_;
+  // Another thread count splits the reductions differently, and the curves
+  // would not continue bit for bit: the trial keeps the checkpoint's count.
+  if (position_.threads > 0 && position_.threads != torch::get_num_threads()) {
+    const int64_t asked = torch::get_num_threads();
+    configureThreads(position_.threads);
+    if (hooks_.notice) {
+      hooks_.notice(fmt::format(
+          "continues with the {} thread(s) of checkpoint {} (train.threads asks for {}), so "
+          "that its curves continue bit for bit",
+          position_.threads, path, asked));
     }
   }
+  description.resumeStep = position_.step;
+  description.resumeEpoch = position_.epochs;
+  description.integers["resumed_from_epoch"] = position_.epochs;
+  if (hooks_.notice) {
+    hooks_.notice(fmt::format("resumed from checkpoint {} after epoch {} (step {})", path,
+                              position_.epochs, position_.step));
+  }
+}
 
-  for (const auto& task : tasks) {
+void Trainer::describe(TrialDescription& description) const {
+  for (const auto& task : tasks_) {
     description.tasks.push_back(task.name);
     description.metrics.push_back(metricNames(task.kind));
     description.higherIsBetter.push_back(metricDirections(task.kind));
   }
   description.splits = kSplits;
   description.timings = kTimings;
-  description.diagnostics = strategy.diagnosticNames();
-  const std::size_t strategyDiagnostics = description.diagnostics.size();
-  const std::vector<std::string> extraNames = model.extraLossNames();
-  description.diagnostics.insert(description.diagnostics.end(), extraNames.begin(),
-                                 extraNames.end());
-  const std::vector<torch::Tensor> modelParameters = model.parameters();
-  description.gradientInterval = spec.train.logGradientsEvery;
-  description.integers["log_gradients_every"] = spec.train.logGradientsEvery;
-  description.integers["shared_parameters"] = context.sharedParameterCount;
-  description.integers["steps_per_epoch"] = stepsPerEpoch;
+  description.diagnostics = strategy_.diagnosticNames();
+  description.diagnostics.insert(description.diagnostics.end(), extraNames_.begin(),
+                                 extraNames_.end());
+  description.gradientInterval = spec_.train.logGradientsEvery;
+  description.integers["log_gradients_every"] = spec_.train.logGradientsEvery;
+  description.integers["shared_parameters"] = countElements(parameters_->shared);
+  description.integers["steps_per_epoch"] = stepsPerEpoch_;
   description.integers["threads"] = torch::get_num_threads();
-  description.countsSkippedSteps = spec.train.onNan == "skip_step";
-  log.begin(description);
+  description.countsSkippedSteps = spec_.train.onNan == "skip_step";
+}
 
-  TrialResult result;
-  std::vector<int64_t> order(static_cast<std::size_t>(data.train.size()));
-  int64_t step = position.step;
-  result.steps = step;
-  result.skippedSteps = position.skippedSteps;
-  std::vector<double> lastWeights = position.lastWeights;
-  const bool skipNonFinite = spec.train.onNan == "skip_step";
-  int64_t skippedInEpoch = 0;
-  // A LibTorch warning is an error of the trial (issue 15): `phase` says where it came.
-  auto failOnWarning = [&](const std::string& phase) {
-    if (!hooks.pendingWarning) return;
-    const std::string warning = hooks.pendingWarning();
-    if (!warning.empty())
-      throw TrialFailure(fmt::format("LibTorch warning {}: {}", phase, warning));
-  };
-  // True if the step must be skipped for `problem`; throws if it must fail.
-  auto skipFor = [&](const std::string& problem) {
-    if (problem.empty()) return false;
-    if (!skipNonFinite) throw TrialFailure(problem);
-    failOnWarning(fmt::format("at step {}", step));
-    ++skippedInEpoch;
-    ++result.skippedSteps;
-    optimizer->zero_grad();
-    if (hooks.warning)
-      hooks.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
-    return true;
-  };
+TrialResult Trainer::run(TrialDescription description) {
+  resumeFromCheckpoint(description);
+  describe(description);
+  strategyDiagnostics_ = strategy_.diagnosticNames().size();
+  diagnosticCount_ = description.diagnostics.size();
+  log_.begin(description);
+
+  step_ = position_.step;
+  result_.steps = step_;
+  result_.skippedSteps = position_.skippedSteps;
+  lastWeights_ = position_.lastWeights;
   try {
     failOnWarning("while setting up the trial (data, model, strategy), before step 0");
-    for (int64_t epoch = position.epochs; epoch < spec.train.epochs; ++epoch) {
-      const auto epochStart = Clock::now();
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), shuffle);
-      const torch::Tensor permutation =
-          torch::from_blob(order.data(), {static_cast<int64_t>(order.size())}, torch::kInt64);
-      std::vector<MetricSums> trainSums(taskCount);
-      std::vector<double> lossTotals(taskCount, 0.0);
-      std::vector<int64_t> lossSteps(taskCount, 0);  // steps with a label, per task
-      model.train();
-      for (int64_t b = 0; b < stepsPerEpoch; ++b, ++step) {
-        if (hooks.stopRequested && hooks.stopRequested()) {
-          throw TrialFailure(fmt::format("interrupted at step {}", step), /*interrupted=*/true);
-        }
-        if (hooks.stepStarting) hooks.stepStarting(epoch, b, stepsPerEpoch);
-        const auto start = Clock::now();
-        const int64_t first = b * batchSize;
-        const torch::Tensor index =
-            permutation.narrow(0, first, std::min(batchSize, data.train.size() - first));
-        const torch::Tensor inputs = data.train.inputs.index_select(0, index);
-        optimizer->zero_grad();
-        const ModelOutput forward = model.forward({inputs});
-        const std::vector<torch::Tensor>& outputs = forward.outputs;
-        std::vector<torch::Tensor> targets(taskCount), losses(taskCount);
-        std::vector<Labelled> labelled(taskCount);
-        std::vector<bool> present;  // empty: every task has a label in this batch
-        StepRecord record;
-        record.step = step;
-        record.epoch = epoch;
-        for (std::size_t t = 0; t < taskCount; ++t) {
-          targets[t] = data.train.targets[t].index_select(0, index);
-          labelled[t] = labelledRows(tasks[t].kind, targets[t], data.missingLabels);
-          losses[t] = maskedLoss(tasks[t].kind, outputs[t], targets[t], labelled[t]);
-          record.losses.push_back(labelled[t].count > 0 ? losses[t].item<double>() : std::nan(""));
-          if (labelled[t].count == 0 && present.empty()) present.assign(taskCount, true);
-          if (labelled[t].count == 0) present[t] = false;
-        }
-        if (skipFor(nonFinite(record.losses, tasks, "loss", step, epoch, present))) continue;
-        // The architecture's own losses: their gradients are taken now, while
-        // the graph they share with the task losses exists, and added after
-        // the strategy's update.
-        std::vector<double> extraValues;
-        std::vector<torch::Tensor> extraGradients;
-        if (!forward.extraLosses.empty()) {
-          const torch::Tensor extra = torch::stack(forward.extraLosses);
-          extraValues = toDoubles(extra);
-          const std::string problem = nonFiniteExtra(extraValues, extraNames, step, epoch);
-          if (skipFor(problem)) continue;
-          extraGradients =
-              torch::autograd::grad({extra.sum()}, modelParameters, {}, /*retain_graph=*/true,
-                                    /*create_graph=*/false, /*allow_unused=*/true);
-        }
-        const double forwardMs = millisecondsSince(start);
-
-        auto mark = Clock::now();
-        source.reset(losses, forward.features);
-        StepOutput update = strategy.step(StepInput{losses, source, step, epoch, present});
-        record.weights = toDoubles(update.weights);
-        if (skipFor(nonFinite(record.weights, tasks, "weight", step, epoch))) continue;
-        const double strategyMs = millisecondsSince(mark);
-
-        // Gradient diagnostics read the per-task gradients before the
-        // backward pass frees the graph: free for the strategies that asked
-        // for them this step, T backward passes for the others.
-        // A model that shares nothing (soft sharing) has no shared gradients to describe.
-        const bool logGradients = spec.train.logGradientsEvery > 0 && !parameters.shared.empty() &&
-                                  step % spec.train.logGradientsEvery == 0;
-        GradientRecord gradientRecord;
-        double gradientLogMs = 0.0;
-        std::vector<torch::Tensor> sharedBefore;
-        if (logGradients) {
-          mark = Clock::now();
-          gradientRecord.step = step;
-          gradientRecord.epoch = epoch;
-          gradientGeometry(source.sharedParameters(), gradientRecord);
-          gradientLogMs += millisecondsSince(mark);
-        }
-
-        mark = Clock::now();
-        updateTargets.losses = losses;
-        updateTargets.features = forward.features;
-        applyUpdate(update, updateTargets);
-        if (!extraGradients.empty()) addGradients(modelParameters, extraGradients);
-        const double backwardMs = millisecondsSince(mark);
-        if (skipFor(nonFiniteGradient(parameters, update, tasks, step, epoch))) continue;
-        if (logGradients) {
-          mark = Clock::now();
-          std::vector<torch::Tensor> direction;
-          for (const auto& parameter : parameters.shared) {
-            direction.push_back(parameter.grad());
-            sharedBefore.push_back(parameter.detach().clone());
-          }
-          gradientRecord.directionNorm = jointNorm(direction);
-          gradientLogMs += millisecondsSince(mark);
-        }
-        mark = Clock::now();
-        optimizer->step();
-        const double optimizerMs = millisecondsSince(mark);
-        if (logGradients) {
-          mark = Clock::now();
-          std::vector<torch::Tensor> change;
-          for (std::size_t k = 0; k < parameters.shared.size(); ++k) {
-            change.push_back(parameters.shared[k].detach() - sharedBefore[k]);
-          }
-          gradientRecord.stepNorm = jointNorm(change);
-          gradientLogMs += millisecondsSince(mark);
-        }
-        // Timed as strategy time: the pass exists only for the strategy.
-        double afterStepMs = 0.0;
-        if (strategy.wantsLossesAfterStep()) {
-          mark = Clock::now();
-          std::vector<double> lossesAfter(taskCount);
-          {
-            torch::NoGradGuard noGrad;
-            const ModelOutput after = model.forward({inputs});
-            for (std::size_t t = 0; t < taskCount; ++t) {
-              lossesAfter[t] = labelled[t].count == 0 ? 0.0
-                                                      : maskedLoss(tasks[t].kind, after.outputs[t],
-                                                                   targets[t], labelled[t])
-                                                            .item<double>();
-            }
-          }
-          checkFinite(lossesAfter, tasks, "loss after the optimizer step", step, epoch, present);
-          strategy.afterStep(lossesAfter);
-          afterStepMs = millisecondsSince(mark);
-        }
-
-        {
-          torch::NoGradGuard noGrad;
-          for (std::size_t t = 0; t < taskCount; ++t) {
-            if (labelled[t].count == 0) continue;
-            trainSums[t].add(tasks[t].kind, rowsOf(outputs[t].detach(), labelled[t]),
-                             rowsOf(targets[t], labelled[t]), record.losses[t]);
-            lossTotals[t] += record.losses[t];
-            ++lossSteps[t];
-          }
-        }
-        record.timings = {forwardMs,     strategyMs + afterStepMs,
-                          backwardMs,    optimizerMs,
-                          gradientLogMs, millisecondsSince(start) - gradientLogMs};
-        record.diagnostics = update.diagnostics;
-        record.diagnostics.resize(strategyDiagnostics, std::nan(""));
-        record.diagnostics.insert(record.diagnostics.end(), extraValues.begin(), extraValues.end());
-        record.diagnostics.resize(description.diagnostics.size(), std::nan(""));
-        lastWeights = record.weights;
-        failOnWarning(fmt::format("at step {} (epoch {})", step, epoch + 1));
-        log.step(record);
-        if (logGradients) log.gradients(gradientRecord);
-        result.steps = step + 1;
-      }
-      const double seconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
-
-      EpochStats stats;
-      stats.epoch = epoch;
-      if (skippedInEpoch == stepsPerEpoch) {
-        throw TrialFailure(
-            fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
-      }
-      for (std::size_t t = 0; t < taskCount; ++t) {
-        stats.meanTrainLosses.push_back(
-            lossSteps[t] > 0 ? lossTotals[t] / static_cast<double>(lossSteps[t]) : std::nan(""));
-      }
-      strategy.onEpochEnd(stats);
-
-      EpochRecord epochRecord;
-      epochRecord.epoch = epoch;
-      epochRecord.seconds = seconds;
-      epochRecord.skippedSteps = std::exchange(skippedInEpoch, 0);
-      std::vector<std::vector<double>> trainValues;
-      for (std::size_t t = 0; t < taskCount; ++t)
-        trainValues.push_back(trainSums[t].means(tasks[t].kind));
-      epochRecord.values.push_back(trainValues);
-      epochRecord.values.push_back(
-          evaluate(model, data.val, tasks, spec.train.evalBatchSize, data.missingLabels));
-      epochRecord.values.push_back(
-          evaluate(model, data.test, tasks, spec.train.evalBatchSize, data.missingLabels));
-      failOnWarning(fmt::format("in the evaluation after epoch {}", epoch + 1));
-      log.epoch(epochRecord);
-
-      if (hooks.progress) {
-        std::string line =
-            fmt::format("epoch {:>3}/{}  {:6.1f}s ", epoch + 1, spec.train.epochs, seconds);
-        for (std::size_t t = 0; t < taskCount; ++t) {
-          const auto& names = description.metrics[t];
-          line +=
-              fmt::format(" | {} loss {:.4f} {} {:.4f}", tasks[t].name, stats.meanTrainLosses[t],
-                          "test_" + names[1], epochRecord.values[2][t][1]);
-        }
-        line += fmt::format(" | w {:.3f}", fmt::join(lastWeights, " "));
-        hooks.progress(line);
-      }
-      // After the epoch is in the log (log.epoch flushed it), never before:
-      // a checkpoint must not be ahead of the file it continues.
-      const bool last = epoch + 1 == spec.train.epochs;
-      if (!checkpointPath.empty() && !last && (epoch + 1) % spec.train.checkpointEvery == 0) {
-        const TrainingPosition now{
-            epoch + 1,  step, result.skippedSteps, torch::get_num_threads(), generatorText(shuffle),
-            lastWeights};
-        saveCheckpoint(checkpointPath, config, now, model, *optimizer, strategy.state());
-        failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
-      }
-    }
+    for (int64_t epoch = position_.epochs; epoch < spec_.train.epochs; ++epoch) runEpoch(epoch);
   } catch (const TrialFailure& failure) {
-    result.status = "failed";
-    result.error = failure.what();
-    log.end(result.status, result.error);
+    result_.status = "failed";
+    result_.error = failure.what();
+    log_.end(result_.status, result_.error);
     // A broken trial would fail again from its checkpoint; an interrupted one goes on from it.
-    if (!failure.interrupted()) removeCheckpoint(hooks.checkpointPath);
-    return result;
+    if (!failure.interrupted()) removeCheckpoint(hooks_.checkpointPath);
+    return result_;
   } catch (const c10::Error& error) {
-    endAfterError(log, error.what_without_backtrace());
+    endAfterError(log_, error.what_without_backtrace());
     throw;
   } catch (const std::exception& error) {
-    endAfterError(log, error.what());
+    endAfterError(log_, error.what());
     throw;
   }
-  result.status = "completed";
+  result_.status = "completed";
   // Before the log's final write, which may need room for a copy of the file.
-  removeCheckpoint(hooks.checkpointPath);
-  log.end(result.status, "");
-  return result;
+  removeCheckpoint(hooks_.checkpointPath);
+  log_.end(result_.status, "");
+  return result_;
+}
+
+void Trainer::runEpoch(int64_t epoch) {
+  const auto epochStart = Clock::now();
+  std::iota(order_.begin(), order_.end(), 0);
+  std::shuffle(order_.begin(), order_.end(), shuffle_);
+  const torch::Tensor permutation =
+      torch::from_blob(order_.data(), {static_cast<int64_t>(order_.size())}, torch::kInt64);
+  epochSums_ = std::make_unique<EpochSums>(tasks_.size());
+  model_.train();
+  for (int64_t b = 0; b < stepsPerEpoch_; ++b, ++step_) {
+    if (hooks_.stopRequested && hooks_.stopRequested())
+      throw TrialFailure(fmt::format("interrupted at step {}", step_), /*interrupted=*/true);
+    if (hooks_.stepStarting) hooks_.stepStarting(epoch, b, stepsPerEpoch_);
+    if (step(epoch, batchAt(permutation, b))) result_.steps = step_ + 1;
+  }
+  endEpoch(epoch, std::chrono::duration<double>(Clock::now() - epochStart).count());
+}
+
+Batch Trainer::batchAt(const torch::Tensor& permutation, int64_t b) const {
+  const int64_t batchSize = spec_.train.batchSize;
+  const int64_t first = b * batchSize;
+  const torch::Tensor index =
+      permutation.narrow(0, first, std::min(batchSize, data_.train.size() - first));
+  Batch batch;
+  batch.inputs = data_.train.inputs.index_select(0, index);
+  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+    batch.targets.push_back(data_.train.targets[t].index_select(0, index));
+    batch.labelled.push_back(
+        labelledRows(tasks_[t].kind, batch.targets.back(), data_.missingLabels));
+  }
+  return batch;
+}
+
+/// One optimisation step on `batch`: forward, the strategy's update, its
+/// backward pass, the optimizer. False if it was skipped (train.on_nan:
+/// skip_step); a non-finite value otherwise ends the trial.
+bool Trainer::step(int64_t epoch, const Batch& batch) {
+  const auto start = Clock::now();
+  StepRecord record;
+  record.step = step_;
+  record.epoch = epoch;
+  optimizer_->zero_grad();
+  const ModelOutput forward = model_.forward({batch.inputs});
+  const TaskLosses losses = taskLosses(forward, batch);
+  record.losses = losses.values;
+  if (skipFor(nonFinite(record.losses, tasks_, "loss", step_, epoch, losses.present))) return false;
+  const ExtraLosses extra = extraLosses(forward, epoch);
+  if (skipFor(nonFiniteExtra(extra.values, extraNames_, step_, epoch))) return false;
+  const double forwardMs = millisecondsSince(start);
+
+  auto mark = Clock::now();
+  source_->reset(losses.tensors, forward.features);
+  const StepOutput update =
+      strategy_.step(StepInput{losses.tensors, *source_, step_, epoch, losses.present});
+  record.weights = toDoubles(update.weights);
+  if (skipFor(nonFinite(record.weights, tasks_, "weight", step_, epoch))) return false;
+  const double strategyMs = millisecondsSince(mark);
+
+  const bool observed = gradients_->due(step_);
+  if (observed) gradients_->beforeUpdate(step_, epoch, *source_);
+  mark = Clock::now();
+  updateTargets_.losses = losses.tensors;
+  updateTargets_.features = forward.features;
+  applyUpdate(update, updateTargets_);
+  if (!extra.gradients.empty()) addGradients(modelParameters_, extra.gradients);
+  const double backwardMs = millisecondsSince(mark);
+  if (skipFor(nonFiniteGradient(*parameters_, update, tasks_, step_, epoch))) return false;
+  if (observed) gradients_->afterBackward();
+  mark = Clock::now();
+  optimizer_->step();
+  const double optimizerMs = millisecondsSince(mark);
+  if (observed) gradients_->afterOptimizerStep();
+  const double afterStepMs = lossesAfterStep(batch, epoch);  // the strategy's own pass
+  addToEpoch(forward, batch, losses);
+
+  const double gradientLogMs = observed ? gradients_->milliseconds() : 0.0;
+  record.timings = {forwardMs,     strategyMs + afterStepMs,
+                    backwardMs,    optimizerMs,
+                    gradientLogMs, millisecondsSince(start) - gradientLogMs};
+  record.diagnostics = update.diagnostics;
+  record.diagnostics.resize(strategyDiagnostics_, std::nan(""));
+  record.diagnostics.insert(record.diagnostics.end(), extra.values.begin(), extra.values.end());
+  record.diagnostics.resize(diagnosticCount_, std::nan(""));
+  lastWeights_ = record.weights;
+  failOnWarning(fmt::format("at step {} (epoch {})", step_, epoch + 1));
+  log_.step(record);
+  if (observed) log_.gradients(gradients_->record());
+  return true;
+}
+
+TaskLosses Trainer::taskLosses(const ModelOutput& forward, const Batch& batch) const {
+  TaskLosses losses;
+  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+    const Labelled& labelled = batch.labelled[t];
+    losses.tensors.push_back(
+        maskedLoss(tasks_[t].kind, forward.outputs[t], batch.targets[t], labelled));
+    losses.values.push_back(labelled.count > 0 ? losses.tensors.back().item<double>()
+                                               : std::nan(""));
+    if (labelled.count == 0 && losses.present.empty()) losses.present.assign(tasks_.size(), true);
+    if (labelled.count == 0) losses.present[t] = false;
+  }
+  return losses;
+}
+
+ExtraLosses Trainer::extraLosses(const ModelOutput& forward, int64_t epoch) {
+  ExtraLosses extra;
+  if (forward.extraLosses.empty()) return extra;
+  const torch::Tensor stacked = torch::stack(forward.extraLosses);
+  extra.values = toDoubles(stacked);
+  if (!nonFiniteExtra(extra.values, extraNames_, step_, epoch).empty()) return extra;
+  extra.gradients =
+      torch::autograd::grad({stacked.sum()}, modelParameters_, {}, /*retain_graph=*/true,
+                            /*create_graph=*/false, /*allow_unused=*/true);
+  return extra;
+}
+
+/// For a strategy that measures the losses after its step (FAMO): a forward
+/// pass without gradients on the same batch. Returns its time (ms), 0 if none.
+double Trainer::lossesAfterStep(const Batch& batch, int64_t epoch) {
+  if (!strategy_.wantsLossesAfterStep()) return 0.0;
+  const auto start = Clock::now();
+  std::vector<double> after(tasks_.size());
+  {
+    torch::NoGradGuard noGrad;
+    const ModelOutput forward = model_.forward({batch.inputs});
+    for (std::size_t t = 0; t < tasks_.size(); ++t) {
+      const Labelled& labelled = batch.labelled[t];
+      after[t] = labelled.count == 0
+                     ? 0.0
+                     : maskedLoss(tasks_[t].kind, forward.outputs[t], batch.targets[t], labelled)
+                           .item<double>();
+    }
+  }
+  std::vector<bool> present;
+  for (const auto& labelled : batch.labelled) present.push_back(labelled.count > 0);
+  checkFinite(after, tasks_, "loss after the optimizer step", step_, epoch, present);
+  strategy_.afterStep(after);
+  return millisecondsSince(start);
+}
+
+void Trainer::addToEpoch(const ModelOutput& forward, const Batch& batch, const TaskLosses& losses) {
+  torch::NoGradGuard noGrad;
+  EpochSums& sums = *epochSums_;
+  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+    const Labelled& labelled = batch.labelled[t];
+    if (labelled.count == 0) continue;
+    sums.metrics[t].add(tasks_[t].kind, rowsOf(forward.outputs[t].detach(), labelled),
+                        rowsOf(batch.targets[t], labelled), losses.values[t]);
+    sums.lossTotals[t] += losses.values[t];
+    ++sums.lossSteps[t];
+  }
+}
+
+/// The epoch's evaluation, the strategy's end of epoch, progress and the checkpoint.
+void Trainer::endEpoch(int64_t epoch, double seconds) {
+  if (skippedInEpoch_ == stepsPerEpoch_) {
+    throw TrialFailure(
+        fmt::format("every step of epoch {} was skipped for non-finite values", epoch + 1));
+  }
+  const EpochSums& sums = *epochSums_;
+  EpochStats stats;
+  stats.epoch = epoch;
+  for (std::size_t t = 0; t < tasks_.size(); ++t) {
+    stats.meanTrainLosses.push_back(
+        sums.lossSteps[t] > 0 ? sums.lossTotals[t] / static_cast<double>(sums.lossSteps[t])
+                              : std::nan(""));
+  }
+  strategy_.onEpochEnd(stats);
+
+  EpochRecord record;
+  record.epoch = epoch;
+  record.seconds = seconds;
+  record.skippedSteps = std::exchange(skippedInEpoch_, 0);
+  std::vector<std::vector<double>> trainValues;
+  for (std::size_t t = 0; t < tasks_.size(); ++t)
+    trainValues.push_back(sums.metrics[t].means(tasks_[t].kind));
+  record.values.push_back(trainValues);
+  const int64_t evalBatch = spec_.train.evalBatchSize;
+  record.values.push_back(evaluate(model_, data_.val, tasks_, evalBatch, data_.missingLabels));
+  record.values.push_back(evaluate(model_, data_.test, tasks_, evalBatch, data_.missingLabels));
+  failOnWarning(fmt::format("in the evaluation after epoch {}", epoch + 1));
+  log_.epoch(record);
+
+  if (hooks_.progress) {
+    std::string line =
+        fmt::format("epoch {:>3}/{}  {:6.1f}s ", epoch + 1, spec_.train.epochs, seconds);
+    for (std::size_t t = 0; t < tasks_.size(); ++t) {
+      line += fmt::format(" | {} loss {:.4f} {} {:.4f}", tasks_[t].name, stats.meanTrainLosses[t],
+                          "test_" + metricNames(tasks_[t].kind)[1], record.values[2][t][1]);
+    }
+    line += fmt::format(" | w {:.3f}", fmt::join(lastWeights_, " "));
+    hooks_.progress(line);
+  }
+  // After the epoch is in the log (log.epoch flushed it), never before:
+  // a checkpoint must not be ahead of the file it continues.
+  const bool last = epoch + 1 == spec_.train.epochs;
+  if (!checkpointPath_.empty() && !last && (epoch + 1) % spec_.train.checkpointEvery == 0) {
+    const TrainingPosition now{
+        epoch + 1,   step_, result_.skippedSteps, torch::get_num_threads(), generatorText(shuffle_),
+        lastWeights_};
+    saveCheckpoint(checkpointPath_, config_, now, model_, *optimizer_, strategy_.state());
+    failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
+  }
+}
+
+/// True if the step must be skipped for `problem` (train.on_nan: skip_step);
+/// throws if it must fail; false if there is no problem.
+bool Trainer::skipFor(const std::string& problem) {
+  if (problem.empty()) return false;
+  if (spec_.train.onNan != "skip_step") throw TrialFailure(problem);
+  failOnWarning(fmt::format("at step {}", step_));
+  ++skippedInEpoch_;
+  ++result_.skippedSteps;
+  optimizer_->zero_grad();
+  if (hooks_.warning)
+    hooks_.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
+  return true;
+}
+
+/// A LibTorch warning is an error of the trial (issue 15): `phase` says where it came.
+void Trainer::failOnWarning(const std::string& phase) const {
+  if (!hooks_.pendingWarning) return;
+  const std::string warning = hooks_.pendingWarning();
+  if (!warning.empty()) throw TrialFailure(fmt::format("LibTorch warning {}: {}", phase, warning));
+}
+
+}  // namespace
+
+TrialResult train(const ExperimentSpec& spec, const MultiTaskData& data, MultiTaskModel& model,
+                  Strategy& strategy, RunLog& log, TrialDescription description,
+                  const TrainHooks& hooks) {
+  return Trainer(spec, data, model, strategy, log, hooks).run(std::move(description));
 }
 
 }  // namespace fulcrum
