@@ -74,7 +74,15 @@ void applyUpdate(const StepOutput& update, const UpdateTargets& targets) {
       }
       TORCH_CHECK(offset == update.direction.numel(), "a representation gradient of ",
                   update.direction.numel(), " values for features of ", offset);
-      torch::autograd::backward(targets.features, grads);
+      // Into the shared parameters only: a task's own parameter upstream of
+      // a feature (PLE's task gates below the last level) has its gradient already.
+      if (targets.shared.empty()) return;
+      const auto shared =
+          torch::autograd::grad(targets.features, targets.shared, grads, /*retain_graph=*/true,
+                                /*create_graph=*/false, /*allow_unused=*/true);
+      for (std::size_t k = 0; k < shared.size(); ++k) {
+        if (shared[k].defined()) setGradient(targets.shared[k], shared[k]);
+      }
       return;
     }
   }

@@ -27,9 +27,11 @@ struct UpdateTargets {
 /// - kObjective: back-propagates the objective (everything it reaches);
 /// - kSharedGradient: task-specific parameters get ∂(Σ w_i L_i)/∂φ, the shared
 ///   ones `direction` (flattened in order);
-/// - kRepresentationGradient: task-specific parameters as above, and
-///   `direction` (the features' gradients, flattened in order) is
-///   back-propagated from the features.
+/// - kRepresentationGradient: task-specific parameters as above, and the
+///   shared ones the back-propagation of `direction` (the features'
+///   gradients, flattened in order) from the features. The features must
+///   cut every path from a shared parameter to a loss (tests/models checks
+///   each architecture's), or the shared parameters' gradient is wrong.
 /// Gradients are written, not accumulated; the graph of the losses is kept.
 void applyUpdate(const StepOutput& update, const UpdateTargets& targets);
 

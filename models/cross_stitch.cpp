@@ -35,13 +35,14 @@ ModelOutput CrossStitchModel::forward(const ModelInputs& inputs) {
         h[t] = (column.begin() + static_cast<long>(m))->forward(h[t]);
     }
     begin = stageEnds_[l] + 1;
-    if (l + 1 == stageEnds_.size()) out.features = h;
     // Mixing the columns: h̃_t = Σ_j α_l[t][j] h_j (every column the same shape).
     const torch::Tensor stacked = torch::stack(h, 0);  // T × B × ...
     const torch::Tensor mixed =
         torch::tensordot(alpha_[static_cast<int64_t>(l)].to(stacked.dtype()), stacked, {1}, {0});
     for (std::size_t t = 0; t < tasks; ++t) h[t] = mixed[static_cast<int64_t>(t)];
   }
+  // After the last mixing: what every column and every α reach the heads through.
+  out.features = h;
   for (std::size_t t = 0; t < tasks; ++t)
     out.outputs.push_back(heads_->ptr<nn::SequentialImpl>(t)->forward(h[t]));
   return out;

@@ -16,8 +16,11 @@ namespace fulcrum {
 /// α_l starts at `same` on the diagonal and `other` off it (the paper's
 /// (0.9, 0.1) by default; LibMTL uses all ones). Every column reaches every
 /// task's loss through the mixing, so the columns and α are shared; the
-/// heads are the tasks' own. Features: the columns' last-stage outputs
-/// before the last mixing. Last shared layer: every column's last Linear.
+/// heads are the tasks' own. Features: the mixed outputs h̃_{t,L}, one per
+/// task (as LibMTL's per-task column outputs): the last α sits between the
+/// columns and the heads, so only after it do the features cut every path
+/// from the shared parameters to the losses. Last shared layer: every
+/// column's last Linear.
 class CrossStitchModel : public MultiTaskModel {
  public:
   CrossStitchModel(std::vector<TrunkParts> columns, double same, double other,

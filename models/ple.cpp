@@ -59,6 +59,9 @@ ModelOutput PleModel::forward(const ModelInputs& inputs) {
   std::vector<torch::Tensor> branches(tasks, inputs.front());
   ModelOutput out;
   for (auto& level : levels_) {
+    const bool last = &level == &levels_.back();
+    // The task branches entering the last level: features as well (above level 1).
+    if (last && levels_.size() > 1) out.features = branches;
     const std::vector<torch::Tensor> shared = run(*level.shared, sharedBranch);
     std::vector<torch::Tensor> everyExpert = shared;
     std::vector<torch::Tensor> next(tasks);
@@ -69,10 +72,10 @@ ModelOutput PleModel::forward(const ModelInputs& inputs) {
       next[t] = mix(*level.taskGates->ptr<nn::LinearImpl>(t), branches[t], candidates);
       append(everyExpert, own);
     }
-    if (!level.sharedGate.is_empty())
+    if (!last)
       sharedBranch = mix(*level.sharedGate, sharedBranch, everyExpert);
     else
-      out.features = shared;
+      out.features.insert(out.features.begin(), shared.begin(), shared.end());
     branches = std::move(next);
   }
   for (std::size_t t = 0; t < tasks; ++t)
@@ -114,8 +117,14 @@ std::vector<torch::Tensor> PleModel::lastSharedLayer() const {
 }
 
 std::vector<std::string> PleModel::featureNames() const {
-  return numberedNames(fmt::format("level{}_shared", levels_.size() - 1),
-                       levels_.back().shared->size());
+  const std::size_t last = levels_.size() - 1;
+  std::vector<std::string> names =
+      numberedNames(fmt::format("level{}_shared", last), levels_.back().shared->size());
+  if (last > 0) {
+    for (const auto& name : numberedNames(fmt::format("level{}_input_task", last), taskCount()))
+      names.push_back(name);
+  }
+  return names;
 }
 
 ArchitectureInfo pleArchitecture() {

@@ -16,8 +16,10 @@ namespace fulcrum {
 ///     h_s)_e\, f_e \f]
 /// where shared experts f ∈ S_l read h_s and task t's experts E_{t,l} read
 /// h_t; then y_t = head_t(h_t). Features: the last level's shared expert
-/// outputs. Shared parameters: everything several tasks' losses reach —
-/// the shared experts and gates, the task experts below the last level
+/// outputs and, with two levels or more, the task branches h_t entering
+/// the last level (task t's last-level experts and gate read them, so the
+/// lower levels reach the losses through them as well). Shared parameters: everything several
+/// tasks' losses reach — the shared experts and gates, the task experts below the last level
 /// (through the shared gate they feed every task) and the task gates below
 /// the last two levels (they feed such experts); task t's: its gates of the
 /// last two levels, its last-level experts and its head. One input batch
