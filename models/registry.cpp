@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "framework/extension_registry.h"
+#include "models/cascade.h"
 #include "models/cgc.h"
 #include "models/cross_stitch.h"
 #include "models/dselect_k.h"
@@ -15,6 +16,7 @@
 #include "models/lenet.h"
 #include "models/mlp.h"
 #include "models/mmoe.h"
+#include "models/mtan.h"
 #include "models/ple.h"
 #include "models/soft_sharing.h"
 
@@ -26,7 +28,7 @@ std::vector<ArchitectureInfo>& architectures() {
   static std::vector<ArchitectureInfo> table = {
       hardSharingArchitecture(), mmoeArchitecture(),     cgcArchitecture(),
       pleArchitecture(),         dselectKArchitecture(), crossStitchArchitecture(),
-      softSharingArchitecture()};
+      softSharingArchitecture(), cascadeArchitecture(),  mtanArchitecture()};
   return table;
 }
 

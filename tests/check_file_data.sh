@@ -87,7 +87,7 @@ expect_error() {  # NAME EXPECTED-TEXT
 }
 
 write_experiment missing-dataset '{kind: hdf5, path: data/funnel.h5, inputs: /x, targets: {ctr: /y_click, cvr: /y_conversion}}' "$binary2"
-expect_error missing-dataset "data.targets.cvr: no dataset /y_conversion in $scratch/data/funnel.h5; datasets there: /x (3000 × 12), /y_click (3000), /y_conv (3000)"
+expect_error missing-dataset "data.targets.cvr: no dataset /y_conversion in $scratch/data/funnel.h5; datasets there: /x (3000 × 12), /y_click (3000), /y_conv (3000), /y_ctcvr (3000)"
 write_experiment shape-mismatch '{kind: hdf5, path: data/short.h5, inputs: /x, targets: {ctr: /y}}' '[{name: ctr, kind: binary}]'
 expect_error shape-mismatch "data.targets.ctr: /y is 90 but the inputs /x are 100 × 3"
 write_experiment class-range '{kind: hdf5, path: data/classes.h5, inputs: /x, targets: {kind: /y}}' '[{name: kind, kind: classification, outputs: 2}]'

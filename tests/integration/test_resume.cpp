@@ -12,6 +12,7 @@
 #include "framework/trainer.h"
 #include "models/registry.h"
 #include "strategies/registry.h"
+#include "tests/support/architectures.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -145,6 +146,49 @@ TEST_CASE("resume: every strategy continues bit for bit from its checkpoint",
       CHECK(resumed.log.description.integers.at("resumed_from_epoch") == 1);
       requireContinuation(full.log, resumed.log);
       CHECK_FALSE(fs::exists(checkpoint));
+    }
+  }
+}
+
+TEST_CASE("resume: every architecture continues bit for bit from its checkpoint",
+          "[integration][checkpoint][models]") {
+  // Each architecture's parameters, its own losses' curves and the features
+  // a representation strategy acts on survive the round trip: uncertainty
+  // (a loss weighting with its own parameters) and MGDA on the features where
+  // the architecture has them.
+  Scratch scratch;
+  const testing::TemporaryFunnel funnel("resume", 120, 12, 3);
+  int index = 0;
+  for (const testing::TinyArchitecture& model : testing::tinyArchitectures()) {
+    std::string text = kToy;
+    if (model.binaryTasks) {  // the funnel's 96 training rows in place of the toy's
+      const std::size_t data = text.find("data:");
+      text.replace(data, text.find('\n', data) + 1 - data, funnel.yaml);
+    }
+    for (const char* strategy :
+         {"{name: uncertainty}", "{name: mgda, gradients: representation}"}) {
+      const std::string stem = "architecture" + std::to_string(index++);
+      DYNAMIC_SECTION(model.model << " × " << strategy) {
+        const ExperimentSpec spec = parseExperiment(
+            text, "resume.yaml", {"model=" + model.model, std::string("strategy=") + strategy});
+        if (!planModel(spec).provides.features &&
+            std::string(strategy).find("representation") != std::string::npos)
+          continue;  // refused at validation (the strategy matrix checks that)
+        const MultiTaskData data = loadData(spec);
+        const std::string checkpoint = (scratch.path / (stem + ".ckpt")).string();
+        const Run full =
+            runTrial(spec, data, (scratch.path / (stem + "-full.ckpt")).string(), false);
+        INFO(full.log.error);
+        REQUIRE(full.result.status == "completed");
+        REQUIRE(full.log.steps.size() == 12);
+        const Run stopped = runTrial(spec, data, checkpoint, false, 6);
+        REQUIRE(stopped.result.error == "interrupted at step 6");
+        const Run resumed = runTrial(spec, data, checkpoint, true);
+        INFO(resumed.log.error);
+        REQUIRE(resumed.result.status == "completed");
+        CHECK(resumed.log.description.resumeStep == 4);
+        requireContinuation(full.log, resumed.log);
+      }
     }
   }
 }

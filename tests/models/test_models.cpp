@@ -11,12 +11,15 @@
 #include "framework/gradients.h"
 #include "framework/run_log.h"
 #include "framework/trainer.h"
+#include "framework/update.h"
 #include "models/cross_stitch.h"
 #include "models/dselect_k.h"
 #include "models/gated_experts.h"
+#include "models/mtan.h"
 #include "models/registry.h"
 #include "models/soft_sharing.h"
 #include "strategies/registry.h"
+#include "tests/support/architectures.h"
 #include "tests/support/memory_log.h"
 
 using namespace fulcrum;
@@ -279,7 +282,8 @@ TEST_CASE(
         "{architecture: cgc, shared_experts: 2, task_experts: 1, " + expert + "}",
         "{architecture: ple, levels: 2, " + expert + "}",
         "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 2, " + expert + "}",
-        std::string("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [6, 4]}}")}) {
+        std::string("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [6, 4]}}"),
+        std::string("{architecture: mtan, trunk: {kind: mlp, hidden: [6, 4]}}")}) {
     INFO(model);
     const ExperimentSpec spec = toy(model, 5);
     const auto net = makeModel(spec, {5});
@@ -300,13 +304,18 @@ TEST_CASE(
       for (const auto& p : net->taskParameters(t))
         CHECK(reached[p.unsafeGetTensorImpl()] == (1 << t));
     }
-    // Every feature is reached by both losses.
+    // Every feature is reached by a loss (by both where it is shared: the
+    // experts' outputs; cross-stitch's mixed outputs and PLE's task branches
+    // are each task's own); that they cut every path from the shared
+    // parameters is the test below.
     for (const auto& feature : out.features) {
+      int reachedBy = 0;
       for (std::size_t t = 0; t < 2; ++t) {
         const auto g = torch::autograd::grad({out.outputs[t].square().sum()}, {feature}, {}, true,
                                              false, true);
-        CHECK((g[0].defined() && g[0].abs().sum().item<double>() > 0));
+        if (g[0].defined() && g[0].abs().sum().item<double>() > 0) ++reachedBy;
       }
+      CHECK(reachedBy > 0);
     }
   }
 }
@@ -423,8 +432,8 @@ TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cro
   const ModelOutput out = model->forward({torch::tensor({{3.0f, 5.0f}})});
   CHECK(out.outputs[0].item<double>() == Approx(3.2));
   CHECK(out.outputs[1].item<double>() == Approx(4.8));
-  REQUIRE(out.features.size() == 2);  // the columns before the last mixing
-  CHECK(out.features[1].item<double>() == Approx(5.0));
+  REQUIRE(out.features.size() == 2);  // the columns after the last mixing
+  CHECK(out.features[1].item<double>() == Approx(4.8));
   // Two stages (hidden [4, 3]): α is 2 × T × T, one mixing after each Linear + ReLU.
   const auto deeper = makeModel(toy("{architecture: cross_stitch, init_same: 1, init_other: 0, "
                                     "trunk: {kind: mlp, hidden: [4, 3]}}",
@@ -433,4 +442,220 @@ TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cro
   const torch::Tensor alpha = deeper->named_parameters()["alpha"];
   CHECK(alpha.sizes() == torch::IntArrayRef({2, 2, 2}));
   CHECK(torch::equal(alpha[1], torch::eye(2)));
+}
+
+namespace {
+
+/// The two stages y0 → y1 of a small CSV funnel (8 inputs), with `model`.
+ExperimentSpec funnel(const std::string& model, const std::string& strategy = "{name: fixed}") {
+  static const testing::TemporaryFunnel file("models", 40, 8, 2);
+  return parseExperiment(file.yaml + "model: " + model + "\nstrategy: " + strategy + "\n",
+                         "funnel.yaml");
+}
+
+}  // namespace
+
+TEST_CASE("cascade: task t predicts that every stage up to t happens (ESMM)", "[models][cascade]") {
+  const std::string model = "{architecture: cascade, trunk: {kind: mlp, hidden: [16]}}";
+  const auto net = makeModel(funnel(model), {8});
+
+  SECTION("parameters: the trunk and every tower but the last are shared") {
+    // 8·16 + 16 trunk, towers Linear(16, 1) of 17: 144 + 17 shared, 17 of task 1, none of task 0.
+    CHECK(parameterCount(*net) == 178);
+    CHECK(countOf(net->sharedParameters()) == 161);
+    CHECK(net->taskParameters(0).empty());
+    CHECK(countOf(net->taskParameters(1)) == 17);
+    CHECK(net->lastSharedLayer().size() == 2);  // the trunk's Linear(8, 16)
+    // Both losses reach the shared tensors; only task 1's its tower.
+    const ModelOutput out = net->forward({torch::randn({32, 8})});
+    CHECK(out.features.empty());
+    for (std::size_t t = 0; t < 2; ++t) {
+      const auto all = net->parameters();
+      const auto grads =
+          torch::autograd::grad({out.outputs[t].square().sum()}, all, {}, true, false, true);
+      std::map<const void*, bool> reached;
+      for (std::size_t k = 0; k < all.size(); ++k)
+        reached[all[k].unsafeGetTensorImpl()] =
+            grads[k].defined() && grads[k].abs().sum().item<double>() > 0;
+      for (const auto& p : net->sharedParameters()) CHECK(reached[p.unsafeGetTensorImpl()]);
+      for (const auto& p : net->taskParameters(1))
+        CHECK(reached[p.unsafeGetTensorImpl()] == (t == 1));
+    }
+  }
+
+  SECTION("outputs: logit(σ(a₀)) and logit(σ(a₀)σ(a₁)), with ESMM's gradient") {
+    // Towers constant: a₀ = 0 (pCTR ½), a₁ = ln 3 (pCVR ¾): pCTCVR = 3/8, logit ln(3/5).
+    set(*net, "towers.0.0.weight", torch::zeros({16}));
+    set(*net, "towers.0.0.bias", torch::zeros({1}));
+    set(*net, "towers.1.0.weight", torch::zeros({16}));
+    set(*net, "towers.1.0.bias", torch::full({1}, std::log(3.0)));
+    const ModelOutput out = net->forward({torch::randn({1, 8})});
+    CHECK(out.outputs[0].item<double>() == Approx(0.0).margin(1e-7));
+    CHECK(out.outputs[1].item<double>() == Approx(std::log(0.6)).epsilon(1e-6));
+    // On an unclicked row (ctcvr label 0) the loss −log(1 − p₀p₁) moves a₁ by
+    // p₀p₁(1 − p₁)/(1 − p₀p₁) = (3/8)(1/4)/(5/8) = 0.15.
+    const torch::Tensor loss =
+        torch::binary_cross_entropy_with_logits(out.outputs[1], torch::zeros({1, 1}));
+    const auto bias = net->named_parameters()["towers.1.0.bias"];
+    CHECK(torch::autograd::grad({loss}, {bias})[0].item<double>() == Approx(0.15).epsilon(1e-5));
+  }
+
+  SECTION("outputs stay finite where the probabilities reach 0 or 1") {
+    set(*net, "towers.0.0.weight", torch::zeros({16}));
+    set(*net, "towers.1.0.weight", torch::zeros({16}));
+    set(*net, "towers.0.0.bias", torch::full({1}, -40.0));
+    set(*net, "towers.1.0.bias", torch::full({1}, -40.0));
+    // log p = 2·log σ(−40) = −80 − 2·log(1 + e⁻⁴⁰); logit = log p − log(1 − p) = −80 to float
+    // precision.
+    CHECK(net->forward({torch::randn({1, 8})}).outputs[1].item<double>() == Approx(-80.0));
+    set(*net, "towers.0.0.bias", torch::full({1}, 40.0));
+    set(*net, "towers.1.0.bias", torch::full({1}, 40.0));
+    // p = 1 − 2e⁻⁴⁰ to first order (1 in float), logit −log(2e⁻⁴⁰) = 40 − ln 2.
+    CHECK(net->forward({torch::randn({1, 8})}).outputs[1].item<double>() ==
+          Approx(40.0 - std::log(2.0)).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("cascade: refused on tasks that are not binary stages", "[models][cascade][config]") {
+  CHECK_THROWS_WITH(planModel(toy("{architecture: cascade}")),
+                    Contains("model.architecture: a cascade's tasks are funnel stages, each "
+                             "binary; task '") &&
+                        Contains("' is regression"));
+}
+
+TEST_CASE("mtan: per-task soft attention over the trunk's stages", "[models][mtan]") {
+  SECTION("parameter counts") {
+    // One stage (mlp [16] on 8 inputs): trunk 144; per task att(16 → 16 → 16) 272 + 272;
+    // heads 2 · 17. Two stages ([16, 8]): trunk 144 + 136, bridge Linear(16, 8) 136 (shared);
+    // per task att₀ 544 and att₁(2·8 → 8 → 8) 136 + 72; heads 2 · 9.
+    struct Case {
+      std::string trunk;
+      int64_t parameters, shared;
+    };
+    for (const Case& c :
+         {Case{"{kind: mlp, hidden: [16]}", 144 + 2 * 544 + 34, 144},
+          Case{"{kind: mlp, hidden: [16, 8]}", 280 + 136 + 2 * (544 + 208) + 18, 280 + 136}}) {
+      INFO(c.trunk);
+      const ExperimentSpec spec = toy("{architecture: mtan, trunk: " + c.trunk + "}");
+      const auto net = makeModel(spec, {8});
+      CHECK(parameterCount(*net) == c.parameters);
+      CHECK(planModel(spec).size.parameters == static_cast<double>(c.parameters));
+      CHECK(countOf(net->sharedParameters()) == c.shared);
+    }
+  }
+
+  SECTION("on LeNet: image attention at the conv stages, flat at the fc") {
+    // Stages [10, 14, 14], [20, 5, 5], [50]. Per task: att₀ conv1×1(10, 10) + BN + conv1×1(10, 10)
+    // + BN = 110 + 20 + 110 + 20; att₁ (40 → 20 → 20) 820 + 40 + 420 + 40; att₂ (100 → 50 → 50)
+    // 5050 + 2550: 9180. Bridges: conv1×1(10, 20) + BN 220 + 40, Linear(500, 50) 25050.
+    // LeNet 30890, heads 2 · Linear(50, 10).
+    const ExperimentSpec spec = parseExperiment(
+        "data: {kind: multi_fashion}\nmodel: {architecture: mtan, trunk: {kind: lenet}}\n"
+        "strategy: {name: fixed}\n",
+        "mtan.yaml");
+    const auto net = makeModel(spec, {1, 36, 36});
+    CHECK(parameterCount(*net) == 30890 + 260 + 25050 + 2 * 9180 + 2 * 510);
+    CHECK(countOf(net->sharedParameters()) == 30890 + 260 + 25050);
+    auto& mtan = dynamic_cast<MtanModel&>(*net);
+    const auto masks = mtan.masks(1, torch::randn({3, 1, 36, 36}));
+    REQUIRE(masks.size() == 3);
+    CHECK(masks[0].sizes() == torch::IntArrayRef({3, 10, 14, 14}));
+    CHECK(masks[1].sizes() == torch::IntArrayRef({3, 20, 5, 5}));
+    CHECK(masks[2].sizes() == torch::IntArrayRef({3, 50}));
+    CHECK(net->forward({torch::randn({3, 1, 36, 36})}).outputs[0].sizes() ==
+          torch::IntArrayRef({3, 10}));
+  }
+
+  SECTION("a task's output is its head on mask ⊙ stage output") {
+    // Trunk ReLU(I·x) on x = (1, 2): s = (1, 2). Task 0's mask σ(0·ReLU(0·s) + (0, ln 3)) =
+    // (1/2, 3/4), attended (0.5, 1.5); task 1's bias (ln 3, 0): (0.75, 1). Heads y = a₁ + a₂.
+    const auto net =
+        makeModel(toy("{architecture: mtan, trunk: {kind: mlp, hidden: [2]}}", 2), {2});
+    set(*net, "trunk.0.weight", torch::eye(2));
+    set(*net, "trunk.0.bias", torch::zeros({2}));
+    for (int t = 0; t < 2; ++t) {
+      for (int k : {0, 2}) {
+        set(*net, fmt::format("attention.{}.0.{}.weight", t, k), torch::zeros({2, 2}));
+        set(*net, fmt::format("attention.{}.0.{}.bias", t, k), torch::zeros({2}));
+      }
+      set(*net, fmt::format("heads.{}.0.weight", t), torch::ones({2}));
+      set(*net, fmt::format("heads.{}.0.bias", t), torch::zeros({1}));
+    }
+    set(*net, "attention.0.0.2.bias", torch::tensor({0.0, std::log(3.0)}));
+    set(*net, "attention.1.0.2.bias", torch::tensor({std::log(3.0), 0.0}));
+    const ModelOutput out = net->forward({torch::tensor({{1.0f, 2.0f}})});
+    CHECK(out.outputs[0].item<double>() == Approx(2.0));
+    CHECK(out.outputs[1].item<double>() == Approx(1.75));
+    CHECK(out.features.empty());
+  }
+}
+
+TEST_CASE("features cut every path from the shared parameters to the losses",
+          "[models][features]") {
+  // With the direction d = Σ w_t ∂L_t/∂features, the representation update
+  // (d back-propagated from the features, each task's own parameters
+  // ∂(Σ w L)/∂φ) must be exactly the gradient of Σ w_t L_t: a shared
+  // parameter reached around the features, or one between them and the
+  // losses, would get a wrong gradient from every representation strategy.
+  for (const testing::TinyArchitecture& row : testing::tinyArchitectures()) {
+    if (row.binaryTasks) continue;
+    for (const char* trunk : {"[8]", "[8, 4]"}) {
+      std::string model = row.model;
+      const std::size_t at = model.find("[8]");
+      if (at == std::string::npos && std::string(trunk) != "[8]") continue;
+      if (at != std::string::npos) model.replace(at, 3, trunk);
+      // Deeper variants: three PLE levels, two shared experts.
+      for (const std::string& variant :
+           {model, model.find("ple") != std::string::npos
+                       ? "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 1, "
+                         "trunk: {kind: mlp, hidden: " +
+                             std::string(trunk) + "}}"
+                       : std::string()}) {
+        if (variant.empty()) continue;
+        INFO(variant);
+        const ExperimentSpec spec = toy(variant, 8);
+        if (!planModel(spec).provides.features) continue;
+        const auto net = makeModel(spec, {8});
+        const ModelOutput out = net->forward({torch::randn({16, 8})});
+        const std::vector<torch::Tensor> losses = {out.outputs[0].square().mean(),
+                                                   (out.outputs[1] - 1).abs().mean()};
+        const torch::Tensor weights = torch::tensor({0.3, 0.7});
+        torch::Tensor direction;
+        for (std::size_t t = 0; t < 2; ++t) {
+          std::vector<torch::Tensor> flat;
+          for (const auto& g :
+               torch::autograd::grad({losses[t]}, out.features, {}, true, false, true))
+            flat.push_back(g.defined() ? g.flatten() : torch::Tensor());
+          for (std::size_t k = 0; k < flat.size(); ++k) {
+            if (!flat[k].defined()) flat[k] = torch::zeros({out.features[k].numel()});
+          }
+          const torch::Tensor row_t = weights[static_cast<int64_t>(t)] * torch::cat(flat);
+          direction = direction.defined() ? direction + row_t : row_t;
+        }
+        StepOutput update;
+        update.kind = StepOutput::Kind::kRepresentationGradient;
+        update.direction = direction;
+        update.weights = weights;
+        std::vector<torch::Tensor> own;
+        for (std::size_t t = 0; t < 2; ++t) {
+          for (const auto& p : net->taskParameters(t)) own.push_back(p);
+        }
+        net->zero_grad();
+        applyUpdate(update, {net->sharedParameters(), own, losses, out.features});
+        std::map<std::string, torch::Tensor> viaFeatures;
+        for (const auto& item : net->named_parameters()) {
+          viaFeatures[item.key()] = item.value().grad().defined() ? item.value().grad().clone()
+                                                                  : torch::zeros_like(item.value());
+        }
+        net->zero_grad();
+        (0.3 * losses[0] + 0.7 * losses[1]).backward();
+        for (const auto& item : net->named_parameters()) {
+          INFO(item.key());
+          const torch::Tensor expected =
+              item.value().grad().defined() ? item.value().grad() : torch::zeros_like(item.value());
+          CHECK(torch::allclose(viaFeatures[item.key()], expected, 1e-5, 1e-6));
+        }
+      }
+    }
+  }
 }
