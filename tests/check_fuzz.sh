@@ -7,8 +7,8 @@
 #                      TrialReader); seeds: a small trial file and its
 #                      truncations, written here with h5py
 # Builds them in BUILD/sanitize (tests/build_sanitized.sh, shared with the
-# test `sanitizers`; the targets compile the few sources they need
-# themselves), fails on any crash, uncaught exception, leak or sanitizer
+# test `sanitizers`; the targets link its libraries, which carry libFuzzer's
+# coverage instrumentation there), fails on any crash, uncaught exception, leak or sanitizer
 # report, and prints how many inputs each target tried.
 # Usage: check_fuzz.sh SOURCE_DIR BUILD_DIR [SECONDS_PER_TARGET]
 set -u
