@@ -31,7 +31,7 @@ ModelSize towerSize(const std::vector<int64_t>& hidden, int64_t width, int64_t o
   return size;
 }
 
-std::vector<int64_t> readHidden(const ConfigNode& options) {
+std::vector<int64_t> headHidden(const ConfigNode& options) {
   return options.getIntList("hidden", {50}, 1, kMaxModelWidth);
 }
 
@@ -54,12 +54,12 @@ HeadInfo mlpHead() {
   HeadInfo row;
   row.name = "mlp";
   row.description = "Linear + ReLU per width of `hidden`, then Linear(·, outputs)";
-  row.check = [](const ConfigNode& options) { readHidden(options); };
+  row.check = [](const ConfigNode& options) { headHidden(options); };
   row.build = [](const ConfigNode& options, int64_t width, const TaskSpec& task) {
-    return tower(readHidden(options), width, task.outputs);
+    return tower(headHidden(options), width, task.outputs);
   };
   row.size = [](const ConfigNode& options, int64_t width, const TaskSpec& task) {
-    return towerSize(readHidden(options), width, task.outputs);
+    return towerSize(headHidden(options), width, task.outputs);
   };
   return row;
 }

@@ -6,7 +6,7 @@ namespace fulcrum {
 
 namespace {
 
-std::vector<int64_t> readHidden(const ConfigNode& options) {
+std::vector<int64_t> trunkHidden(const ConfigNode& options) {
   std::vector<int64_t> hidden =
       options.getIntList("hidden", {100, 100, 100, 100}, 1, kMaxModelWidth);
   if (hidden.empty()) options.fail("hidden", "an mlp trunk needs at least one layer");
@@ -19,13 +19,13 @@ TrunkInfo mlpTrunk() {
   TrunkInfo row;
   row.name = "mlp";
   row.description = "Linear + ReLU per width of `hidden` (inputs flattened)";
-  row.check = [](const ConfigNode& options, const std::vector<int64_t>&) { readHidden(options); };
+  row.check = [](const ConfigNode& options, const std::vector<int64_t>&) { trunkHidden(options); };
   row.build = [](const ConfigNode& options, const std::vector<int64_t>& inputShape) {
     TrunkParts parts;
     parts.layers = torch::nn::Sequential();
     if (inputShape.size() != 1) parts.layers->push_back(torch::nn::Flatten());
     int64_t in = exampleElements(inputShape);
-    for (int64_t out : readHidden(options)) {
+    for (int64_t out : trunkHidden(options)) {
       parts.lastLinear = torch::nn::Linear(in, out);
       parts.layers->push_back(parts.lastLinear);
       parts.layers->push_back(torch::nn::ReLU());
@@ -38,7 +38,7 @@ TrunkInfo mlpTrunk() {
   row.size = [](const ConfigNode& options, const std::vector<int64_t>& inputShape) {
     ModelSize size;
     auto in = static_cast<double>(exampleElements(inputShape));
-    for (int64_t out : readHidden(options)) {
+    for (int64_t out : trunkHidden(options)) {
       size.parameters += in * static_cast<double>(out) + static_cast<double>(out);
       size.activationWidth += static_cast<double>(out);
       in = static_cast<double>(out);
