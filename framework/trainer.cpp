@@ -394,7 +394,8 @@ struct TaskLosses {
 /// (one per model parameter), taken while the step's graph exists.
 struct ExtraLosses {
   std::vector<double> values;
-  std::vector<torch::Tensor> gradients;
+  std::vector<torch::Tensor> gradients;  ///< none when `problem` is set
+  std::string problem;                   ///< a value that is not finite, or ""
 };
 
 /// The training-split sums of one epoch.
@@ -640,7 +641,7 @@ bool Trainer::step(int64_t epoch, const Batch& batch) {
   record.losses = losses.values;
   if (skipFor(nonFinite(record.losses, tasks_, "loss", step_, epoch, losses.present))) return false;
   const ExtraLosses extra = extraLosses(forward, epoch);
-  if (skipFor(nonFiniteExtra(extra.values, extraNames_, step_, epoch))) return false;
+  if (skipFor(extra.problem)) return false;
   const double forwardMs = millisecondsSince(start);
 
   auto mark = Clock::now();
@@ -702,7 +703,8 @@ ExtraLosses Trainer::extraLosses(const ModelOutput& forward, int64_t epoch) {
   if (forward.extraLosses.empty()) return extra;
   const torch::Tensor stacked = torch::stack(forward.extraLosses);
   extra.values = toDoubles(stacked);
-  if (!nonFiniteExtra(extra.values, extraNames_, step_, epoch).empty()) return extra;
+  extra.problem = nonFiniteExtra(extra.values, extraNames_, step_, epoch);
+  if (!extra.problem.empty()) return extra;
   extra.gradients =
       torch::autograd::grad({stacked.sum()}, modelParameters_, {}, /*retain_graph=*/true,
                             /*create_graph=*/false, /*allow_unused=*/true);

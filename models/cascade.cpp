@@ -70,8 +70,7 @@ std::vector<torch::Tensor> CascadeModel::taskParameters(std::size_t task) const 
 }
 
 std::vector<torch::Tensor> CascadeModel::lastSharedLayer() const {
-  if (lastShared_.is_empty()) return {};
-  return {lastShared_->weight, lastShared_->bias};
+  return weightsAndBiases(lastShared_);
 }
 
 ArchitectureInfo cascadeArchitecture() {

@@ -10,9 +10,7 @@ namespace nn = torch::nn;
 CrossStitchModel::CrossStitchModel(std::vector<TrunkParts> columns, double same, double other,
                                    const std::vector<nn::Sequential>& heads) {
   const auto tasks = static_cast<int64_t>(columns.size());
-  stageEnds_ = columns.front().stageEnds;
-  const std::size_t last = columns.front().layers->size() - 1;
-  if (stageEnds_.empty() || stageEnds_.back() != last) stageEnds_.push_back(last);
+  stageEnds_ = stageEndsOf(columns.front());
   lastLayers_ = lastLinearsOf(columns);
   columns_ = register_module("columns", moduleListOf(columns));
   const auto stages = static_cast<int64_t>(stageEnds_.size());

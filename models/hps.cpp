@@ -31,8 +31,7 @@ std::vector<torch::Tensor> HardSharingModel::taskParameters(std::size_t task) co
 }
 
 std::vector<torch::Tensor> HardSharingModel::lastSharedLayer() const {
-  if (lastShared_.is_empty()) return {};
-  return {lastShared_->weight, lastShared_->bias};
+  return weightsAndBiases(lastShared_);
 }
 
 std::vector<std::string> HardSharingModel::featureNames() const { return {"z"}; }

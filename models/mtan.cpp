@@ -67,13 +67,6 @@ nn::Sequential bridgeModule(const std::vector<int64_t>& from, const std::vector<
   return bridge;
 }
 
-std::vector<std::size_t> stageEndsOf(const TrunkParts& parts) {
-  std::vector<std::size_t> ends = parts.stageEnds;
-  const std::size_t last = parts.layers->size() - 1;
-  if (ends.empty() || ends.back() != last) ends.push_back(last);
-  return ends;
-}
-
 }  // namespace
 
 std::vector<std::vector<int64_t>> stageShapes(TrunkParts& parts,
@@ -171,8 +164,7 @@ std::vector<torch::Tensor> MtanModel::taskParameters(std::size_t task) const {
 }
 
 std::vector<torch::Tensor> MtanModel::lastSharedLayer() const {
-  if (lastShared_.is_empty()) return {};
-  return {lastShared_->weight, lastShared_->bias};
+  return weightsAndBiases(lastShared_);
 }
 
 ArchitectureInfo mtanArchitecture() {

@@ -128,6 +128,18 @@ std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>
   return out;
 }
 
+std::vector<torch::Tensor> weightsAndBiases(const torch::nn::Linear& layer) {
+  if (layer.is_empty()) return {};
+  return weightsAndBiases(std::vector<torch::nn::Linear>{layer});
+}
+
+std::vector<std::size_t> stageEndsOf(const TrunkParts& parts) {
+  std::vector<std::size_t> ends = parts.stageEnds;
+  const std::size_t last = parts.layers->size() - 1;
+  if (ends.empty() || ends.back() != last) ends.push_back(last);
+  return ends;
+}
+
 torch::nn::ModuleList moduleListOf(const std::vector<TrunkParts>& parts) {
   torch::nn::ModuleList list;
   for (const auto& part : parts) list->push_back(part.layers);

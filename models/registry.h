@@ -135,6 +135,11 @@ HeadPlan planHead(const ConfigNode& head, const ModelContext& context);
 std::vector<torch::nn::Linear> lastLinearsOf(const std::vector<TrunkParts>& parts);
 /// Weight then bias of each layer, in order (a lastSharedLayer()).
 std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>& layers);
+/// Weight then bias of `layer`; empty if the holder is empty (a trunk without one).
+std::vector<torch::Tensor> weightsAndBiases(const torch::nn::Linear& layer);
+/// Where `parts`' stages end: its stageEnds, with the end of its layers
+/// added when they do not close with it (one stage if it declares none).
+std::vector<std::size_t> stageEndsOf(const TrunkParts& parts);
 /// A ModuleList of the parts' layers, or of `modules`.
 torch::nn::ModuleList moduleListOf(const std::vector<TrunkParts>& parts);
 torch::nn::ModuleList moduleListOf(const std::vector<torch::nn::Sequential>& modules);
