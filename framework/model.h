@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ class MultiTaskModel : public torch::nn::Module {
   virtual std::vector<std::string> featureNames() const = 0;
   /// Number of tasks.
   virtual std::size_t taskCount() const = 0;
+  /// Called by the trainer before each epoch `epoch` (from 0) of `epochs`,
+  /// also after a resume; for models whose forward pass depends on where
+  /// training is (LTB's warm-up and temperature). Does nothing by default.
+  virtual void beginEpoch(int64_t /*epoch*/, int64_t /*epochs*/) {}
 };
 
 /// The one input of `inputs` that task `task` sees: inputs[0] for a shared

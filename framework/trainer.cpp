@@ -602,6 +602,7 @@ void Trainer::runEpoch(int64_t epoch) {
   const torch::Tensor permutation =
       torch::from_blob(order_.data(), {static_cast<int64_t>(order_.size())}, torch::kInt64);
   epochSums_ = std::make_unique<EpochSums>(tasks_.size());
+  model_.beginEpoch(epoch, spec_.train.epochs);
   model_.train();
   for (int64_t b = 0; b < stepsPerEpoch_; ++b, ++step_) {
     if (hooks_.stopRequested && hooks_.stopRequested())

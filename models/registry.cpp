@@ -14,6 +14,7 @@
 #include "models/heads.h"
 #include "models/hps.h"
 #include "models/lenet.h"
+#include "models/ltb.h"
 #include "models/mlp.h"
 #include "models/mmoe.h"
 #include "models/mtan.h"
@@ -28,7 +29,8 @@ std::vector<ArchitectureInfo>& architectures() {
   static std::vector<ArchitectureInfo> table = {
       hardSharingArchitecture(), mmoeArchitecture(),     cgcArchitecture(),
       pleArchitecture(),         dselectKArchitecture(), crossStitchArchitecture(),
-      softSharingArchitecture(), cascadeArchitecture(),  mtanArchitecture()};
+      softSharingArchitecture(), cascadeArchitecture(),  mtanArchitecture(),
+      ltbArchitecture()};
   return table;
 }
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "framework/experiment.h"
 #include "framework/gradients.h"
@@ -15,6 +16,7 @@
 #include "models/cross_stitch.h"
 #include "models/dselect_k.h"
 #include "models/gated_experts.h"
+#include "models/ltb.h"
 #include "models/mtan.h"
 #include "models/registry.h"
 #include "models/soft_sharing.h"
@@ -79,6 +81,9 @@ TEST_CASE("parameter counts of the worked examples (D_in 8, experts Linear(8,16)
       {"{architecture: dselect_k, experts: 4, k: 2, " + expert + "}", 718, 4 * 144},
       // T columns and α (one stage: 1 × T × T), all shared.
       {"{architecture: cross_stitch, " + expert + "}", 2 * 144 + 4 + 34, 2 * 144 + 4},
+      // LTB (hidden [16, 4]): per column 144 + 68, α 1 × 2 × 2; shared: both
+      // columns' first stage and α (2·144 + 4), task t its column's Linear(16, 4) and head.
+      {"{architecture: ltb, trunk: {kind: mlp, hidden: [16, 4]}}", 2 * 212 + 4 + 10, 2 * 144 + 4},
       // One trunk per task, nothing shared.
       {"{architecture: soft_sharing, penalty: 0.1, " + expert + "}", 2 * 144 + 34, 0},
   };
@@ -283,8 +288,11 @@ TEST_CASE(
         "{architecture: ple, levels: 2, " + expert + "}",
         "{architecture: ple, levels: 3, shared_experts: 2, task_experts: 2, " + expert + "}",
         std::string("{architecture: cross_stitch, trunk: {kind: mlp, hidden: [6, 4]}}"),
-        std::string("{architecture: mtan, trunk: {kind: mlp, hidden: [6, 4]}}")}) {
+        std::string("{architecture: mtan, trunk: {kind: mlp, hidden: [6, 4]}}"),
+        std::string("{architecture: ltb, trunk: {kind: mlp, hidden: [6, 4]}}")}) {
     INFO(model);
+    // In LTB's warm-up α is a constant (its gradient after it: the ltb test).
+    const bool ltb = model.find("ltb") != std::string::npos;
     const ExperimentSpec spec = toy(model, 5);
     const auto net = makeModel(spec, {5});
     const ModelOutput out = net->forward({torch::randn({64, 5})});
@@ -299,7 +307,10 @@ TEST_CASE(
           reached[all[k].unsafeGetTensorImpl()] |= 1 << t;
       }
     }
-    for (const auto& p : net->sharedParameters()) CHECK(reached[p.unsafeGetTensorImpl()] == 3);
+    for (const auto& p : net->sharedParameters()) {
+      if (ltb && p.is_same(net->named_parameters()["alpha"])) continue;
+      CHECK(reached[p.unsafeGetTensorImpl()] == 3);
+    }
     for (std::size_t t = 0; t < 2; ++t) {
       for (const auto& p : net->taskParameters(t))
         CHECK(reached[p.unsafeGetTensorImpl()] == (1 << t));
@@ -442,6 +453,123 @@ TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cro
   const torch::Tensor alpha = deeper->named_parameters()["alpha"];
   CHECK(alpha.sizes() == torch::IntArrayRef({2, 2, 2}));
   CHECK(torch::equal(alpha[1], torch::eye(2)));
+}
+
+TEST_CASE("ltb: the warm-up sums the columns, then each stage reads the parent Gumbel-softmax picks",
+          "[models][ltb]") {
+  // Stage 0: columns ReLU(x₁), ReLU(x₂) on x = (3, 5) give 3 and 5; stage 1
+  // of column t is ReLU((t+1)·in); heads y = out.
+  auto build = [](const std::string& options) {
+    const auto model = makeModel(
+        toy("{architecture: ltb, " + options + "trunk: {kind: mlp, hidden: [1, 1]}}", 2), {2});
+    set(*model, "columns.0.0.weight", torch::tensor({1.0, 0.0}));
+    set(*model, "columns.1.0.weight", torch::tensor({0.0, 1.0}));
+    for (int t = 0; t < 2; ++t) {
+      set(*model, fmt::format("columns.{}.0.bias", t), torch::zeros({1}));
+      set(*model, fmt::format("columns.{}.2.weight", t), torch::tensor({t + 1.0}));
+      set(*model, fmt::format("columns.{}.2.bias", t), torch::zeros({1}));
+      set(*model, fmt::format("heads.{}.0.weight", t), torch::ones({1}));
+      set(*model, fmt::format("heads.{}.0.bias", t), torch::zeros({1}));
+    }
+    return model;
+  };
+  const torch::Tensor x = torch::tensor({{3.0f, 5.0f}});
+  const auto net = build("");
+  auto& ltb = dynamic_cast<LtbModel&>(*net);
+  CHECK(net->named_parameters()["alpha"].sizes() == torch::IntArrayRef({1, 2, 2}));
+
+  SECTION("warm-up: never told the epoch, and the first E/100 epochs") {
+    CHECK(ltb.warmingUp());
+    const ModelOutput out = net->forward({x});
+    CHECK(out.outputs[0].item<double>() == Approx(8.0));   // 3 + 5
+    CHECK(out.outputs[1].item<double>() == Approx(16.0));  // 2·(3 + 5)
+    REQUIRE(out.features.size() == 2);                     // the last stages' inputs
+    CHECK(out.features[1].item<double>() == Approx(8.0));
+    ltb.beginEpoch(1, 200);
+    CHECK(ltb.warmingUp());  // 1 < 200/100
+    ltb.beginEpoch(2, 200);
+    CHECK_FALSE(ltb.warmingUp());
+    ltb.beginEpoch(0, 40);
+    CHECK(ltb.warmingUp());
+    ltb.beginEpoch(1, 40);
+    CHECK_FALSE(ltb.warmingUp());
+    auto own = build("warmup_epochs: 3, ");
+    auto& three = dynamic_cast<LtbModel&>(*own);
+    three.beginEpoch(2, 40);
+    CHECK(three.warmingUp());
+    three.beginEpoch(3, 40);
+    CHECK_FALSE(three.warmingUp());
+  }
+
+  SECTION("after it: one parent per column and stage, τ = (E/20)/√(e+1)") {
+    ltb.beginEpoch(3, 40);
+    CHECK(ltb.temperature() == Approx(1.0));  // (40/20)/√4
+    ltb.beginEpoch(10, 40);
+    CHECK(ltb.temperature() == Approx(2.0 / std::sqrt(11.0)));
+    // Logits ±50: the draw is the larger one (a flip has probability ~e⁻¹⁰⁰).
+    set(*net, "alpha", torch::tensor({50.0, -50.0, -50.0, 50.0}));
+    ModelOutput out = net->forward({x});
+    CHECK(out.outputs[0].item<double>() == Approx(3.0));   // column 0 reads column 0
+    CHECK(out.outputs[1].item<double>() == Approx(10.0));  // column 1 reads column 1
+    set(*net, "alpha", torch::tensor({-50.0, 50.0, -50.0, 50.0}));
+    out = net->forward({x});
+    CHECK(out.outputs[0].item<double>() == Approx(5.0));  // both branch from column 1
+    CHECK(out.outputs[1].item<double>() == Approx(10.0));
+    // Straight through: row t of α gets its gradient from task t's loss alone.
+    for (std::size_t t = 0; t < 2; ++t) {
+      const torch::Tensor g =
+          torch::autograd::grad({out.outputs[t].sum()}, {net->named_parameters()["alpha"]}, {},
+                                /*retain_graph=*/true)[0];
+      CHECK(g[0][1 - static_cast<int64_t>(t)].abs().sum().item<double>() == 0.0);
+    }
+  }
+
+  SECTION("the draws follow softmax(α): parent 1 with probability 3/4 for logits (0, ln 3)") {
+    torch::manual_seed(7);
+    ltb.beginEpoch(19, 20);  // τ = 1/√20; a hard draw's frequency does not depend on τ
+    set(*net, "alpha", torch::tensor({0.0, std::log(3.0), 0.0, 0.0}));
+    double parentOne = 0;
+    const int draws = 4000;
+    for (int k = 0; k < draws; ++k) {
+      const torch::Tensor a = ltb.branching();
+      CHECK(a.sum().item<double>() == Approx(2.0));  // one-hot rows
+      parentOne += a[0][0][1].item<double>();
+    }
+    CHECK(parentOne / draws == Approx(0.75).margin(0.03));  // σ ≈ 0.007
+  }
+
+  SECTION("evaluation: sample (as LibMTL) or argmax") {
+    ltb.beginEpoch(5, 10);
+    set(*net, "alpha", torch::tensor({0.1, 0.0, 0.0, 0.1}));
+    auto other = build("evaluation: argmax, ");
+    other->beginEpoch(5, 10);
+    set(*other, "alpha", torch::tensor({0.1, 0.0, 0.0, 0.1}));
+    net->eval();
+    other->eval();
+    std::set<double> sampled, argmax;
+    torch::manual_seed(3);
+    for (int k = 0; k < 40; ++k) {
+      sampled.insert(net->forward({x}).outputs[0].item<double>());
+      argmax.insert(other->forward({x}).outputs[0].item<double>());
+    }
+    CHECK(sampled == std::set<double>{3.0, 5.0});
+    CHECK(argmax == std::set<double>{3.0});
+  }
+
+  SECTION("one batch per task: every column on task t's batch for task t") {
+    const ModelOutput out = net->forward({x, torch::tensor({{1.0f, 1.0f}, {0.0f, 2.0f}})});
+    CHECK(out.outputs[0].item<double>() == Approx(8.0));
+    CHECK(torch::allclose(out.outputs[1], torch::tensor({{4.0f}, {4.0f}})));
+  }
+}
+
+TEST_CASE("ltb: refused on a trunk of one stage, located", "[models][ltb][config]") {
+  CHECK_THROWS_WITH(planModel(toy("{architecture: ltb, trunk: {kind: mlp, hidden: [8]}}")),
+                    Contains("model.trunk.kind: ltb chooses each column's parent between trunk "
+                             "stages, so it needs a trunk of at least 2 stages; this 'mlp' trunk "
+                             "has 1"));
+  CHECK_THROWS_WITH(planModel(toy("{architecture: ltb, evaluation: mode}")),
+                    Contains("model.evaluation"));
 }
 
 namespace {
@@ -616,6 +744,7 @@ TEST_CASE("features cut every path from the shared parameters to the losses",
         const ExperimentSpec spec = toy(variant, 8);
         if (!planModel(spec).provides.features) continue;
         const auto net = makeModel(spec, {8});
+        net->beginEpoch(1, 2);  // LTB: after its warm-up, on a sampled branching
         const ModelOutput out = net->forward({torch::randn({16, 8})});
         const std::vector<torch::Tensor> losses = {out.outputs[0].square().mean(),
                                                    (out.outputs[1] - 1).abs().mean()};

@@ -35,6 +35,8 @@ inline const std::vector<TinyArchitecture>& tinyArchitectures() {
       {"{architecture: soft_sharing, penalty: 0.01, trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: cascade, trunk: {kind: mlp, hidden: [8]}}", true},
       {"{architecture: mtan, trunk: {kind: mlp, hidden: [8, 4]}}"},
+      // No warm-up: every step samples the branching.
+      {"{architecture: ltb, warmup_epochs: 0, trunk: {kind: mlp, hidden: [8, 4]}}"},
   };
   return rows;
 }
