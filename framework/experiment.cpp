@@ -21,7 +21,7 @@ namespace fulcrum {
 namespace {
 
 const std::vector<std::string> kDataKinds = {"multi_fashion", "gradnorm_toy"};
-const std::vector<std::string> kOptimizers = {"adam", "sgd"};
+const std::vector<std::string> kOptimizers = {"adam", "adamw", "sgd", "rmsprop", "adagrad"};
 constexpr int64_t kMaxExamples = 100'000'000;
 constexpr int64_t kMaxWidth = 1'000'000;
 
@@ -285,13 +285,53 @@ void readTasks(const ConfigNode& top, ExperimentSpec& spec) {
 OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
   OptimizerSpec o;
   o.kind = optimizer.getString("kind", o.kind, kOptimizers);
+  const std::string& kind = o.kind;
+  // The keys of each kind; one of another kind is refused by name (finish()
+  // would call a real key "unknown").
+  const std::vector<std::pair<std::string, std::vector<std::string>>> ownKeys = {
+      {"momentum", {"sgd", "rmsprop"}},
+      {"nesterov", {"sgd"}},
+      {"betas", {"adam", "adamw"}},
+      {"amsgrad", {"adam", "adamw"}},
+      {"eps", {"adam", "adamw", "rmsprop", "adagrad"}},
+      {"alpha", {"rmsprop"}},
+      {"centered", {"rmsprop"}},
+      {"lr_decay", {"adagrad"}},
+      {"initial_accumulator_value", {"adagrad"}}};
+  for (const auto& [key, kinds] : ownKeys) {
+    if (!optimizer.has(key) || std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) continue;
+    std::string names;
+    for (const auto& k : kinds) names += (names.empty() ? "'kind: " : " or 'kind: ") + k + "'";
+    optimizer.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind));
+  }
   o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
-  o.weightDecay = optimizer.getDouble("weight_decay", o.weightDecay, 0.0, 1e3);
-  if (o.kind == "sgd") {
+  o.weightDecay = optimizer.getDouble("weight_decay", kind == "adamw" ? 0.01 : 0.0, 0.0, 1e3);
+  if (kind == "sgd" || kind == "rmsprop")
     o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
-  } else if (optimizer.has("momentum")) {
-    // Otherwise finish() would call a real key "unknown".
-    optimizer.fail("momentum", fmt::format("is used only with 'kind: sgd' (kind is '{}')", o.kind));
+  if (kind == "sgd") {
+    o.nesterov = optimizer.getBool("nesterov", false);
+    if (o.nesterov && o.momentum == 0.0)
+      optimizer.fail("nesterov",
+                     "needs momentum > 0 (Nesterov momentum without momentum is plain sgd)");
+  }
+  if (kind == "adam" || kind == "adamw") {
+    const auto betas = optimizer.getDoubleList("betas", {o.beta1, o.beta2}, 0.0, 0.999999);
+    if (betas.size() != 2)
+      optimizer.fail("betas",
+                     fmt::format("needs two numbers [beta1, beta2], got {}", betas.size()));
+    o.beta1 = betas[0];
+    o.beta2 = betas[1];
+    o.amsgrad = optimizer.getBool("amsgrad", false);
+  }
+  if (kind != "sgd")
+    o.eps = optimizer.getDouble("eps", kind == "adagrad" ? 1e-10 : 1e-8, 1e-300, 1.0);
+  if (kind == "rmsprop") {
+    o.alpha = optimizer.getDouble("alpha", o.alpha, 0.0, 0.999999);
+    o.centered = optimizer.getBool("centered", false);
+  }
+  if (kind == "adagrad") {
+    o.lrDecay = optimizer.getDouble("lr_decay", 0.0, 0.0, 1e6);
+    o.initialAccumulator = optimizer.getDouble("initial_accumulator_value", 0.0, 0.0, 1e6);
   }
   optimizer.finish();
   return o;

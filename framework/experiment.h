@@ -26,16 +26,27 @@ struct DataSpec {
   ConfigNode options{YAML::Node(), "", "data"};
 };
 
-/// `train.optimizer:`.
+/// `train.optimizer:`: LibTorch's own optimizers, with PyTorch's defaults.
 struct OptimizerSpec {
-  std::string kind = "adam";  ///< "adam" or "sgd"
+  std::string kind = "adam";  ///< "adam", "adamw", "sgd", "rmsprop" or "adagrad"
   double lr = 1e-3;           ///< > 0
-  double weightDecay = 0.0;   ///< >= 0, model parameters only
-  double momentum = 0.0;      ///< sgd only, in [0, 1)
+  /// >= 0, model parameters only; adamw's is decoupled (default 0.01), the
+  /// others' an L2 term in the gradient (default 0).
+  double weightDecay = 0.0;
+  double momentum = 0.0;  ///< sgd, rmsprop: in [0, 1)
+  bool nesterov = false;  ///< sgd: Nesterov momentum (needs momentum > 0)
+  double beta1 = 0.9;     ///< adam, adamw: `betas: [b1, b2]`, each in [0, 1)
+  double beta2 = 0.999;
+  bool amsgrad = false;             ///< adam, adamw
+  double eps = 1e-8;                ///< adam, adamw, rmsprop (1e-8), adagrad (1e-10): > 0
+  double alpha = 0.99;              ///< rmsprop: smoothing of the squared gradients, in [0, 1)
+  bool centered = false;            ///< rmsprop: divide by the centred variance
+  double lrDecay = 0.0;             ///< adagrad: lr_t = lr / (1 + (t − 1) lr_decay), >= 0
+  double initialAccumulator = 0.0;  ///< adagrad: the sum's initial value, >= 0
 };
 
-/// Reads and validates an `optimizer:` mapping (kind, lr, weight_decay,
-/// momentum for sgd); unknown keys rejected.
+/// Reads and validates an `optimizer:` mapping (kind, lr, weight_decay and
+/// the kind's own keys); a key of another kind, or an unknown one, is refused.
 OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer);
 
 /// `train:`.

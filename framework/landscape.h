@@ -33,7 +33,7 @@ using Point2 = std::array<double, 2>;
 
 /// The losses and their exact gradients at one point.
 struct LandscapeValue {
-  Point2 loss{};                    ///< (L1, L2)
+  Point2 loss{};                     ///< (L1, L2)
   std::array<Point2, 2> gradient{};  ///< gradient[i] = ∇L_i
 };
 
@@ -52,7 +52,7 @@ struct LandscapeSpec {
   /// everywhere). The file stores L_i itself.
   Point2 lossOffsets{20.0, 20.0};
   int64_t steps = 35000;        ///< `steps`, ≥ 1 (Nash-MTL's toy runs 35 000)
-  OptimizerSpec optimizer;      ///< `optimizer`: {kind: adam|sgd, lr, momentum}; Adam 1e-3
+  OptimizerSpec optimizer;      ///< `optimizer`: as train.optimizer; Adam 1e-3
   int64_t logEvery = 50;        ///< `log_every`: keep every k-th point, ≥ 1
   int64_t stepsPerEpoch = 100;  ///< `steps_per_epoch`: for epoch-based strategies (DWA)
   uint64_t seed = 0;            ///< `seed`, for strategies that sample
@@ -66,12 +66,12 @@ std::vector<TaskSpec> landscapeTasks();
 
 /// One optimisation run from one start.
 struct LandscapeRun {
-  std::vector<int64_t> steps;   ///< the logged steps (0, k, 2k, ..., and the last)
-  std::vector<Point2> points;   ///< x at those steps (before the step's update)
-  std::vector<Point2> losses;   ///< (L1, L2) there
-  std::vector<Point2> weights;  ///< the strategy's reported weights at that step
+  std::vector<int64_t> steps;        ///< the logged steps (0, k, 2k, ..., and the last)
+  std::vector<Point2> points;        ///< x at those steps (before the step's update)
+  std::vector<Point2> losses;        ///< (L1, L2) there
+  std::vector<Point2> weights;       ///< the strategy's reported weights at that step
   std::string status = "completed";  ///< or "failed"
-  std::string error;            ///< why it failed (non-finite point, loss or weight)
+  std::string error;                 ///< why it failed (non-finite point, loss or weight)
 };
 
 /// Optimises x from `start` for spec.steps with `strategy` (freshly built,

@@ -350,27 +350,68 @@ bool configureAllocator() {
 
 }  // namespace
 
+namespace {
+
+/// The optimizer `Kind` with `options` for the model's parameters and the
+/// same without weight decay for the strategy's own.
+template <typename Kind, typename Options>
+std::unique_ptr<torch::optim::Optimizer> withGroups(const Options& options,
+                                                    std::vector<torch::Tensor> model,
+                                                    std::vector<torch::Tensor> strategy) {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::move(model), std::make_unique<Options>(options));
+  if (!strategy.empty())
+    groups.emplace_back(std::move(strategy),
+                        std::make_unique<Options>(Options(options).weight_decay(0)));
+  return std::make_unique<Kind>(std::move(groups), options);
+}
+
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec,
                                                        std::vector<torch::Tensor> model,
                                                        std::vector<torch::Tensor> strategy) {
   using namespace torch::optim;
-  std::vector<OptimizerParamGroup> groups;
   if (spec.kind == "sgd") {
-    auto options = SGDOptions(spec.lr).momentum(spec.momentum).weight_decay(spec.weightDecay);
-    groups.emplace_back(std::move(model), std::make_unique<SGDOptions>(options));
-    if (!strategy.empty()) {
-      groups.emplace_back(std::move(strategy),
-                          std::make_unique<SGDOptions>(SGDOptions(options).weight_decay(0)));
-    }
-    return std::make_unique<SGD>(std::move(groups), options);
+    return withGroups<SGD>(SGDOptions(spec.lr)
+                               .momentum(spec.momentum)
+                               .nesterov(spec.nesterov)
+                               .weight_decay(spec.weightDecay),
+                           std::move(model), std::move(strategy));
   }
-  auto options = AdamOptions(spec.lr).weight_decay(spec.weightDecay);
-  groups.emplace_back(std::move(model), std::make_unique<AdamOptions>(options));
-  if (!strategy.empty()) {
-    groups.emplace_back(std::move(strategy),
-                        std::make_unique<AdamOptions>(AdamOptions(options).weight_decay(0)));
+  if (spec.kind == "adamw") {
+    return withGroups<AdamW>(AdamWOptions(spec.lr)
+                                 .betas({spec.beta1, spec.beta2})
+                                 .eps(spec.eps)
+                                 .amsgrad(spec.amsgrad)
+                                 .weight_decay(spec.weightDecay),
+                             std::move(model), std::move(strategy));
   }
-  return std::make_unique<Adam>(std::move(groups), options);
+  if (spec.kind == "rmsprop") {
+    return withGroups<RMSprop>(RMSpropOptions(spec.lr)
+                                   .alpha(spec.alpha)
+                                   .eps(spec.eps)
+                                   .momentum(spec.momentum)
+                                   .centered(spec.centered)
+                                   .weight_decay(spec.weightDecay),
+                               std::move(model), std::move(strategy));
+  }
+  if (spec.kind == "adagrad") {
+    return withGroups<Adagrad>(AdagradOptions(spec.lr)
+                                   .lr_decay(spec.lrDecay)
+                                   .initial_accumulator_value(spec.initialAccumulator)
+                                   .eps(spec.eps)
+                                   .weight_decay(spec.weightDecay),
+                               std::move(model), std::move(strategy));
+  }
+  if (spec.kind != "adam")
+    throw std::invalid_argument("makeOptimizer: unknown optimizer kind '" + spec.kind + "'");
+  return withGroups<Adam>(AdamOptions(spec.lr)
+                              .betas({spec.beta1, spec.beta2})
+                              .eps(spec.eps)
+                              .amsgrad(spec.amsgrad)
+                              .weight_decay(spec.weightDecay),
+                          std::move(model), std::move(strategy));
 }
 
 namespace {

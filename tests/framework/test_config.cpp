@@ -405,7 +405,7 @@ TEST_CASE("config: experiment-level checks name the offending key", "[config]") 
                                       "0.9}}\nstrategy: {name: fixed}\n",
                                       "t.yaml"),
                       Equals("t.yaml:2:31: train.optimizer.momentum: is used only with 'kind: sgd' "
-                             "(kind is 'adam')"));
+                             "or 'kind: rmsprop' (kind is 'adam')"));
 }
 
 // ---------------------------------------------------------------- --set overrides
