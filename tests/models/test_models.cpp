@@ -455,8 +455,9 @@ TEST_CASE("cross_stitch mixes the columns after each stage by α", "[models][cro
   CHECK(torch::equal(alpha[1], torch::eye(2)));
 }
 
-TEST_CASE("ltb: the warm-up sums the columns, then each stage reads the parent Gumbel-softmax picks",
-          "[models][ltb]") {
+TEST_CASE(
+    "ltb: the warm-up sums the columns, then each stage reads the parent Gumbel-softmax picks",
+    "[models][ltb]") {
   // Stage 0: columns ReLU(x₁), ReLU(x₂) on x = (3, 5) give 3 and 5; stage 1
   // of column t is ReLU((t+1)·in); heads y = out.
   auto build = [](const std::string& options) {
