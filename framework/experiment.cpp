@@ -298,41 +298,43 @@ OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
       {"centered", {"rmsprop"}},
       {"lr_decay", {"adagrad"}},
       {"initial_accumulator_value", {"adagrad"}}};
+  // Whether this kind reads `key`: the table is the one place that says.
+  auto uses = [&](const std::string& key) {
+    for (const auto& [name, kinds] : ownKeys)
+      if (name == key) return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+    throw std::logic_error("readOptimizerSpec: no kinds listed for '" + key + "'");
+  };
   for (const auto& [key, kinds] : ownKeys) {
-    if (!optimizer.has(key) || std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) continue;
+    if (!optimizer.has(key) || uses(key)) continue;
     std::string names;
     for (const auto& k : kinds) names += (names.empty() ? "'kind: " : " or 'kind: ") + k + "'";
     optimizer.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind));
   }
   o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
   o.weightDecay = optimizer.getDouble("weight_decay", kind == "adamw" ? 0.01 : 0.0, 0.0, 1e3);
-  if (kind == "sgd" || kind == "rmsprop")
-    o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
-  if (kind == "sgd") {
+  if (uses("momentum")) o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
+  if (uses("nesterov")) {
     o.nesterov = optimizer.getBool("nesterov", false);
     if (o.nesterov && o.momentum == 0.0)
       optimizer.fail("nesterov",
                      "needs momentum > 0 (Nesterov momentum without momentum is plain sgd)");
   }
-  if (kind == "adam" || kind == "adamw") {
+  if (uses("betas")) {
     const auto betas = optimizer.getDoubleList("betas", {o.beta1, o.beta2}, 0.0, 0.999999);
     if (betas.size() != 2)
       optimizer.fail("betas",
                      fmt::format("needs two numbers [beta1, beta2], got {}", betas.size()));
     o.beta1 = betas[0];
     o.beta2 = betas[1];
-    o.amsgrad = optimizer.getBool("amsgrad", false);
   }
-  if (kind != "sgd")
+  if (uses("amsgrad")) o.amsgrad = optimizer.getBool("amsgrad", false);
+  if (uses("eps"))
     o.eps = optimizer.getDouble("eps", kind == "adagrad" ? 1e-10 : 1e-8, 1e-300, 1.0);
-  if (kind == "rmsprop") {
-    o.alpha = optimizer.getDouble("alpha", o.alpha, 0.0, 0.999999);
-    o.centered = optimizer.getBool("centered", false);
-  }
-  if (kind == "adagrad") {
-    o.lrDecay = optimizer.getDouble("lr_decay", 0.0, 0.0, 1e6);
+  if (uses("alpha")) o.alpha = optimizer.getDouble("alpha", o.alpha, 0.0, 0.999999);
+  if (uses("centered")) o.centered = optimizer.getBool("centered", false);
+  if (uses("lr_decay")) o.lrDecay = optimizer.getDouble("lr_decay", 0.0, 0.0, 1e6);
+  if (uses("initial_accumulator_value"))
     o.initialAccumulator = optimizer.getDouble("initial_accumulator_value", 0.0, 0.0, 1e6);
-  }
   optimizer.finish();
   return o;
 }

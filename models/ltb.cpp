@@ -12,20 +12,6 @@ namespace fulcrum {
 
 namespace nn = torch::nn;
 
-std::vector<nn::Linear> lastLinearsBefore(const std::vector<TrunkParts>& parts, std::size_t end) {
-  std::vector<nn::Linear> out;
-  for (const auto& part : parts) {
-    nn::Linear last{nullptr};
-    for (std::size_t m = 0; m < end && m < part.layers->size(); ++m) {
-      if (auto linear = std::dynamic_pointer_cast<nn::LinearImpl>(part.layers->ptr(m)))
-        last = nn::Linear(linear);
-    }
-    if (last.is_empty()) return {};
-    out.push_back(last);
-  }
-  return out;
-}
-
 LtbModel::LtbModel(std::vector<TrunkParts> columns, bool sampleInEvaluation, int64_t warmupEpochs,
                    const std::vector<nn::Sequential>& heads)
     : stageEnds_(stageEndsOf(columns.front())),
@@ -36,7 +22,7 @@ LtbModel::LtbModel(std::vector<TrunkParts> columns, bool sampleInEvaluation, int
   const auto tasks = static_cast<int64_t>(columns.size());
   const auto branchings = static_cast<int64_t>(stageEnds_.size()) - 1;
   // The shared stages end where the last stage begins.
-  lastShared_ = lastLinearsBefore(columns, stageEnds_[stageEnds_.size() - 2] + 1);
+  lastShared_ = lastLinearsBefore(columns, lastStageBegin());
   columns_ = register_module("columns", moduleListOf(columns));
   alpha_ = register_parameter("alpha", torch::ones({branchings, tasks, tasks}));
   heads_ = register_module("heads", moduleListOf(heads));
@@ -111,10 +97,9 @@ ModelOutput LtbModel::forward(const ModelInputs& inputs) {
 
 std::vector<torch::Tensor> LtbModel::sharedParameters() const {
   std::vector<torch::Tensor> out;
-  const std::size_t lastBegin = stageEnds_[stageEnds_.size() - 2] + 1;
   for (std::size_t t = 0; t < columns_->size(); ++t) {
     const auto& column = *columns_->ptr<nn::SequentialImpl>(t);
-    for (std::size_t m = 0; m < lastBegin; ++m)
+    for (std::size_t m = 0; m < lastStageBegin(); ++m)
       for (const auto& p : column.ptr(m)->parameters()) out.push_back(p);
   }
   out.push_back(alpha_);
@@ -124,7 +109,7 @@ std::vector<torch::Tensor> LtbModel::sharedParameters() const {
 std::vector<torch::Tensor> LtbModel::taskParameters(std::size_t task) const {
   std::vector<torch::Tensor> out;
   const auto& column = *columns_->ptr<nn::SequentialImpl>(task);
-  for (std::size_t m = stageEnds_[stageEnds_.size() - 2] + 1; m < column.size(); ++m)
+  for (std::size_t m = lastStageBegin(); m < column.size(); ++m)
     for (const auto& p : column.ptr(m)->parameters()) out.push_back(p);
   for (const auto& p : heads_->ptr(task)->parameters()) out.push_back(p);
   return out;

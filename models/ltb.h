@@ -53,6 +53,9 @@ class LtbModel : public MultiTaskModel {
   torch::Tensor branching();
 
  private:
+  /// The index of a column's first layer of its last stage.
+  std::size_t lastStageBegin() const { return stageEnds_[stageEnds_.size() - 2] + 1; }
+
   torch::nn::ModuleList columns_{nullptr};
   torch::nn::ModuleList heads_{nullptr};
   torch::Tensor alpha_;                 ///< (S−1) × T × T logits of the parents
@@ -62,11 +65,6 @@ class LtbModel : public MultiTaskModel {
   int64_t warmupEpochs_ = -1;       ///< < 0: E/100
   int64_t epoch_ = 0, epochs_ = 0;  ///< 0 epochs: never told (the warm-up)
 };
-
-/// Each part's last Linear among its layers before index `end` (exclusive);
-/// empty if one part has none there.
-std::vector<torch::nn::Linear> lastLinearsBefore(const std::vector<TrunkParts>& parts,
-                                                 std::size_t end);
 
 /// `model.architecture: ltb`. Options: `evaluation`, `sample` (default, as
 /// LibMTL) or `argmax`; `warmup_epochs` (default: LibMTL's E/100).

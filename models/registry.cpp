@@ -121,6 +121,21 @@ std::vector<torch::nn::Linear> lastLinearsOf(const std::vector<TrunkParts>& part
   return layers;
 }
 
+std::vector<torch::nn::Linear> lastLinearsBefore(const std::vector<TrunkParts>& parts,
+                                                 std::size_t end) {
+  std::vector<torch::nn::Linear> out;
+  for (const auto& part : parts) {
+    torch::nn::Linear last{nullptr};
+    for (std::size_t m = 0; m < end && m < part.layers->size(); ++m) {
+      if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(part.layers->ptr(m)))
+        last = torch::nn::Linear(linear);
+    }
+    if (last.is_empty()) return {};
+    out.push_back(last);
+  }
+  return out;
+}
+
 std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>& layers) {
   std::vector<torch::Tensor> out;
   for (const auto& layer : layers) {

@@ -133,6 +133,12 @@ HeadPlan planHead(const ConfigNode& head, const ModelContext& context);
 
 /// Every part's last Linear, in order; empty if one part has none.
 std::vector<torch::nn::Linear> lastLinearsOf(const std::vector<TrunkParts>& parts);
+
+/// Each part's last Linear among its layers before index `end` (exclusive),
+/// found by looking at the layers (ltb's shared stages); empty if one part
+/// has none there.
+std::vector<torch::nn::Linear> lastLinearsBefore(const std::vector<TrunkParts>& parts,
+                                                 std::size_t end);
 /// Weight then bias of each layer, in order (a lastSharedLayer()).
 std::vector<torch::Tensor> weightsAndBiases(const std::vector<torch::nn::Linear>& layers);
 /// Weight then bias of `layer`; empty if the holder is empty (a trunk without one).
