@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 /// Version of the layout below; a file without it is not a fulcrum checkpoint.
 /// 2: the checksum trailer and the thread count.
-constexpr int64_t kCheckpointVersion = 2;
+constexpr int64_t kCheckpointVersion = 3;
 
 /// The trailer after the archive: kTrailerMagic, the archive's length in
 /// bytes (uint64, little-endian) and its CRC-32 (zlib's crc32, uint32,
@@ -170,6 +170,13 @@ void saveCheckpoint(const std::string& path, const std::string& config,
     archive.write("threads", c10::IValue(position.threads));
     archive.write("shuffle", c10::IValue(position.shuffle));
     archive.write("last_weights", toTensor(position.lastWeights));
+    const PlateauState& plateau = position.plateau;
+    archive.write("plateau", toTensor({plateau.best, static_cast<double>(plateau.badEpochs),
+                                       static_cast<double>(plateau.cooldownLeft), plateau.lr}));
+    const EarlyStoppingState& stopping = position.stopping;
+    archive.write("early_stopping",
+                  toTensor({stopping.best, static_cast<double>(stopping.bestEpoch),
+                            static_cast<double>(stopping.badEpochs)}));
     archive.write("torch_generator", generatorState());
 
     torch::serialize::OutputArchive modelArchive;
@@ -277,6 +284,16 @@ LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& conf
     torch::Tensor tensor;
     archive.read("last_weights", tensor);
     position.lastWeights = toDoubles(tensor);
+    archive.read("plateau", tensor);
+    const std::vector<double> plateau = toDoubles(tensor);
+    archive.read("early_stopping", tensor);
+    const std::vector<double> stopping = toDoubles(tensor);
+    if (plateau.size() != 4 || stopping.size() != 3)
+      throw CheckpointError(fmt::format("checkpoint '{}': damaged schedule state", path));
+    position.plateau = {plateau[0], static_cast<int64_t>(plateau[1]),
+                        static_cast<int64_t>(plateau[2]), plateau[3]};
+    position.stopping = {stopping[0], static_cast<int64_t>(stopping[1]),
+                         static_cast<int64_t>(stopping[2])};
 
     torch::serialize::InputArchive modelArchive;
     archive.read("model", modelArchive);

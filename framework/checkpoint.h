@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/schedule.h"
 #include "framework/strategy.h"
 
 namespace torch::nn {
@@ -36,6 +37,8 @@ struct TrainingPosition {
   int64_t threads = 0;       ///< intra-op threads the trial computed with (0 = not recorded)
   std::string shuffle;       ///< state of the batch-order generator (std::mt19937_64, as text)
   std::vector<double> lastWeights;  ///< the task weights of the last step
+  PlateauState plateau;             ///< the learning-rate schedule's (reduce-on-plateau)
+  EarlyStoppingState stopping;      ///< early stopping's
 };
 
 /// Writes a checkpoint to `path`: `position`, the model's parameters and

@@ -311,7 +311,8 @@ OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
     optimizer.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind));
   }
   o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
-  o.weightDecay = optimizer.getDouble("weight_decay", kind == "adamw" ? 0.01 : 0.0, 0.0, 1e3);
+  // adamw too: fulcrum's 0, not LibTorch's (and PyTorch's) 0.01.
+  o.weightDecay = optimizer.getDouble("weight_decay", 0.0, 0.0, 1e3);
   if (uses("momentum")) o.momentum = optimizer.getDouble("momentum", 0.0, 0.0, 0.999999);
   if (uses("nesterov")) {
     o.nesterov = optimizer.getBool("nesterov", false);
@@ -341,7 +342,30 @@ OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
 
 namespace {
 
-void readTrain(const ConfigNode& node, TrainSpec& train) {
+ClipSpec readClip(const ConfigNode& node) {
+  ClipSpec clip;
+  if (node.has("norm") && node.has("value"))
+    node.fail("value", "clip by 'norm' or by 'value', not both");
+  clip.maxNorm = node.getDouble("norm", 0.0, 1e-12, 1e300);
+  clip.maxValue = node.getDouble("value", 0.0, 1e-12, 1e300);
+  node.finish();
+  return clip;
+}
+
+RegularizationSpec readRegularization(const ConfigNode& node) {
+  RegularizationSpec r;
+  const ConfigNode shared = node.child("shared"), tasks = node.child("tasks");
+  r.sharedL1 = shared.getDouble("l1", 0.0, 0.0, 1e6);
+  r.sharedL2 = shared.getDouble("l2", 0.0, 0.0, 1e6);
+  r.tasksL1 = tasks.getDouble("l1", 0.0, 0.0, 1e6);
+  r.tasksL2 = tasks.getDouble("l2", 0.0, 0.0, 1e6);
+  shared.finish();
+  tasks.finish();
+  node.finish();
+  return r;
+}
+
+void readTrain(const ConfigNode& node, TrainSpec& train, const std::vector<TaskSpec>& tasks) {
   train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
   train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
   train.evalBatchSize = node.getInt("eval_batch_size", train.evalBatchSize, 1, 1'000'000);
@@ -353,6 +377,10 @@ void readTrain(const ConfigNode& node, TrainSpec& train) {
   train.onNan = node.getString("on_nan", train.onNan, {"fail", "skip_step"});
   train.checkpointEvery = node.getInt("checkpoint_every", train.checkpointEvery, 0, 1'000'000);
   train.optimizer = readOptimizerSpec(node.child("optimizer"));
+  train.scheduler = readScheduleSpec(node.child("scheduler"), tasks);
+  train.clip = readClip(node.child("clip"));
+  train.regularization = readRegularization(node.child("regularization"));
+  train.earlyStopping = readEarlyStoppingSpec(node.child("early_stopping"), tasks);
   node.finish();
 }
 
@@ -412,7 +440,7 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   readData(top.child("data"), spec.data);
   spec.model = top.child("model");  // validated by the model registry
   readTasks(top, spec);
-  readTrain(top.child("train"), spec.train);
+  readTrain(top.child("train"), spec.train, spec.tasks);
   checkMemory(spec, ModelSize{});
   if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
   spec.strategy = top.child("strategy");

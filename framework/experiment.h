@@ -12,6 +12,7 @@
 
 #include "framework/config_node.h"
 #include "framework/data.h"
+#include "framework/schedule.h"
 #include "framework/task.h"
 
 namespace fulcrum {
@@ -30,8 +31,8 @@ struct DataSpec {
 struct OptimizerSpec {
   std::string kind = "adam";  ///< "adam", "adamw", "sgd", "rmsprop" or "adagrad"
   double lr = 1e-3;           ///< > 0
-  /// >= 0, model parameters only; adamw's is decoupled (default 0.01), the
-  /// others' an L2 term in the gradient (default 0).
+  /// >= 0, model parameters only, default 0 for every kind (adamw too, not
+  /// LibTorch's 0.01); adamw's is decoupled, the others' an L2 term in the gradient.
   double weightDecay = 0.0;
   double momentum = 0.0;  ///< sgd, rmsprop: in [0, 1)
   bool nesterov = false;  ///< sgd: Nesterov momentum (needs momentum > 0)
@@ -48,6 +49,22 @@ struct OptimizerSpec {
 /// Reads and validates an `optimizer:` mapping (kind, lr, weight_decay and
 /// the kind's own keys); a key of another kind, or an unknown one, is refused.
 OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer);
+
+/// `train.clip:` — on the combined update of the model's parameters (after
+/// the strategy, the architecture's losses and the regularisation; never a
+/// strategy's own parameters), before the optimizer step.
+struct ClipSpec {
+  double maxNorm = 0.0;   ///< `norm:` the global 2-norm's bound (0: off)
+  double maxValue = 0.0;  ///< `value:` each entry's bound |g| ≤ value (0: off)
+};
+
+/// `train.regularization:` — R = λ₁‖θ‖₁ + λ₂‖θ‖₂² added to the objective,
+/// its gradient (λ₁ sign θ + 2λ₂θ) added after the strategy's combination.
+struct RegularizationSpec {
+  double sharedL1 = 0.0, sharedL2 = 0.0;  ///< `shared: {l1, l2}`: the shared parameters
+  double tasksL1 = 0.0, tasksL2 = 0.0;    ///< `tasks: {l1, l2}`: every task's own parameters
+  bool any() const { return sharedL1 > 0 || sharedL2 > 0 || tasksL1 > 0 || tasksL2 > 0; }
+};
 
 /// `train:`.
 struct TrainSpec {
@@ -67,6 +84,10 @@ struct TrainSpec {
   /// random generators) that `fulcrum run --resume` continues from; 0 = none.
   int64_t checkpointEvery = 1;
   OptimizerSpec optimizer;
+  ScheduleSpec scheduler;  ///< the learning rate of the model's optimizer
+  ClipSpec clip;
+  RegularizationSpec regularization;
+  EarlyStoppingSpec earlyStopping;
 };
 
 /// A whole experiment file after validation and `--set` overrides.

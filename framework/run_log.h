@@ -82,6 +82,12 @@ class RunLog {
   virtual void gradients(const GradientRecord& record) { (void)record; }
   /// Called after every epoch's evaluation; a good moment to flush.
   virtual void epoch(const EpochRecord& record) = 0;
+  /// Called before end() when early stopping ended a completed trial after
+  /// `epochs` epochs (fewer than train.epochs), `reason` saying why.
+  virtual void stoppedEarly(int64_t epochs, const std::string& reason) {
+    (void)epochs;
+    (void)reason;
+  }
   /// Called once at the end. `status` is "completed" or "failed"; `error`
   /// says why a trial failed.
   virtual void end(const std::string& status, const std::string& error) = 0;

@@ -23,6 +23,7 @@
 #include "framework/gradient_diagnostics.h"
 #include "framework/gradients.h"
 #include "framework/model.h"
+#include "framework/schedule.h"
 #include "framework/sweep.h"
 #include "framework/update.h"
 
@@ -468,6 +469,9 @@ class Trainer {
   void endEpoch(int64_t epoch, double seconds);
   bool skipFor(const std::string& problem);
   void failOnWarning(const std::string& phase) const;
+  void setRate(int64_t epoch);
+  double regularize();
+  void clip(std::vector<double>& diagnostics);
 
   const ExperimentSpec& spec_;
   const MultiTaskData& data_;
@@ -486,7 +490,15 @@ class Trainer {
   std::string checkpointPath_;  ///< empty: no checkpoints
   std::string config_;          ///< canonical configuration, checked on resume
   std::vector<std::string> extraNames_;
+  /// The trainer's own step diagnostics: lr, then regularization and the
+  /// clipping's when configured.
+  std::vector<std::string> protocolNames_;
   std::size_t strategyDiagnostics_ = 0, diagnosticCount_ = 0;
+  std::unique_ptr<LearningRateSchedule> schedule_;
+  std::unique_ptr<EarlyStopping> earlyStopping_;
+  double rate_ = std::nan("");  ///< the rate the optimizer's groups have (NaN: not set yet)
+  std::string stopReason_;      ///< why early stopping ended the trial; "" while it trains
+  int64_t stoppedAfter_ = 0;    ///< epochs trained when early stopping ended the trial
 
   TrainingPosition position_;  ///< where the trial starts (a checkpoint's)
   std::mt19937_64 shuffle_;
@@ -538,6 +550,14 @@ Trainer::Trainer(const ExperimentSpec& spec, const MultiTaskData& data, MultiTas
   config_ = canonicalConfig(spec.root);
   extraNames_ = model.extraLossNames();
   order_.resize(static_cast<std::size_t>(data.train.size()));
+  schedule_ = std::make_unique<LearningRateSchedule>(spec.train.scheduler, spec.train.optimizer.lr,
+                                                     spec.train.epochs, stepsPerEpoch_);
+  earlyStopping_ = std::make_unique<EarlyStopping>(spec.train.earlyStopping);
+  protocolNames_ = {"lr"};
+  if (spec.train.regularization.any()) protocolNames_.push_back("regularization");
+  if (spec.train.clip.maxNorm > 0) protocolNames_.push_back("clip_norm");
+  if (spec.train.clip.maxNorm > 0 || spec.train.clip.maxValue > 0)
+    protocolNames_.push_back("clip_fraction");
 }
 
 /// Where training starts: step 0, or the end of the checkpointed epoch of
@@ -593,6 +613,8 @@ void Trainer::describe(TrialDescription& description) const {
   description.diagnostics = strategy_.diagnosticNames();
   description.diagnostics.insert(description.diagnostics.end(), extraNames_.begin(),
                                  extraNames_.end());
+  description.diagnostics.insert(description.diagnostics.end(), protocolNames_.begin(),
+                                 protocolNames_.end());
   description.gradientInterval = spec_.train.logGradientsEvery;
   description.integers["log_gradients_every"] = spec_.train.logGradientsEvery;
   description.integers["shared_parameters"] = countElements(parameters_->shared);
@@ -612,9 +634,13 @@ TrialResult Trainer::run(TrialDescription description) {
   result_.steps = step_;
   result_.skippedSteps = position_.skippedSteps;
   lastWeights_ = position_.lastWeights;
+  schedule_->restore(position_.plateau);
+  earlyStopping_->restore(position_.stopping);
   try {
     failOnWarning("while setting up the trial (data, model, strategy), before step 0");
-    for (int64_t epoch = position_.epochs; epoch < spec_.train.epochs; ++epoch) runEpoch(epoch);
+    for (int64_t epoch = position_.epochs; epoch < spec_.train.epochs && stopReason_.empty();
+         ++epoch)
+      runEpoch(epoch);
   } catch (const TrialFailure& failure) {
     result_.status = "failed";
     result_.error = failure.what();
@@ -630,6 +656,7 @@ TrialResult Trainer::run(TrialDescription description) {
     throw;
   }
   result_.status = "completed";
+  if (!stopReason_.empty()) log_.stoppedEarly(stoppedAfter_, stopReason_);
   // Before the log's final write, which may need room for a copy of the file.
   removeCheckpoint(hooks_.checkpointPath);
   log_.end(result_.status, "");
@@ -677,6 +704,7 @@ bool Trainer::step(int64_t epoch, const Batch& batch) {
   StepRecord record;
   record.step = step_;
   record.epoch = epoch;
+  setRate(epoch);
   optimizer_->zero_grad();
   const ModelOutput forward = model_.forward({batch.inputs});
   const TaskLosses losses = taskLosses(forward, batch);
@@ -702,7 +730,10 @@ bool Trainer::step(int64_t epoch, const Batch& batch) {
   applyUpdate(update, updateTargets_);
   if (!extra.gradients.empty()) addGradients(modelParameters_, extra.gradients);
   const double backwardMs = millisecondsSince(mark);
+  std::vector<double> protocol = {rate_};
+  if (spec_.train.regularization.any()) protocol.push_back(regularize());
   if (skipFor(nonFiniteGradient(*parameters_, update, tasks_, step_, epoch))) return false;
+  clip(protocol);
   if (observed) gradients_->afterBackward();
   mark = Clock::now();
   optimizer_->step();
@@ -718,7 +749,8 @@ bool Trainer::step(int64_t epoch, const Batch& batch) {
   record.diagnostics = update.diagnostics;
   record.diagnostics.resize(strategyDiagnostics_, std::nan(""));
   record.diagnostics.insert(record.diagnostics.end(), extra.values.begin(), extra.values.end());
-  record.diagnostics.resize(diagnosticCount_, std::nan(""));
+  record.diagnostics.resize(diagnosticCount_ - protocolNames_.size(), std::nan(""));
+  record.diagnostics.insert(record.diagnostics.end(), protocol.begin(), protocol.end());
   lastWeights_ = record.weights;
   failOnWarning(fmt::format("at step {} (epoch {})", step_, epoch + 1));
   log_.step(record);
@@ -819,6 +851,9 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
   record.values.push_back(evaluate(model_, data_.test, tasks_, evalBatch, data_.missingLabels));
   failOnWarning(fmt::format("in the evaluation after epoch {}", epoch + 1));
   log_.epoch(record);
+  schedule_->endEpoch(epoch, record.values[1]);
+  stopReason_ = earlyStopping_->endEpoch(epoch, record.values[1]);
+  if (!stopReason_.empty()) stoppedAfter_ = epoch + 1;
 
   if (hooks_.progress) {
     std::string line =
@@ -828,15 +863,23 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
                           "test_" + metricNames(tasks_[t].kind)[1], record.values[2][t][1]);
     }
     line += fmt::format(" | w {:.3f}", fmt::join(lastWeights_, " "));
+    if (spec_.train.scheduler.kind != "constant") line += fmt::format(" | lr {:.3g}", rate_);
     hooks_.progress(line);
   }
+  if (!stopReason_.empty() && hooks_.notice)
+    hooks_.notice(fmt::format("stopped early after epoch {}: {}", epoch + 1, stopReason_));
   // After the epoch is in the log (log.epoch flushed it), never before:
   // a checkpoint must not be ahead of the file it continues.
-  const bool last = epoch + 1 == spec_.train.epochs;
+  const bool last = epoch + 1 == spec_.train.epochs || !stopReason_.empty();
   if (!checkpointPath_.empty() && !last && (epoch + 1) % spec_.train.checkpointEvery == 0) {
-    const TrainingPosition now{
-        epoch + 1,   step_, result_.skippedSteps, torch::get_num_threads(), generatorText(shuffle_),
-        lastWeights_};
+    const TrainingPosition now{epoch + 1,
+                               step_,
+                               result_.skippedSteps,
+                               torch::get_num_threads(),
+                               generatorText(shuffle_),
+                               lastWeights_,
+                               schedule_->state(),
+                               earlyStopping_->state()};
     saveCheckpoint(checkpointPath_, config_, now, model_, *optimizer_, strategy_.state());
     failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
   }
@@ -854,6 +897,68 @@ bool Trainer::skipFor(const std::string& problem) {
   if (hooks_.warning)
     hooks_.warning(problem + "; optimizer step skipped (train.on_nan: skip_step)");
   return true;
+}
+
+/// Gives every group of the optimizer the schedule's rate for this step
+/// (strategies' own optimizers keep theirs).
+void Trainer::setRate(int64_t epoch) {
+  const double rate = schedule_->rate(epoch, step_);
+  if (rate == rate_) return;
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(rate);
+  rate_ = rate;
+}
+
+/// Adds the gradient of train.regularization's R(θ) to the parameters'
+/// gradients; returns R(θ).
+double Trainer::regularize() {
+  torch::NoGradGuard noGrad;
+  const RegularizationSpec& r = spec_.train.regularization;
+  torch::Tensor total = torch::zeros({}, torch::kFloat64);
+  auto add = [&](const std::vector<torch::Tensor>& parameters, double l1, double l2) {
+    if (l1 == 0.0 && l2 == 0.0) return;
+    for (const auto& p : parameters) {
+      torch::Tensor gradient = torch::zeros_like(p);
+      if (l1 > 0.0) {
+        total += p.abs().sum().to(torch::kFloat64) * l1;
+        gradient.add_(p.sign(), l1);
+      }
+      if (l2 > 0.0) {
+        total += p.square().sum().to(torch::kFloat64) * l2;
+        gradient.add_(p, 2.0 * l2);
+      }
+      if (p.grad().defined())
+        p.mutable_grad().add_(gradient);
+      else
+        p.mutable_grad() = gradient;
+    }
+  };
+  add(parameters_->shared, r.sharedL1, r.sharedL2);
+  add(parameters_->allTaskSpecific, r.tasksL1, r.tasksL2);
+  return total.item<double>();
+}
+
+/// train.clip on the model parameters' gradients; appends the pre-clip
+/// norm (by norm) and the clipped fraction (by norm: 1 if the step was
+/// clipped; by value: the share of entries clipped) to `diagnostics`.
+void Trainer::clip(std::vector<double>& diagnostics) {
+  const ClipSpec& clip = spec_.train.clip;
+  if (clip.maxNorm > 0.0) {
+    const double norm = torch::nn::utils::clip_grad_norm_(modelParameters_, clip.maxNorm);
+    diagnostics.push_back(norm);
+    diagnostics.push_back(norm > clip.maxNorm ? 1.0 : 0.0);
+  } else if (clip.maxValue > 0.0) {
+    torch::NoGradGuard noGrad;
+    torch::Tensor clipped = torch::zeros({}, torch::kFloat64);
+    int64_t entries = 0;
+    for (const auto& p : modelParameters_) {
+      if (!p.grad().defined()) continue;
+      clipped += p.grad().abs().gt(clip.maxValue).sum();
+      entries += p.numel();
+    }
+    diagnostics.push_back(entries > 0 ? clipped.item<double>() / static_cast<double>(entries)
+                                      : 0.0);
+    torch::nn::utils::clip_grad_value_(modelParameters_, clip.maxValue);
+  }
 }
 
 /// A LibTorch warning is an error of the trial (issue 15): `phase` says where it came.

@@ -120,10 +120,10 @@ else
     check "it says what became of the file" contains "$dir/3b.txt" "the file still says 'running'"
   fi
 
-  # 4. A checkpoint that does not fit: 420 KB hold the trial file (300 KB)
+  # 4. A checkpoint that does not fit: 440 KB hold the trial file (310 KB)
   # and its first checkpoint (130 KB) but not the second one's temporary.
   mkdir -p "$dir/ckpt"
-  if mount -t tmpfs -o size=420k tmpfs "$dir/ckpt"; then
+  if mount -t tmpfs -o size=440k tmpfs "$dir/ckpt"; then
     mounts+=("$dir/ckpt")
     "$fulcrum" run "$experiment" "${tiny[@]}" --set train.epochs=3 --out "$dir/ckpt/t.h5" --quiet > "$dir/4run.txt" 2>&1
     code=$?

@@ -195,8 +195,13 @@ void Hdf5RunLog::epoch(const EpochRecord& r) {
   lastFlush_ = std::chrono::steady_clock::now();
 }
 
+void Hdf5RunLog::stoppedEarly(int64_t epochs, const std::string& reason) {
+  endAttributes_.integers["stopped_epoch"] = epochs;
+  endAttributes_.text["stop_reason"] = reason;
+}
+
 void Hdf5RunLog::end(const std::string& status, const std::string& error) {
-  results::Attributes extra;
+  results::Attributes extra = endAttributes_;
   if (countsSkipped_) extra.integers["skipped_steps"] = skippedTotal_;
   if (writer_) writer_->finish(status, error, extra);
   writer_.reset();

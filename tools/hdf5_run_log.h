@@ -18,7 +18,8 @@ namespace fulcrum {
 /// gradients/{step,epoch,direction_norm,step_norm}, gradients/norm/<task>,
 /// gradients/cosine/<task>/<later task>; and with train.on_nan: skip_step
 /// epochs/skipped_steps plus the integer attribute `skipped_steps` (total
-/// over the logged epochs) at the end. Flushes after every epoch and at least
+/// over the logged epochs) at the end; after early stopping the attributes
+/// `stopped_epoch` (epochs trained) and `stop_reason`. Flushes after every epoch and at least
 /// every `flushSeconds` during one.
 class Hdf5RunLog : public RunLog {
  public:
@@ -27,6 +28,7 @@ class Hdf5RunLog : public RunLog {
   void step(const StepRecord& record) override;
   void gradients(const GradientRecord& record) override;
   void epoch(const EpochRecord& record) override;
+  void stoppedEarly(int64_t epochs, const std::string& reason) override;
   void end(const std::string& status, const std::string& error) override;
 
  private:
@@ -43,10 +45,11 @@ class Hdf5RunLog : public RunLog {
   std::size_t epochIndex_ = 0, epochSeconds_ = 0, metrics_ = 0;
   std::vector<std::size_t> metricCounts_;
   std::size_t splits_ = 0;
-  std::size_t gradients_ = 0;  ///< first gradients/ curve; 0 = none declared
-  bool countsSkipped_ = false;        // epochs/skipped_steps and the skipped_steps attribute
+  std::size_t gradients_ = 0;   ///< first gradients/ curve; 0 = none declared
+  bool countsSkipped_ = false;  // epochs/skipped_steps and the skipped_steps attribute
   std::size_t skippedIndex_ = 0;
-  int64_t skippedTotal_ = 0;          // over the epochs logged
+  int64_t skippedTotal_ = 0;           // over the epochs logged
+  results::Attributes endAttributes_;  // written by end(): early stopping's
 };
 
 }  // namespace fulcrum

@@ -50,10 +50,11 @@ TEST_CASE("optimizers: one or two steps of each kind equal their update rules", 
     CHECK(x[0] == Approx(0.9000000005).margin(1e-12));
     CHECK(x[1] == Approx(0.7962166926435893).margin(1e-12));
   }
-  SECTION("adamw: decoupled decay, default 0.01") {
+  SECTION("adamw: decoupled decay; fulcrum's default 0, not LibTorch's 0.01") {
     // x1 = 1·(1 − 0.1·0.01) − 0.1·2/(2 + 1e-8); an L2 term would leave 0.9.
-    const auto x = steps(parse("{kind: adamw, lr: 0.1}"), {2});
+    const auto x = steps(parse("{kind: adamw, lr: 0.1, weight_decay: 0.01}"), {2});
     CHECK(x[0] == Approx(0.8990000005).margin(1e-12));
+    CHECK(steps(parse("{kind: adamw, lr: 0.1}"), {2})[0] == Approx(0.9000000005).margin(1e-12));
   }
   SECTION("sgd, Nesterov momentum 0.9, g = 2 twice") {
     // b1 = 2, d1 = 2 + 0.9·2 = 3.8: x1 = 0.62; b2 = 0.9·2 + 2 = 3.8,

@@ -193,6 +193,37 @@ TEST_CASE("resume: every architecture continues bit for bit from its checkpoint"
   }
 }
 
+TEST_CASE("resume: the schedule's, clipping's and early stopping's state continue bit for bit",
+          "[integration][checkpoint][schedule]") {
+  // The validation loss falls; watched for a maximum with patience 0 the
+  // plateau halves the rate after epoch 2, so epoch 3 (after the resume)
+  // runs at the restored rate, not the base one; early stopping's best and
+  // count continue too (patience 5: it does not stop here).
+  Scratch scratch;
+  const ExperimentSpec spec = parseExperiment(
+      kToy, "resume.yaml",
+      {"train.scheduler={kind: plateau, metric: loss, mode: max, patience: 0, factor: 0.5}",
+       "train.early_stopping={metric: task0/mse, patience: 5}", "train.clip={norm: 0.5}",
+       "train.regularization={shared: {l2: 0.001}, tasks: {l1: 0.001}}", "train.epochs=4"});
+  const MultiTaskData data = loadData(spec);
+  const std::string checkpoint = (scratch.path / "protocol.ckpt").string();
+  const Run full = runTrial(spec, data, (scratch.path / "protocol-full.ckpt").string(), false);
+  INFO(full.log.error);
+  REQUIRE(full.result.status == "completed");
+  const auto& names = full.log.description.diagnostics;
+  const std::size_t lr = std::find(names.begin(), names.end(), "lr") - names.begin();
+  REQUIRE(lr < names.size());
+  CHECK(full.log.steps[11].diagnostics[lr] == 0.005);  // epoch 3: halved once
+  CHECK(full.log.steps[15].diagnostics[lr] == 0.0025);
+  const Run stopped = runTrial(spec, data, checkpoint, false, 10);  // in epoch 3
+  REQUIRE(stopped.result.error == "interrupted at step 10");
+  const Run resumed = runTrial(spec, data, checkpoint, true);
+  INFO(resumed.log.error);
+  REQUIRE(resumed.result.status == "completed");
+  CHECK(resumed.log.description.resumeStep == 8);
+  requireContinuation(full.log, resumed.log);
+}
+
 TEST_CASE("resume: without a checkpoint the trial starts at step 0", "[integration][checkpoint]") {
   Scratch scratch;
   const ExperimentSpec spec = parseExperiment(kToy, "resume.yaml", {"strategy={name: dwa}"});

@@ -419,7 +419,8 @@ strategy: {name: zero}
   testing::MemoryLog log;
   REQUIRE(train(trained, data, *makeModel(trained, data.inputShape), zero, log, {}).status ==
           "completed");
-  REQUIRE(log.description.diagnostics == std::vector<std::string>{"soft_sharing_penalty"});
+  // The architecture's loss, then the trainer's own: the learning rate.
+  REQUIRE(log.description.diagnostics == std::vector<std::string>{"soft_sharing_penalty", "lr"});
   REQUIRE(log.steps.size() == 3);
   for (std::size_t k = 0; k + 1 < log.steps.size(); ++k) {
     CHECK(log.steps[k + 1].diagnostics[0] / log.steps[k].diagnostics[0] ==
