@@ -1,5 +1,6 @@
 #include "results/aggregate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -8,6 +9,10 @@ namespace fulcrum::results {
 const char* const kDeltaMDefinition =
     "Δm% = (1/K) Σ_k (−1)^s_k (M_k − M_b,k) / M_b,k × 100 over the K metrics shown, "
     "s_k = 1 where higher is better (accuracy), M_b the baseline; lower is better";
+const char* const kDeltaMByTaskDefinition =
+    "Δm% = (1/T) Σ_t (1/K_t) Σ_k (−1)^s_k (M_t,k − M_b,t,k) / M_b,t,k × 100 over the T tasks "
+    "and each task's K_t metrics shown (LibMTL's: every task counts once, whatever its number "
+    "of metrics), s_k = 1 where higher is better (accuracy), M_b the baseline; lower is better";
 
 MeanStd meanStd(const std::vector<double>& values) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -63,6 +68,32 @@ double deltaM(const std::vector<double>& values, const std::vector<double>& base
     sum += higherIsBetter[i] ? -relative : relative;
   }
   return sum / static_cast<double>(k) * 100.0;
+}
+
+double deltaMByTask(const std::vector<double>& values, const std::vector<double>& baseline,
+                    const std::vector<bool>& higherIsBetter,
+                    const std::vector<std::string>& tasks) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t k = values.size();
+  if (k == 0 || baseline.size() != k || higherIsBetter.size() != k || tasks.size() != k) return nan;
+  // Each task's entries, in the order the tasks first appear.
+  std::vector<std::string> order;
+  for (const std::string& task : tasks) {
+    if (std::find(order.begin(), order.end(), task) == order.end()) order.push_back(task);
+  }
+  double sum = 0.0;
+  for (const std::string& task : order) {
+    std::vector<double> own, base;
+    std::vector<bool> higher;
+    for (std::size_t i = 0; i < k; ++i) {
+      if (tasks[i] != task) continue;
+      own.push_back(values[i]);
+      base.push_back(baseline[i]);
+      higher.push_back(higherIsBetter[i]);
+    }
+    sum += deltaM(own, base, higher);  // the task's mean, × 100; NaN spreads
+  }
+  return sum / static_cast<double>(order.size());
 }
 
 std::vector<int> ranks(const std::vector<double>& values) {

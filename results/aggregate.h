@@ -38,8 +38,16 @@ std::ptrdiff_t bestIndex(const std::vector<double>& validation, bool higherIsBet
 double deltaM(const std::vector<double>& values, const std::vector<double>& baseline,
               const std::vector<bool>& higherIsBetter);
 
-/// The text that states deltaM's definition in every comparison output.
+/// Δm% averaged per task first (LibMTL's): the mean over the T tasks of the
+/// mean over each task's metrics of (−1)^{s_k} (M_k − M_{b,k}) / M_{b,k},
+/// × 100. `tasks` names each entry's task (K entries); NaN as deltaM.
+double deltaMByTask(const std::vector<double>& values, const std::vector<double>& baseline,
+                    const std::vector<bool>& higherIsBetter, const std::vector<std::string>& tasks);
+
+/// The texts that state deltaM's and deltaMByTask's definitions in every
+/// comparison output.
 extern const char* const kDeltaMDefinition;
+extern const char* const kDeltaMByTaskDefinition;
 
 /// Competition ranks ("1224") of `values`, lower value = better = rank 1.
 /// Entries that are not finite get rank 0 (unranked).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -21,8 +22,23 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 std::string metricOf(const std::string& column) { return column.substr(column.rfind('/') + 1); }
 std::string taskOf(const std::string& column) { return column.substr(0, column.rfind('/')); }
 
-const char* selectionName(Selection selection) {
-  return selection == Selection::kBest ? "best" : "final";
+/// Trial `score`'s test values at epoch index `index` (every column).
+std::map<std::string, double> valuesAtIndex(const TrialScore& score, std::ptrdiff_t index) {
+  std::map<std::string, double> values;
+  for (const auto& [column, test] : score.testCurves) {
+    values[column] = index >= 0 && static_cast<std::size_t>(index) < test.size()
+                         ? test[static_cast<std::size_t>(index)]
+                         : kNaN;
+  }
+  return values;
+}
+
+/// The epoch number logged at `index` ("-" for none).
+std::string epochAt(const TrialScore& score, std::ptrdiff_t index) {
+  if (index < 0) return "-";
+  return std::to_string(static_cast<std::size_t>(index) < score.epochs.size()
+                            ? score.epochs[static_cast<std::size_t>(index)]
+                            : static_cast<int64_t>(index));
 }
 
 /// The columns to show: those `wanted` names (as columns or metric names),
@@ -62,10 +78,6 @@ std::vector<std::string> chooseColumns(const std::set<std::string>& available,
 double valueAt(const std::map<std::string, double>& values, const std::string& column) {
   const auto found = values.find(column);
   return found == values.end() ? kNaN : found->second;
-}
-
-const std::map<std::string, double>& selected(const TrialScore& score, Selection selection) {
-  return selection == Selection::kBest ? score.bestValues : score.finalValues;
 }
 
 std::string contextText(const std::vector<std::pair<std::string, std::string>>& context) {
@@ -138,6 +150,107 @@ std::map<std::string, bool> recordedDirections(const TrialReader& reader) {
 
 }  // namespace
 
+std::string Selection::name() const {
+  switch (kind) {
+    case Kind::kFinal:
+      return "final";
+    case Kind::kLast:
+      return fmt::format("last:{}", last);
+    case Kind::kBestDeltaM:
+      return "best:delta_m";
+    case Kind::kBestMetric:
+      return "best:" + metric;
+    case Kind::kBest:
+      break;
+  }
+  return "best";
+}
+
+std::string Selection::shownName() const { return kind == Kind::kLast ? "last" : "best"; }
+
+Selection parseSelection(const std::string& text) {
+  Selection selection;
+  const std::string known =
+      "known: final, best (per metric), best:delta_m, best:TASK/METRIC, last:K";
+  if (text == "best") return selection;
+  if (text == "final") {
+    selection.kind = Selection::Kind::kFinal;
+    return selection;
+  }
+  if (text == "best:delta_m") {
+    selection.kind = Selection::Kind::kBestDeltaM;
+    return selection;
+  }
+  if (text.rfind("best:", 0) == 0) {
+    selection.kind = Selection::Kind::kBestMetric;
+    selection.metric = text.substr(5);
+    const std::size_t slash = selection.metric.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == selection.metric.size())
+      throw std::invalid_argument(
+          fmt::format("--select '{}': best: takes delta_m or a validation column TASK/METRIC ({})",
+                      text, known));
+    return selection;
+  }
+  if (text.rfind("last:", 0) == 0) {
+    const std::string count = text.substr(5);
+    char* end = nullptr;
+    const long long k = std::strtoll(count.c_str(), &end, 10);
+    if (count.empty() || end != count.c_str() + count.size() || k < 1 || k > 1000000)
+      throw std::invalid_argument(
+          fmt::format("--select '{}': last: takes a count of epochs >= 1 ({})", text, known));
+    selection.kind = Selection::Kind::kLast;
+    selection.last = k;
+    return selection;
+  }
+  throw std::invalid_argument(fmt::format("unknown --select '{}' ({})", text, known));
+}
+
+SelectedValues selectOwn(const TrialScore& score, const Selection& selection) {
+  SelectedValues chosen;
+  const std::ptrdiff_t lastIndex = static_cast<std::ptrdiff_t>(score.epochs.size()) - 1;
+  switch (selection.kind) {
+    case Selection::Kind::kFinal:
+      chosen.values = score.finalValues;
+      chosen.epochs = epochAt(score, lastIndex);
+      return chosen;
+    case Selection::Kind::kLast: {
+      std::size_t first = std::numeric_limits<std::size_t>::max(), count = 0;
+      for (const auto& [column, test] : score.testCurves) {
+        const std::size_t k =
+            std::min<std::size_t>(static_cast<std::size_t>(selection.last), test.size());
+        chosen.values[column] =
+            meanStd(std::vector<double>(test.end() - static_cast<std::ptrdiff_t>(k), test.end()))
+                .mean;
+        first = std::min(first, test.size() - k);
+        count = std::max(count, k);
+      }
+      if (count > 0)
+        chosen.epochs = epochAt(score, static_cast<std::ptrdiff_t>(first)) + "-" +
+                        epochAt(score, static_cast<std::ptrdiff_t>(first + count - 1));
+      return chosen;
+    }
+    case Selection::Kind::kBestMetric: {
+      const auto validation = score.validationCurves.find(selection.metric);
+      const auto direction = score.higherIsBetter.find(selection.metric);
+      const std::ptrdiff_t index =
+          validation == score.validationCurves.end() || direction == score.higherIsBetter.end()
+              ? -1
+              : bestIndex(validation->second, direction->second);
+      chosen.values = valuesAtIndex(score, index);
+      chosen.epochs = epochAt(score, index);
+      return chosen;
+    }
+    case Selection::Kind::kBest:
+    case Selection::Kind::kBestDeltaM:
+      break;
+  }
+  chosen.values = score.bestValues;
+  for (const auto& [column, epoch] : score.bestEpochs)
+    chosen.epochs += fmt::format("{}{}@{}", chosen.epochs.empty() ? "" : " ", column,
+                                 epoch >= 0 ? std::to_string(epoch) : std::string("-"));
+  return chosen;
+}
+
 TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
   TrialScore score;
   score.path = entry.path;
@@ -145,6 +258,7 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
   score.context = entry.context;
   score.seed = entry.seed;
   const std::vector<double> epochs = reader.curve("epochs/epoch");
+  for (double epoch : epochs) score.epochs.push_back(static_cast<int64_t>(epoch));
   const std::map<std::string, bool> recorded = recordedDirections(reader);
   const std::string prefix = "epochs/test/";
   for (const std::string& curve : reader.curves()) {
@@ -153,6 +267,7 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     if (column.find('/') == std::string::npos) continue;
     const std::vector<double> test = reader.curve(curve);
     if (test.empty()) continue;
+    score.testCurves[column] = test;
     const auto direction = recorded.find(column);
     const bool higher =
         direction != recorded.end() ? direction->second : higherIsBetter(metricOf(column));
@@ -162,7 +277,8 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     double best = kNaN;
     int64_t bestEpoch = -1;
     if (reader.hasCurve(validation)) {
-      const std::ptrdiff_t index = bestIndex(reader.curve(validation), higher);
+      score.validationCurves[column] = reader.curve(validation);
+      const std::ptrdiff_t index = bestIndex(score.validationCurves[column], higher);
       if (index >= 0 && static_cast<std::size_t>(index) < test.size()) {
         best = test[static_cast<std::size_t>(index)];
         bestEpoch = static_cast<std::size_t>(index) < epochs.size()
@@ -184,21 +300,142 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
   return score;
 }
 
+namespace {
+
+/// best:delta_m for one trial: the epoch whose validation Δm% against
+/// `reference(e)` (the reference's validation values at epoch index e, per
+/// column) is the lowest; ties go to the earliest.
+SelectedValues selectByDeltaM(
+    const TrialScore& score, const std::vector<std::string>& columns,
+    const std::function<std::vector<double>(std::size_t)>& reference,
+    const std::function<double(const std::vector<double>&, const std::vector<double>&)>& delta) {
+  std::vector<double> deltas;
+  for (std::size_t e = 0; e < score.epochs.size(); ++e) {
+    std::vector<double> values;
+    for (const std::string& column : columns) {
+      const auto curve = score.validationCurves.find(column);
+      values.push_back(curve != score.validationCurves.end() && e < curve->second.size()
+                           ? curve->second[e]
+                           : kNaN);
+    }
+    deltas.push_back(delta(values, reference(e)));
+  }
+  const std::ptrdiff_t index = bestIndex(deltas, /*higherIsBetter=*/false);
+  SelectedValues chosen;
+  chosen.values = valuesAtIndex(score, index);
+  chosen.epochs = epochAt(score, index);
+  return chosen;
+}
+
+}  // namespace
+
 Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& options) {
   Comparison result;
   result.selection = options.selection;
+  result.deltaMByTask = options.deltaMByTask;
+  const Selection::Kind kind = options.selection.kind;
   std::set<std::string> available;
   for (const TrialScore& score : scores) {
     for (const auto& entry : score.finalValues) available.insert(entry.first);
   }
   result.columns = chooseColumns(available, options.metrics);
+  if (kind == Selection::Kind::kBestMetric && !scores.empty() &&
+      available.count(options.selection.metric) == 0) {
+    throw std::invalid_argument(fmt::format(
+        "--select best:{}: no trial has the metric '{}' (known: {})", options.selection.metric,
+        options.selection.metric, fmt::join(available, ", ")));
+  }
   if (!scores.empty()) {
     for (const auto& entry : scores.front().context) result.contextKeys.push_back(entry.first);
   }
 
+  // Directions as the files record them (the first file with the column).
+  std::vector<bool> higher;
+  std::vector<std::string> tasks;
+  for (const std::string& column : result.columns) {
+    bool value = higherIsBetter(metricOf(column));
+    for (const TrialScore& score : scores) {
+      const auto found = score.higherIsBetter.find(column);
+      if (found == score.higherIsBetter.end()) continue;
+      value = found->second;
+      break;
+    }
+    higher.push_back(value);
+    tasks.push_back(taskOf(column));
+  }
+  const auto delta = [&](const std::vector<double>& values, const std::vector<double>& base) {
+    return options.deltaMByTask ? deltaMByTask(values, base, higher, tasks)
+                                : deltaM(values, base, higher);
+  };
+
   // Groups in (context, label) order.
   std::map<std::pair<Context, std::string>, std::vector<const TrialScore*>, GroupLess> groups;
   for (const TrialScore& score : scores) groups[{score.context, score.label}].push_back(&score);
+
+  // What each trial's Δm% uses, and the values shown beside the final ones.
+  std::map<const TrialScore*, SelectedValues> chosen, shown;
+  for (const TrialScore& score : scores) {
+    chosen[&score] = selectOwn(score, options.selection);
+    shown[&score] =
+        kind == Selection::Kind::kFinal ? selectOwn(score, Selection{}) : chosen[&score];
+  }
+  if (kind == Selection::Kind::kBestDeltaM) {
+    std::set<Context> noBaseline;
+    for (const TrialScore& score : scores) {
+      auto validationAt = [&](const TrialScore& other, std::size_t e) {
+        std::vector<double> values;
+        for (const std::string& column : result.columns) {
+          const auto curve = other.validationCurves.find(column);
+          values.push_back(curve != other.validationCurves.end() && e < curve->second.size()
+                               ? curve->second[e]
+                               : kNaN);
+        }
+        return values;
+      };
+      std::function<std::vector<double>(std::size_t)> reference;
+      const auto baselineGroup = groups.find({score.context, options.baseline});
+      if (!options.baselineValues.empty()) {
+        std::vector<double> fixed;
+        for (const std::string& column : result.columns)
+          fixed.push_back(valueAt(options.baselineValues, column));
+        reference = [fixed](std::size_t) { return fixed; };
+      } else if (score.label == options.baseline) {
+        // Against itself at the same epoch every epoch would be 0: its own last epoch.
+        const std::vector<double> last =
+            validationAt(score, score.epochs.empty() ? 0 : score.epochs.size() - 1);
+        reference = [last](std::size_t) { return last; };
+      } else if (baselineGroup != groups.end()) {
+        const TrialScore* sameSeed = nullptr;
+        for (const TrialScore* other : baselineGroup->second)
+          if (other->seed == score.seed) sameSeed = other;
+        const std::vector<const TrialScore*> members = baselineGroup->second;
+        reference = [&, sameSeed, members](std::size_t e) {
+          if (sameSeed != nullptr) return validationAt(*sameSeed, e);
+          std::vector<std::vector<double>> each;
+          for (const TrialScore* other : members) each.push_back(validationAt(*other, e));
+          std::vector<double> means;
+          for (std::size_t c = 0; c < result.columns.size(); ++c) {
+            std::vector<double> column;
+            for (const auto& values : each) column.push_back(values[c]);
+            means.push_back(meanStd(column).mean);
+          }
+          return means;
+        };
+      } else {
+        noBaseline.insert(score.context);
+        chosen[&score] = SelectedValues{valuesAtIndex(score, -1), "-"};
+        shown[&score] = chosen[&score];
+        continue;
+      }
+      chosen[&score] = selectByDeltaM(score, result.columns, reference, delta);
+      shown[&score] = chosen[&score];
+    }
+    for (const Context& context : noBaseline)
+      result.notes.push_back(fmt::format("best:delta_m: no '{}' trials{}{}: no epoch chosen there",
+                                         options.baseline, context.empty() ? "" : " where ",
+                                         contextText(context)));
+  }
+
   for (const auto& [key, members] : groups) {
     ComparisonRow row;
     row.context = key.first;
@@ -207,17 +444,18 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (const TrialScore* score : members) {
       row.paths.push_back(score->path);
       row.seeds.push_back(score->seed);
+      row.chosen.push_back({score->path, score->seed, chosen.at(score).epochs});
       ms.push_back(score->msPerStep);
       seconds.push_back(score->secondsPerTrial);
     }
     for (const std::string& column : result.columns) {
-      std::vector<double> finals, bests;
+      std::vector<double> finals, selected;
       for (const TrialScore* score : members) {
         finals.push_back(valueAt(score->finalValues, column));
-        bests.push_back(valueAt(score->bestValues, column));
+        selected.push_back(valueAt(shown.at(score).values, column));
       }
       row.finalStats[column] = meanStd(finals);
-      row.bestStats[column] = meanStd(bests);
+      row.selectedStats[column] = meanStd(selected);
     }
     // Two files of one configuration and seed (a `fulcrum run` file next to
     // the sweep's, say) would count one seed twice: say so.
@@ -235,36 +473,22 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     result.rows.push_back(std::move(row));
   }
 
-  // Directions as the files record them (the first file with the column).
-  std::vector<bool> higher;
-  for (const std::string& column : result.columns) {
-    bool value = higherIsBetter(metricOf(column));
-    for (const TrialScore& score : scores) {
-      const auto found = score.higherIsBetter.find(column);
-      if (found == score.higherIsBetter.end()) continue;
-      value = found->second;
-      break;
-    }
-    higher.push_back(value);
-  }
-  auto baselineMeans = [&](const ComparisonRow& row) {
-    std::vector<double> means;
-    const auto& stats = options.selection == Selection::kBest ? row.bestStats : row.finalStats;
-    for (const std::string& column : result.columns) means.push_back(stats.at(column).mean);
-    return means;
-  };
   auto valuesOf = [&](const TrialScore& score) {
     std::vector<double> values;
     for (const std::string& column : result.columns)
-      values.push_back(valueAt(selected(score, options.selection), column));
+      values.push_back(valueAt(chosen.at(&score).values, column));
     return values;
   };
-  auto membersOf = [&](const ComparisonRow& row) {
-    std::vector<const TrialScore*> members;
-    for (const TrialScore& score : scores) {
-      if (score.context == row.context && score.label == row.label) members.push_back(&score);
+  auto membersOf = [&](const ComparisonRow& row) { return groups.at({row.context, row.label}); };
+  auto baselineMeans = [&](const ComparisonRow& row) {
+    std::vector<double> means;
+    const std::vector<const TrialScore*> members = membersOf(row);
+    for (std::size_t c = 0; c < result.columns.size(); ++c) {
+      std::vector<double> column;
+      for (const TrialScore* score : members) column.push_back(valuesOf(*score)[c]);
+      means.push_back(meanStd(column).mean);
     }
-    return members;
+    return means;
   };
   auto deltaOf = [&](ComparisonRow& row, const std::vector<double>& base,
                      const ComparisonRow* baselineRow) {
@@ -279,8 +503,8 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (const TrialScore* score : members) paired = paired && baselineSeeds.count(score->seed) > 0;
     std::vector<double> perSeed;
     for (const TrialScore* score : members) {
-      perSeed.push_back(deltaM(valuesOf(*score),
-                               paired ? valuesOf(*baselineSeeds.at(score->seed)) : base, higher));
+      perSeed.push_back(
+          delta(valuesOf(*score), paired ? valuesOf(*baselineSeeds.at(score->seed)) : base));
     }
     row.deltaM = meanStd(perSeed);
     row.pairing = row.deltaM.n == 0 ? "" : (paired ? "seed" : "mean");
@@ -447,6 +671,58 @@ std::string plain(const MeanStd& stats, const char* format) {
   return stats.n == 0 ? std::string("-") : fmt::format(fmt::runtime(format), stats.mean);
 }
 
+/// What the second set of values is, as the preamble states it.
+std::string selectionText(const Comparison& c) {
+  const Selection& s = c.selection;
+  switch (s.kind) {
+    case Selection::Kind::kLast:
+      return fmt::format(
+          "last = the mean of the last {} epochs' test values (Nash-MTL's and FAMO's protocol; "
+          "a trial with fewer epochs: all of them); Δm% uses last",
+          s.last);
+    case Selection::Kind::kBestDeltaM:
+      return "best = at one epoch per trial, the one with the lowest validation Δm% over the "
+             "metrics shown (LibMTL's protocol) against the baseline's validation values at the "
+             "same epoch (its trial of the same seed, else its mean over seeds; the baseline's "
+             "own trials against their last epoch; with --baseline-dir its values); ties: the "
+             "earliest; Δm% uses best";
+    case Selection::Kind::kBestMetric:
+      return fmt::format(
+          "best = at one epoch per trial, the one with the best validation {} (ties: the "
+          "earliest); Δm% uses best",
+          s.metric);
+    case Selection::Kind::kFinal:
+      return "best = at the epoch with the best validation value of the same metric (ties: the "
+             "earliest); Δm% uses final";
+    case Selection::Kind::kBest:
+      break;
+  }
+  return "best = at the epoch with the best validation value of the same metric (ties: the "
+         "earliest); Δm% uses best";
+}
+
+/// True where the selection chose one epoch (or a range) per trial, listed after the table.
+bool listsEpochs(const Selection& selection) {
+  return selection.kind == Selection::Kind::kLast ||
+         selection.kind == Selection::Kind::kBestDeltaM ||
+         selection.kind == Selection::Kind::kBestMetric;
+}
+
+/// The epochs each trial's values come from, one line per configuration.
+std::vector<std::string> chosenEpochLines(const Comparison& c) {
+  std::vector<std::string> lines;
+  for (const ComparisonRow& row : c.rows) {
+    std::string line = row.label;
+    if (!row.context.empty()) line += " (" + contextText(row.context) + ")";
+    line += ":";
+    for (const ChosenEpochs& trial : row.chosen)
+      line += fmt::format(" seed {} → {};", trial.seed, trial.epochs);
+    line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 /// The statements every human-readable output starts with.
 std::vector<std::string> preamble(const Comparison& c) {
   std::size_t compared = 0;
@@ -461,11 +737,10 @@ std::vector<std::string> preamble(const Comparison& c) {
                   "(n seeds)",
                   fmt::join(ignoredConfigKeys(), ", ")));
   lines.push_back(
-      "metrics on the test split: final = at the last epoch; best = at the epoch with the best "
-      "validation value "
-      "of the same metric (ties: the earliest)");
+      fmt::format("metrics on the test split: final = at the last epoch; {}", selectionText(c)));
   lines.push_back(fmt::format("{}; computed per seed on the {} values, then mean ± std over seeds",
-                              kDeltaMDefinition, selectionName(c.selection)));
+                              c.deltaMByTask ? kDeltaMByTaskDefinition : kDeltaMDefinition,
+                              c.selection.name()));
   lines.push_back(fmt::format("baseline: {}", c.baseline));
   lines.push_back(
       "rank: by mean Δm% among configurations with the same other swept keys (1 = best); ties: "
@@ -491,7 +766,7 @@ std::vector<std::string> headerCells(const Comparison& c) {
   header.push_back("n");
   for (const std::string& column : c.columns) {
     header.push_back(column + " final");
-    header.push_back(column + " best");
+    header.push_back(column + " " + c.selection.shownName());
   }
   for (const char* name : {"Δm%", "pairing", "rank", "ms/step", "s/trial"}) header.push_back(name);
   return header;
@@ -504,7 +779,7 @@ std::vector<std::string> rowCells(const Comparison& c, const ComparisonRow& row)
   cells.push_back(std::to_string(n));
   for (const std::string& column : c.columns) {
     cells.push_back(cell(row.finalStats.at(column), n));
-    cells.push_back(cell(row.bestStats.at(column), n));
+    cells.push_back(cell(row.selectedStats.at(column), n));
   }
   cells.push_back(deltaCell(row.deltaM));
   cells.push_back(row.pairing.empty() ? "-" : row.pairing);
@@ -546,6 +821,10 @@ std::string renderTable(const Comparison& c) {
     out += text + "\n";
   }
   if (c.rows.empty()) out += "(no completed trials)\n";
+  if (listsEpochs(c.selection) && !c.rows.empty()) {
+    out += fmt::format("\nepochs chosen ({}):\n", c.selection.name());
+    for (const std::string& line : chosenEpochLines(c)) out += "  " + line + "\n";
+  }
   if (!c.excluded.empty()) {
     out += fmt::format("\nnot included ({}):\n", c.excluded.size());
     for (const ExcludedTrial& trial : c.excluded)
@@ -579,6 +858,10 @@ std::string renderMarkdown(const Comparison& c) {
     for (const std::string& value : rowCells(c, row)) out += " " + markdownEscape(value) + " |";
     out += "\n";
   }
+  if (listsEpochs(c.selection) && !c.rows.empty()) {
+    out += fmt::format("\nEpochs chosen ({}):\n\n", markdownEscape(c.selection.name()));
+    for (const std::string& line : chosenEpochLines(c)) out += "- " + markdownEscape(line) + "\n";
+  }
   if (!c.excluded.empty()) {
     out += fmt::format("\nNot included ({}):\n\n", c.excluded.size());
     for (const ExcludedTrial& trial : c.excluded)
@@ -602,7 +885,7 @@ std::string renderCsv(const Comparison& c) {
   header.push_back("n");
   header.push_back("seeds");
   for (const std::string& column : c.columns) {
-    for (const char* kind : {"final", "best"}) {
+    for (const std::string& kind : {std::string("final"), c.selection.shownName()}) {
       header.push_back(fmt::format("{}_{}_mean", column, kind));
       header.push_back(fmt::format("{}_{}_std", column, kind));
     }
@@ -620,7 +903,7 @@ std::string renderCsv(const Comparison& c) {
     fields.push_back(std::to_string(row.paths.size()));
     fields.push_back(fmt::format("{}", fmt::join(row.seeds, " ")));
     for (const std::string& column : c.columns) {
-      for (const auto* stats : {&row.finalStats.at(column), &row.bestStats.at(column)}) {
+      for (const auto* stats : {&row.finalStats.at(column), &row.selectedStats.at(column)}) {
         fields.push_back(csvNumber(stats->mean));
         fields.push_back(csvNumber(stats->std));
       }
@@ -657,14 +940,16 @@ std::string renderJson(const Comparison& c) {
   std::string out = "{\n";
   out += fmt::format("  \"source\": {},\n", jsonString(c.source));
   out += fmt::format("  \"trial_files\": {},\n", c.trialsRead);
-  out += fmt::format("  \"selection\": {},\n", jsonString(selectionName(c.selection)));
+  out += fmt::format("  \"selection\": {},\n", jsonString(c.selection.name()));
+  out += fmt::format("  \"delta_m_average\": {},\n", jsonString(c.deltaMByTask ? "tasks" : "flat"));
   out += fmt::format("  \"definitions\": [{}],\n", [&] {
     std::string list;
     for (const std::string& line : preamble(c))
       list += (list.empty() ? "" : ", ") + jsonString(line);
     return list;
   }());
-  out += fmt::format("  \"delta_m_definition\": {},\n", jsonString(kDeltaMDefinition));
+  out += fmt::format("  \"delta_m_definition\": {},\n",
+                     jsonString(c.deltaMByTask ? kDeltaMByTaskDefinition : kDeltaMDefinition));
   out += fmt::format("  \"baseline\": {},\n", jsonString(c.baseline));
   auto list = [](const std::vector<std::string>& items) {
     std::string text;
@@ -685,17 +970,23 @@ std::string renderJson(const Comparison& c) {
       finals += fmt::format("{}{}: {}", finals.empty() ? "" : ", ", jsonString(column),
                             jsonStats(row.finalStats.at(column)));
       bests += fmt::format("{}{}: {}", bests.empty() ? "" : ", ", jsonString(column),
-                           jsonStats(row.bestStats.at(column)));
+                           jsonStats(row.selectedStats.at(column)));
     }
+    std::string epochs;
+    for (const ChosenEpochs& trial : row.chosen)
+      epochs += fmt::format("{}{{\"file\": {}, \"seed\": {}, \"epochs\": {}}}",
+                            epochs.empty() ? "" : ", ", jsonString(trial.path), trial.seed,
+                            jsonString(trial.epochs));
     out += fmt::format(
         "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "
         "{}, "
-        "\"final\": {{{}}}, \"best\": {{{}}}, \"delta_m\": {}, \"pairing\": {}, \"rank\": {}, "
+        "\"final\": {{{}}}, {}: {{{}}}, \"chosen_epochs\": [{}], \"delta_m\": {}, "
+        "\"pairing\": {}, \"rank\": {}, "
         "\"rank_tied\": {}, \"baseline\": {}, "
         "\"ms_per_step\": {}, \"s_per_trial\": {}}}",
         r ? "," : "", jsonString(row.label), context, row.paths.size(), fmt::join(row.seeds, ", "),
-        list(row.paths), finals, bests, jsonStats(row.deltaM),
-        row.pairing.empty() ? "null" : jsonString(row.pairing),
+        list(row.paths), finals, jsonString(c.selection.shownName()), bests, epochs,
+        jsonStats(row.deltaM), row.pairing.empty() ? "null" : jsonString(row.pairing),
         row.rank > 0 ? std::to_string(row.rank) : "null", row.rankTied ? "true" : "false",
         row.baseline ? "true" : "false", jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
   }
@@ -721,7 +1012,8 @@ std::string renderHtml(const Comparison& c) {
   // The page shows the selected values only (best or final: what Δm% uses)
   // and each context's rows by rank, so that the table fits its page.
   const std::vector<std::string> header = headerCells(c);
-  const std::string dropped = c.selection == Selection::kBest ? " final" : " best";
+  const std::string dropped =
+      c.selection.kind == Selection::Kind::kFinal ? " " + c.selection.shownName() : " final";
   std::vector<bool> keep(header.size(), true);
   const std::size_t firstMetric = 2 + c.contextKeys.size();
   for (std::size_t i = firstMetric; i < firstMetric + 2 * c.columns.size(); ++i) {
@@ -746,7 +1038,7 @@ std::string renderHtml(const Comparison& c) {
   out += fmt::format("<li>{}</li>\n",
                      htmlEscape(fmt::format("the table shows the {} values (those Δm% uses), each "
                                             "group of rows by rank; `fulcrum compare` shows both",
-                                            selectionName(c.selection))));
+                                            c.selection.name())));
   out += "</ul>\n<table id=\"comparison\">\n<thead><tr>";
   for (std::size_t i = 0; i < header.size(); ++i) {
     if (keep[i]) out += "<th>" + htmlEscape(header[i]) + "</th>";

@@ -17,11 +17,28 @@ namespace fulcrum::results {
 
 class TrialReader;
 
-/// Which of a trial's values Δm% and the rank use.
-enum class Selection {
-  kBest,   ///< the test value at the epoch with the best validation value (default)
-  kFinal,  ///< the test value at the last epoch
+/// Which of a trial's test values Δm% and the rank use (`--select`).
+struct Selection {
+  enum class Kind {
+    kBest,        ///< `best`: per metric, at the epoch with its best validation value (default)
+    kFinal,       ///< `final`: at the last epoch
+    kLast,        ///< `last:k`: the mean of the last k epochs (Nash-MTL, FAMO)
+    kBestDeltaM,  ///< `best:delta_m`: at the one epoch of the best validation Δm% (LibMTL)
+    kBestMetric,  ///< `best:TASK/METRIC`: at the one epoch of that metric's best validation value
+  };
+  Kind kind = Kind::kBest;
+  int64_t last = 0;    ///< kLast: k >= 1
+  std::string metric;  ///< kBestMetric: the column "task/metric"
+  /// As written: "best", "final", "last:10", "best:delta_m", "best:top_left/accuracy".
+  std::string name() const;
+  /// What the second set of values is called in the outputs: "last" for
+  /// last:k, else "best" (with `final`, the per-metric best values are shown
+  /// beside the final ones).
+  std::string shownName() const;
 };
+
+/// Parses a `--select` value; std::invalid_argument naming the forms otherwise.
+Selection parseSelection(const std::string& text);
 
 /// One completed trial's numbers. Columns are named "<task>/<metric>".
 struct TrialScore {
@@ -32,6 +49,10 @@ struct TrialScore {
   std::map<std::string, double> finalValues;  ///< test value at the last epoch
   std::map<std::string, double> bestValues;   ///< test value at the best validation epoch
   std::map<std::string, int64_t> bestEpochs;  ///< that epoch (as logged in epochs/epoch)
+  /// Per column, every epoch's validation and test values (what the other
+  /// selections choose from), and the epochs as logged in epochs/epoch.
+  std::map<std::string, std::vector<double>> validationCurves, testCurves;
+  std::vector<int64_t> epochs;
   /// Per column: true where a larger value is better, as the file records it
   /// (attribute metric_directions); for files written before it was
   /// recorded, from the metric's name (higherIsBetter).
@@ -46,6 +67,18 @@ struct TrialScore {
 /// records). Throws FileError if the file has no epochs/epoch curve.
 TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry);
 
+/// A trial's values under a selection and the epochs it chose.
+struct SelectedValues {
+  std::map<std::string, double> values;  ///< per column
+  std::string epochs;  ///< "12", "91-100" (last:k), "top_left/accuracy@12 ..." (best)
+};
+
+/// `score`'s values under `selection`, for every kind that needs no other
+/// trial; best:delta_m (which needs the baseline's curves) gives the
+/// per-metric best values here. A trial with fewer epochs than last:k's k
+/// averages all of them; best:METRIC for a column the trial lacks gives NaN.
+SelectedValues selectOwn(const TrialScore& score, const Selection& selection);
+
 /// Options of compare().
 struct CompareOptions {
   /// Label of the baseline configuration ("fixed": fixed/equal weighting).
@@ -58,7 +91,17 @@ struct CompareOptions {
   /// Columns ("task/metric") or metric names ("accuracy") to show and use;
   /// empty = every metric except "loss" (loss too for a task with no other).
   std::vector<std::string> metrics;
-  Selection selection = Selection::kBest;
+  Selection selection;
+  /// How Δm% averages: false: flat over the K metrics shown; true: over
+  /// tasks of the mean over each task's metrics (LibMTL's).
+  bool deltaMByTask = false;
+};
+
+/// The epochs a selection chose for one trial.
+struct ChosenEpochs {
+  std::string path;
+  int64_t seed = 0;
+  std::string epochs;  ///< "12" (one epoch), "91-100" (last:k), "per metric" (best)
 };
 
 /// One configuration: the trials that differ only in ignoredConfigKeys().
@@ -68,7 +111,10 @@ struct ComparisonRow {
   std::vector<std::string> paths;
   std::vector<int64_t> seeds;
   std::map<std::string, MeanStd> finalStats;  ///< per column, over seeds
-  std::map<std::string, MeanStd> bestStats;   ///< per column, over seeds
+  /// Per column, over seeds: the selected values (with `final`, the
+  /// per-metric best ones, shown beside the final values).
+  std::map<std::string, MeanStd> selectedStats;
+  std::vector<ChosenEpochs> chosen;  ///< per trial, in the order of `paths`
   /// Δm% per seed, over seeds; n = 0 if none. Seed s is measured against
   /// the baseline's seed s where the baseline has every seed of this row
   /// (pairing "seed"), else against the baseline's mean over its seeds
@@ -97,7 +143,8 @@ struct Comparison {
   std::vector<std::string> columns;      ///< "task/metric", in display order
   std::vector<std::string> contextKeys;  ///< swept keys shown as columns
   std::vector<ComparisonRow> rows;       ///< grouped by context, then by label
-  Selection selection = Selection::kBest;
+  Selection selection;
+  bool deltaMByTask = false;               ///< CompareOptions::deltaMByTask
   std::string baseline;                    ///< what Δm% is measured against
   std::vector<std::string> notes;          ///< e.g. a context without its baseline
   std::vector<ExcludedTrial> excluded;     ///< failed, incomplete, unreadable

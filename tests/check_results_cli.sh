@@ -56,6 +56,16 @@ check "json parses with two rows of n = 2" test "$?" -eq 0
 check "csv parses with two rows" test "$?" -eq 0
 "$fulcrum" compare "$out" --baseline nosuch > /dev/null 2> "$dir/bad.txt"
 check "an unknown --baseline exits 2 naming the labels (got $?)" grep -q "names no configuration (known: dwa, fixed)" "$dir/bad.txt"
+"$fulcrum" compare "$out" --select best:delta_m --delta-m tasks > "$dir/deltam.txt" 2>&1
+check "--select best:delta_m lists each trial's epoch" grep -qE '^  dwa: seed 0 → [01]; seed 1 → [01]$' "$dir/deltam.txt"
+check "--delta-m tasks states its definition" grep -q 'Δm% = (1/T) Σ_t (1/K_t)' "$dir/deltam.txt"
+"$fulcrum" compare "$out" --select last:2 --format json 2>/dev/null |
+  "$python" -c 'import json, sys; d = json.load(sys.stdin); assert d["selection"] == "last:2" and all(e["epochs"] == "0-1" for r in d["rows"] for e in r["chosen_epochs"]), d["rows"]'
+check "--select last:2 averages both epochs of every trial" test "$?" -eq 0
+"$fulcrum" compare "$out" --select last:0 > /dev/null 2> "$dir/bad.txt"
+code=$?
+check "--select last:0 exits 2 (got $code)" test "$code" -eq 2
+check "--select last:0 says why" grep -q "last: takes a count of epochs >= 1" "$dir/bad.txt"
 
 # 2. export
 "$fulcrum" export "$out" --format csv --what epochs --out "$dir/epochs.csv" 2> "$dir/export.txt"

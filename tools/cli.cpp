@@ -138,9 +138,16 @@ int cliMain(int argc, char** argv) {
                    "a metric (accuracy) or column (top_left/accuracy) to show; repeatable; "
                    "default all but loss")
       ->allow_extra_args(false);
+  compareCommand->add_option(
+      "--select", compare.select,
+      "values Δm% and rank use: best (default; per metric, at its best validation epoch), final, "
+      "best:delta_m (the epoch of the best validation Δm%), best:TASK/METRIC (the epoch of that "
+      "metric's best validation value) or last:K (the mean of the last K epochs)");
   compareCommand
-      ->add_option("--select", compare.select, "values Δm% and rank use: best (default) or final")
-      ->check(CLI::IsMember({"best", "final"}));
+      ->add_option("--delta-m", compare.deltaM,
+                   "flat (default: the mean over the metrics shown) or tasks (the mean over "
+                   "tasks of each task's mean, LibMTL's)")
+      ->check(CLI::IsMember({"flat", "tasks"}));
   compareCommand->add_option("--format", compare.format, "table (default), markdown, csv or json")
       ->check(CLI::IsMember({"table", "markdown", "csv", "json"}));
 
@@ -175,8 +182,9 @@ int cliMain(int argc, char** argv) {
   reportCommand->add_option("--baseline-dir", report.compare.baselineDir, "as for compare");
   reportCommand->add_option("--metric", report.compare.metrics, "as for compare (repeatable)")
       ->allow_extra_args(false);
-  reportCommand->add_option("--select", report.compare.select, "as for compare")
-      ->check(CLI::IsMember({"best", "final"}));
+  reportCommand->add_option("--select", report.compare.select, "as for compare");
+  reportCommand->add_option("--delta-m", report.compare.deltaM, "as for compare")
+      ->check(CLI::IsMember({"flat", "tasks"}));
   reportCommand->add_option("--plot-script", report.plotScript,
                             "the plot script (default the source tree's tools/plot)");
   reportCommand->add_option("--python", report.python,

@@ -78,6 +78,8 @@ int runPlots(const ReportCommandOptions& options, const std::string& folder,
       fulcrumExecutable(),
       "--select",
       options.compare.select,
+      "--delta-m",
+      options.compare.deltaM,
       "--baseline",
       options.compare.baseline};
   for (const std::string& metric : options.compare.metrics) {

@@ -37,9 +37,11 @@ std::string describeTargets(const std::vector<std::string>& targets) {
 }
 
 /// The mean of each column over the completed trials of a folder of
-/// single-task (or any) runs.
+/// single-task (or any) runs, each trial's values chosen by `selection`
+/// (best:delta_m: each run's per-metric best, for want of a baseline of theirs).
 std::map<std::string, double> baselineValues(const std::string& folder,
-                                             results::Selection selection, std::ostream& err) {
+                                             const results::Selection& selection,
+                                             std::ostream& err) {
   const results::TrialSet set = results::scanFolder(folder);
   std::map<std::string, std::vector<double>> values;
   for (const results::TrialEntry& entry : set.trials) {
@@ -47,9 +49,8 @@ std::map<std::string, double> baselineValues(const std::string& folder,
     try {
       const results::TrialReader reader(entry.path);
       const results::TrialScore score = results::scoreTrial(reader, entry);
-      const auto& chosen =
-          selection == results::Selection::kBest ? score.bestValues : score.finalValues;
-      for (const auto& [column, value] : chosen) values[column].push_back(value);
+      for (const auto& [column, value] : results::selectOwn(score, selection).values)
+        values[column].push_back(value);
     } catch (const results::FileError& e) {
       err << "fulcrum: baseline skipped: " << e.what() << "\n";
     }
@@ -94,14 +95,11 @@ results::Comparison buildComparison(const CompareCommandOptions& options, result
   results::CompareOptions compare;
   compare.baseline = options.baseline;
   compare.metrics = options.metrics;
-  if (options.select == "best") {
-    compare.selection = results::Selection::kBest;
-  } else if (options.select == "final") {
-    compare.selection = results::Selection::kFinal;
-  } else {
+  compare.selection = results::parseSelection(options.select);
+  if (options.deltaM != "flat" && options.deltaM != "tasks")
     throw std::invalid_argument(
-        fmt::format("unknown --select '{}' (known: best, final)", options.select));
-  }
+        fmt::format("unknown --delta-m '{}' (known: flat, tasks)", options.deltaM));
+  compare.deltaMByTask = options.deltaM == "tasks";
   if (!options.baselineDir.empty()) {
     compare.baselineValues = baselineValues(options.baselineDir, compare.selection, std::cerr);
     compare.baselineDescription =

@@ -22,8 +22,10 @@ struct CompareCommandOptions {
   std::string baseline = "fixed";    ///< --baseline: a configuration label
   std::string baselineDir;           ///< --baseline-dir: single-task runs instead
   std::vector<std::string> metrics;  ///< --metric: columns or metric names (repeatable)
-  std::string select = "best";       ///< --select best|final: values for Δm% and rank
-  std::string format = "table";      ///< --format table|markdown|csv|json
+  /// --select: final, best, best:delta_m, best:TASK/METRIC or last:K (values for Δm% and rank)
+  std::string select = "best";
+  std::string deltaM = "flat";   ///< --delta-m flat|tasks: how Δm% averages the metrics
+  std::string format = "table";  ///< --format table|markdown|csv|json
 };
 
 /// Options of `fulcrum export`.

@@ -151,8 +151,8 @@ TEST_CASE("compare groups by configuration and computes Δm% per seed", "[result
   const ComparisonRow& fixed = c.rows[1];
   CHECK(dwa.label == "dwa");
   CHECK(fixed.baseline);
-  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.7));
-  CHECK(fixed.bestStats.at("a/accuracy").std == Approx(std::sqrt(0.02)));
+  CHECK(fixed.selectedStats.at("a/accuracy").mean == Approx(0.7));
+  CHECK(fixed.selectedStats.at("a/accuracy").std == Approx(std::sqrt(0.02)));
   CHECK(dwa.deltaM.mean == Approx(-15.0));
   CHECK(dwa.deltaM.std == Approx(std::sqrt(50.0)));
   CHECK(dwa.pairing == "mean");
@@ -234,8 +234,8 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   // Final: dwa 0.90, 0.72; fixed 0.70, 0.65. Best (by val): dwa epoch 0 (tie →
   // earliest) 0.66 and epoch 1 0.72; fixed epoch 1 0.70 and epoch 0 0.60.
   CHECK(dwa.finalStats.at("a/accuracy").mean == Approx(0.81));
-  CHECK(dwa.bestStats.at("a/accuracy").mean == Approx(0.69));
-  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.65));
+  CHECK(dwa.selectedStats.at("a/accuracy").mean == Approx(0.69));
+  CHECK(fixed.selectedStats.at("a/accuracy").mean == Approx(0.65));
   // Δm on best values, paired by seed with fixed's 0.70 (seed 0) and 0.60
   // (seed 1): −(0.66−0.70)/0.70·100 and −(0.72−0.60)/0.60·100.
   CHECK(dwa.pairing == "seed");
@@ -415,9 +415,141 @@ TEST_CASE("compare takes each metric's direction from the file, not from its nam
   const ComparisonRow& dwa = c.rows[0].label == "dwa" ? c.rows[0] : c.rows[1];
   const ComparisonRow& fixed = c.rows[0].label == "dwa" ? c.rows[1] : c.rows[0];
   // fixed: val minimum at epoch 0 → test 0.5; dwa: at epoch 1 → test 0.9.
-  CHECK(fixed.bestStats.at("a/accuracy").mean == Approx(0.5));
-  CHECK(dwa.bestStats.at("a/accuracy").mean == Approx(0.9));
+  CHECK(fixed.selectedStats.at("a/accuracy").mean == Approx(0.5));
+  CHECK(dwa.selectedStats.at("a/accuracy").mean == Approx(0.9));
   // Δm% = +(0.9 − 0.5)/0.5 · 100 (lower is better: an increase is worse).
   // The name alone (accuracy: higher) would pick epochs 1 and 0: 0.6, 0.8.
   CHECK(dwa.deltaM.mean == Approx(80.0));
+}
+
+namespace {
+
+/// A trial with curves: per column its validation and test values per epoch
+/// (epochs 0, 1, ...), directions from the metric names.
+TrialScore curves(
+    const std::string& label, int64_t seed,
+    const std::map<std::string, std::pair<std::vector<double>, std::vector<double>>>& columns) {
+  TrialScore s;
+  s.path = label + std::to_string(seed);
+  s.label = label;
+  s.seed = seed;
+  for (const auto& [column, curve] : columns) {
+    s.validationCurves[column] = curve.first;
+    s.testCurves[column] = curve.second;
+    s.finalValues[column] = curve.second.back();
+    const bool higher = higherIsBetter(column.substr(column.rfind('/') + 1));
+    s.higherIsBetter[column] = higher;
+    const std::ptrdiff_t best = bestIndex(curve.first, higher);
+    s.bestValues[column] = curve.second[static_cast<std::size_t>(best)];
+    s.bestEpochs[column] = best;
+    s.epochs.resize(curve.second.size());
+    for (std::size_t e = 0; e < s.epochs.size(); ++e) s.epochs[e] = static_cast<int64_t>(e);
+  }
+  s.msPerStep = 1.0;
+  return s;
+}
+
+CompareOptions selecting(const std::string& selection) {
+  CompareOptions options;
+  options.selection = parseSelection(selection);
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("--select: final, best per metric, best:METRIC, best:delta_m, last:k",
+          "[results][compare][select]") {
+  // Two tasks over four epochs; validation peaks at epoch 1 for a, epoch 2
+  // for b.
+  const TrialScore trial = curves("dwa", 0,
+                                  {{"a/accuracy", {{0.5, 0.9, 0.6, 0.7}, {0.50, 0.80, 0.60, 0.65}}},
+                                   {"b/mse", {{4.0, 3.0, 1.0, 2.0}, {4.5, 3.5, 1.5, 2.5}}}});
+  SECTION("best: each metric at its own validation epoch") {
+    const SelectedValues v = selectOwn(trial, parseSelection("best"));
+    CHECK(v.values.at("a/accuracy") == 0.80);
+    CHECK(v.values.at("b/mse") == 1.5);
+    CHECK(v.epochs == "a/accuracy@1 b/mse@2");
+  }
+  SECTION("final: the last epoch") {
+    const SelectedValues v = selectOwn(trial, parseSelection("final"));
+    CHECK(v.values.at("a/accuracy") == 0.65);
+    CHECK(v.epochs == "3");
+  }
+  SECTION("best:b/mse: every metric at b's best validation epoch") {
+    const SelectedValues v = selectOwn(trial, parseSelection("best:b/mse"));
+    CHECK(v.values.at("a/accuracy") == 0.60);
+    CHECK(v.values.at("b/mse") == 1.5);
+    CHECK(v.epochs == "2");
+  }
+  SECTION("last:2: the mean of the last two epochs; last:9 all four") {
+    const SelectedValues v = selectOwn(trial, parseSelection("last:2"));
+    CHECK(v.values.at("a/accuracy") == Approx(0.625));
+    CHECK(v.values.at("b/mse") == Approx(2.0));
+    CHECK(v.epochs == "2-3");
+    CHECK(selectOwn(trial, parseSelection("last:9")).values.at("b/mse") == Approx(3.0));
+  }
+  SECTION("best:delta_m: the epoch of the lowest validation Δm% against the same seed's baseline") {
+    // The baseline's validation: a 0.5 every epoch, b 2.0 every epoch.
+    // dwa's validation Δm% per epoch: e0 (−0 + 100)/2 = 50; e1 (−80 + 50)/2 =
+    // −15; e2 (−20 − 50)/2 = −35; e3 (−40 + 0)/2 = −20: epoch 2.
+    const TrialScore fixed = curves("fixed", 0,
+                                    {{"a/accuracy", {{0.5, 0.5, 0.5, 0.5}, {0.5, 0.5, 0.5, 0.5}}},
+                                     {"b/mse", {{2.0, 2.0, 2.0, 2.0}, {2.0, 2.0, 2.0, 2.0}}}});
+    const Comparison c = compare({trial, fixed}, selecting("best:delta_m"));
+    REQUIRE(c.rows.size() == 2);
+    const ComparisonRow& dwa = c.rows[0];
+    REQUIRE(dwa.label == "dwa");
+    CHECK(dwa.chosen.at(0).epochs == "2");
+    CHECK(dwa.selectedStats.at("a/accuracy").mean == 0.60);
+    CHECK(dwa.selectedStats.at("b/mse").mean == 1.5);
+    // Test Δm% at those epochs: baseline (its own last epoch is its
+    // reference, constant: epoch 0) 0.5 and 2.0: (−20 − 25)/2 = −22.5.
+    CHECK(c.rows[1].chosen.at(0).epochs == "0");
+    CHECK(dwa.deltaM.mean == Approx(-22.5));
+    // The listing after the table names each trial's epoch.
+    const std::string table = renderComparison(c, ComparisonFormat::kTable);
+    CHECK_THAT(table, Contains("epochs chosen (best:delta_m):\n  dwa: seed 0 → 2\n"));
+    CHECK_THAT(
+        renderComparison(c, ComparisonFormat::kJson),
+        Contains("\"chosen_epochs\": [{\"file\": \"dwa0\", \"seed\": 0, \"epochs\": \"2\"}]"));
+  }
+  SECTION("best:delta_m without the baseline: no epoch, said so") {
+    const Comparison c = compare({trial}, selecting("best:delta_m"));
+    CHECK(c.rows.at(0).chosen.at(0).epochs == "-");
+    CHECK(c.rows.at(0).selectedStats.at("a/accuracy").n == 0);
+    CHECK_THAT(c.notes.at(0), Contains("best:delta_m: no 'fixed' trials"));
+  }
+  SECTION("the selection is named in every output") {
+    const Comparison c = compare({trial}, selecting("last:2"));
+    CHECK_THAT(renderComparison(c, ComparisonFormat::kTable),
+               Contains("a/accuracy last") && Contains("mean of the last 2 epochs"));
+    CHECK_THAT(renderComparison(c, ComparisonFormat::kCsv), Contains("a/accuracy_last_mean"));
+    CHECK_THAT(renderComparison(c, ComparisonFormat::kJson),
+               Contains("\"selection\": \"last:2\"") && Contains("\"last\": {"));
+  }
+  SECTION("unknown forms are refused") {
+    CHECK_THROWS_WITH(parseSelection("median"), Contains("unknown --select 'median'"));
+    CHECK_THROWS_WITH(parseSelection("last:0"), Contains("last: takes a count of epochs >= 1"));
+    CHECK_THROWS_WITH(parseSelection("best:accuracy"), Contains("TASK/METRIC"));
+    CHECK_THROWS_WITH(compare({trial}, selecting("best:c/accuracy")),
+                      Contains("no trial has the metric 'c/accuracy'"));
+  }
+}
+
+TEST_CASE("Δm% averaged per task first (LibMTL) or flat", "[results][aggregate]") {
+  // Task a: accuracy +10 % (→ −10) and mae +30 % (→ +30): its mean +10;
+  // task b: mse +20 % (→ +20). Per task (10 + 20)/2 = 15; flat (−10 + 30 + 20)/3 = 13.33.
+  const std::vector<double> values = {0.88, 1.3, 1.2}, base = {0.8, 1.0, 1.0};
+  const std::vector<bool> higher = {true, false, false};
+  CHECK(deltaMByTask(values, base, higher, {"a", "a", "b"}) == Approx(15.0));
+  CHECK(deltaM(values, base, higher) == Approx(40.0 / 3.0));
+  CHECK(std::isnan(deltaMByTask(values, base, higher, {"a", "b"})));
+  CompareOptions options;
+  options.deltaMByTask = true;
+  const Comparison c =
+      compare({score("fixed", 0, {{"a/accuracy", 0.8}, {"a/mae", 1.0}, {"b/mse", 1.0}}),
+               score("dwa", 0, {{"a/accuracy", 0.88}, {"a/mae", 1.3}, {"b/mse", 1.2}})},
+              options);
+  CHECK(c.rows.at(0).deltaM.mean == Approx(15.0));
+  CHECK_THAT(renderComparison(c, ComparisonFormat::kTable), Contains("(1/T) Σ_t (1/K_t)"));
 }
