@@ -96,6 +96,87 @@ double deltaMByTask(const std::vector<double>& values, const std::vector<double>
   return sum / static_cast<double>(order.size());
 }
 
+namespace {
+
+/// The continued fraction of the incomplete beta function (modified Lentz).
+double betaFraction(double a, double b, double x) {
+  const double tiny = 1e-300;
+  double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1.0 / d;
+  double h = d;
+  for (int m = 1; m <= 300; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+    d = 1.0 + aa * d;
+    c = 1.0 + aa / c;
+    if (std::fabs(d) < tiny) d = tiny;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    h *= d * c;
+    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+    d = 1.0 + aa * d;
+    c = 1.0 + aa / c;
+    if (std::fabs(d) < tiny) d = tiny;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    const double step = d * c;
+    h *= step;
+    if (std::fabs(step - 1.0) < 1e-15) break;
+  }
+  return h;
+}
+
+/// The regularised incomplete beta function I_x(a, b).
+double incompleteBeta(double a, double b, double x) {
+  if (x <= 0.0) return 0.0;
+  if (x >= 1.0) return 1.0;
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
+                                a * std::log(x) + b * std::log1p(-x));
+  // The fraction converges fast for x < (a + 1)/(a + b + 2); else by symmetry.
+  if (x < (a + 1.0) / (a + b + 2.0)) return front * betaFraction(a, b, x) / a;
+  return 1.0 - front * betaFraction(b, a, 1.0 - x) / b;
+}
+
+}  // namespace
+
+double studentTwoSidedP(double t, double df) {
+  if (!(df > 0.0) || std::isnan(t)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isinf(t)) return 0.0;
+  return incompleteBeta(df / 2.0, 0.5, df / (df + t * t));
+}
+
+double pairedTTestP(const std::vector<double>& a, const std::vector<double>& b) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (a.size() != b.size()) return nan;
+  std::vector<double> differences;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isfinite(a[i]) && std::isfinite(b[i])) differences.push_back(a[i] - b[i]);
+  }
+  if (differences.size() < 3) return nan;
+  const MeanStd d = meanStd(differences);
+  if (d.std == 0.0) return d.mean == 0.0 ? 1.0 : 0.0;
+  const double n = static_cast<double>(differences.size());
+  return studentTwoSidedP(d.mean / (d.std / std::sqrt(n)), n - 1.0);
+}
+
+std::vector<double> holmAdjusted(const std::vector<double>& p) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (std::isfinite(p[i])) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t x, std::size_t y) { return p[x] < p[y]; });
+  std::vector<double> adjusted(p.size(), std::numeric_limits<double>::quiet_NaN());
+  const double m = static_cast<double>(order.size());
+  double running = 0.0;
+  for (std::size_t j = 0; j < order.size(); ++j) {
+    running = std::max(running, std::min(1.0, (m - static_cast<double>(j)) * p[order[j]]));
+    adjusted[order[j]] = running;
+  }
+  return adjusted;
+}
+
 std::vector<int> ranks(const std::vector<double>& values) {
   std::vector<int> result(values.size(), 0);
   for (std::size_t i = 0; i < values.size(); ++i) {

@@ -49,6 +49,26 @@ double deltaMByTask(const std::vector<double>& values, const std::vector<double>
 extern const char* const kDeltaMDefinition;
 extern const char* const kDeltaMByTaskDefinition;
 
+/// Two-sided p-value of Student's t distribution with `df` degrees of
+/// freedom at `t`: I_{df/(df+t²)}(df/2, 1/2), the regularised incomplete
+/// beta function. NaN for df <= 0 or a NaN t.
+double studentTwoSidedP(double t, double df);
+
+/// The paired t-test of `a` against `b` (entry i of each from the same
+/// seed): t = mean(d) / (sd(d)/√n) of d = a − b over the n pairs where both
+/// are finite, two-sided p with n − 1 degrees of freedom. NaN ("n/a") for
+/// n < 3 or unequal sizes; 1 when every difference is 0, 0 when every one is
+/// the same non-zero value.
+double pairedTTestP(const std::vector<double>& a, const std::vector<double>& b);
+
+/// Holm's step-down adjustment of the p-values of one family: sorted
+/// ascending, p_(i) becomes max_{j <= i} min(1, (m − j + 1) p_(j)), m the
+/// number of finite p-values; NaN stays NaN (not a member of the family).
+std::vector<double> holmAdjusted(const std::vector<double>& p);
+
+/// The level at which an adjusted p-value is significant in compare.
+inline constexpr double kSignificanceLevel = 0.05;
+
 /// Competition ranks ("1224") of `values`, lower value = better = rank 1.
 /// Entries that are not finite get rank 0 (unranked).
 std::vector<int> ranks(const std::vector<double>& values);

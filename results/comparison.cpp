@@ -505,6 +505,7 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (const TrialScore* score : members) {
       perSeed.push_back(
           delta(valuesOf(*score), paired ? valuesOf(*baselineSeeds.at(score->seed)) : base));
+      row.deltaBySeed[score->seed] = perSeed.back();
     }
     row.deltaM = meanStd(perSeed);
     row.pairing = row.deltaM.n == 0 ? "" : (paired ? "seed" : "mean");
@@ -559,17 +560,60 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     }
   }
 
-  // Ranks within each context.
-  std::map<std::vector<std::pair<std::string, std::string>>, std::vector<ComparisonRow*>> byContext;
+  // Significance against the baseline, per column, Holm over each context.
+  std::map<Context, std::vector<ComparisonRow*>> byContext;
   for (ComparisonRow& row : result.rows) byContext[row.context].push_back(&row);
+  if (options.baselineValues.empty()) {
+    for (auto& entry : byContext) {
+      const ComparisonRow* baselineRow = nullptr;
+      for (const ComparisonRow* row : entry.second)
+        if (row->baseline) baselineRow = row;
+      if (baselineRow == nullptr) continue;
+      std::map<int64_t, const TrialScore*> baselineSeeds;
+      for (const TrialScore* score : membersOf(*baselineRow)) baselineSeeds[score->seed] = score;
+      std::vector<std::pair<ComparisonRow*, std::string>> tests;
+      std::vector<double> p;
+      for (ComparisonRow* row : entry.second) {
+        if (row->baseline) continue;
+        for (std::size_t c = 0; c < result.columns.size(); ++c) {
+          std::vector<double> own, base;
+          if (row->pairing == "seed") {
+            for (const TrialScore* score : membersOf(*row)) {
+              own.push_back(valuesOf(*score)[c]);
+              base.push_back(valuesOf(*baselineSeeds.at(score->seed))[c]);
+            }
+          }
+          Significance& test = row->significance[result.columns[c]];
+          test.p = pairedTTestP(own, base);
+          const double difference = meanStd(own).mean - meanStd(base).mean;
+          test.sign = difference == 0.0 ? 0 : ((difference > 0.0) == higher[c] ? 1 : -1);
+          tests.emplace_back(row, result.columns[c]);
+          p.push_back(test.p);
+        }
+      }
+      const std::vector<double> adjusted = holmAdjusted(p);
+      for (std::size_t k = 0; k < tests.size(); ++k) {
+        Significance& test = tests[k].first->significance[tests[k].second];
+        test.adjusted = adjusted[k];
+        if (!(adjusted[k] < kSignificanceLevel)) test.sign = 0;
+        if (std::isnan(adjusted[k])) continue;
+        int& count = test.sign > 0   ? tests[k].first->wins
+                     : test.sign < 0 ? tests[k].first->losses
+                                     : tests[k].first->ties;
+        ++count;
+      }
+    }
+  }
+
+  // Ranks within each context.
   for (auto& entry : byContext) {
     std::vector<double> deltas;
     for (const ComparisonRow* row : entry.second)
       deltas.push_back(row->deltaM.n > 0 ? row->deltaM.mean : kNaN);
     const std::vector<int> order = ranks(deltas);
     for (std::size_t i = 0; i < order.size(); ++i) entry.second[i]->rank = order[i];
-    // Ties: in order of mean Δm%, a row whose mean ± std overlaps the
-    // previous row's takes that row's rank.
+    // Ties: in order of mean Δm%, a row whose per-seed Δm% does not differ
+    // significantly from the previous row's takes that row's rank.
     std::vector<ComparisonRow*> ranked;
     for (ComparisonRow* row : entry.second) {
       if (row->rank > 0) ranked.push_back(row);
@@ -578,13 +622,22 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
                      [](const ComparisonRow* a, const ComparisonRow* b) {
                        return a->deltaM.mean < b->deltaM.mean;
                      });
+    std::vector<double> p;
     for (std::size_t i = 1; i < ranked.size(); ++i) {
-      const MeanStd& before = ranked[i - 1]->deltaM;
-      const MeanStd& current = ranked[i]->deltaM;
-      if (current.mean - current.std <= before.mean + before.std) {
-        ranked[i]->rank = ranked[i - 1]->rank;
-        ranked[i]->rankTied = ranked[i - 1]->rankTied = true;
+      std::vector<double> before, current;
+      for (const auto& [seed, value] : ranked[i]->deltaBySeed) {
+        const auto other = ranked[i - 1]->deltaBySeed.find(seed);
+        if (other == ranked[i - 1]->deltaBySeed.end()) continue;
+        current.push_back(value);
+        before.push_back(other->second);
       }
+      p.push_back(pairedTTestP(current, before));
+    }
+    const std::vector<double> adjusted = holmAdjusted(p);
+    for (std::size_t i = 1; i < ranked.size(); ++i) {
+      if (std::isnan(adjusted[i - 1]) || adjusted[i - 1] < kSignificanceLevel) continue;
+      ranked[i]->rank = ranked[i - 1]->rank;
+      ranked[i]->rankTied = ranked[i - 1]->rankTied = true;
     }
   }
   return result;
@@ -743,9 +796,18 @@ std::vector<std::string> preamble(const Comparison& c) {
                               c.selection.name()));
   lines.push_back(fmt::format("baseline: {}", c.baseline));
   lines.push_back(
+      "significance: per metric, a paired t-test across seeds of the values Δm% uses against "
+      "the baseline's trial of the same seed, Holm-corrected over the configurations × metrics "
+      "of each group; ▲ significantly better, ▼ significantly worse (adjusted p < 0.05), no "
+      "mark: not significant or n/a (fewer than 3 paired seeds, or a baseline of other "
+      "seeds); W/T/L: per configuration, the metrics significantly better / not different / "
+      "worse");
+  lines.push_back(
       "rank: by mean Δm% among configurations with the same other swept keys (1 = best); ties: "
-      "in that order, a configuration whose mean ± std of Δm% overlaps the previous one's "
-      "shares its rank, written \"2=\"");
+      "in that order, a configuration whose per-seed Δm% does not differ significantly from "
+      "the previous one's (paired t-test over their common seeds, Holm-corrected over the "
+      "group's neighbouring pairs; never tied with fewer than 3 common seeds) shares its rank, "
+      "written \"2=\"");
   lines.push_back(
       "time: ms/step = mean training step (steps/time/total_ms); s/trial = training time per trial "
       "(sum of "
@@ -768,7 +830,8 @@ std::vector<std::string> headerCells(const Comparison& c) {
     header.push_back(column + " final");
     header.push_back(column + " " + c.selection.shownName());
   }
-  for (const char* name : {"Δm%", "pairing", "rank", "ms/step", "s/trial"}) header.push_back(name);
+  for (const char* name : {"Δm%", "pairing", "W/T/L", "rank", "ms/step", "s/trial"})
+    header.push_back(name);
   return header;
 }
 
@@ -777,12 +840,21 @@ std::vector<std::string> rowCells(const Comparison& c, const ComparisonRow& row)
   for (const auto& entry : row.context) cells.push_back(entry.second);
   const std::size_t n = row.paths.size();
   cells.push_back(std::to_string(n));
+  const bool onFinal = c.selection.kind == Selection::Kind::kFinal;
   for (const std::string& column : c.columns) {
-    cells.push_back(cell(row.finalStats.at(column), n));
-    cells.push_back(cell(row.selectedStats.at(column), n));
+    const auto test = row.significance.find(column);
+    const std::string mark = test == row.significance.end() ? ""
+                             : test->second.sign > 0        ? " ▲"
+                             : test->second.sign < 0        ? " ▼"
+                                                            : "";
+    cells.push_back(cell(row.finalStats.at(column), n) + (onFinal ? mark : ""));
+    cells.push_back(cell(row.selectedStats.at(column), n) + (onFinal ? "" : mark));
   }
   cells.push_back(deltaCell(row.deltaM));
   cells.push_back(row.pairing.empty() ? "-" : row.pairing);
+  cells.push_back(row.wins + row.ties + row.losses == 0
+                      ? "-"
+                      : fmt::format("{}/{}/{}", row.wins, row.ties, row.losses));
   cells.push_back(rankText(row));
   cells.push_back(plain(row.msPerStep, "{:.2f}"));
   cells.push_back(plain(row.secondsPerTrial, "{:.1f}"));
@@ -890,9 +962,10 @@ std::string renderCsv(const Comparison& c) {
       header.push_back(fmt::format("{}_{}_std", column, kind));
     }
   }
+  for (const std::string& column : c.columns) header.push_back(column + "_p_holm");
   for (const char* name :
-       {"delta_m_mean", "delta_m_std", "pairing", "rank", "rank_tied", "baseline",
-        "ms_per_step_mean", "ms_per_step_std", "s_per_trial_mean", "s_per_trial_std"})
+       {"delta_m_mean", "delta_m_std", "pairing", "wins", "ties", "losses", "rank", "rank_tied",
+        "baseline", "ms_per_step_mean", "ms_per_step_std", "s_per_trial_mean", "s_per_trial_std"})
     header.push_back(name);
   std::string out;
   for (std::size_t i = 0; i < header.size(); ++i) out += (i ? "," : "") + csvField(header[i]);
@@ -908,9 +981,16 @@ std::string renderCsv(const Comparison& c) {
         fields.push_back(csvNumber(stats->std));
       }
     }
+    for (const std::string& column : c.columns) {
+      const auto test = row.significance.find(column);
+      fields.push_back(csvNumber(test == row.significance.end() ? kNaN : test->second.adjusted));
+    }
     fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.mean : kNaN));
     fields.push_back(csvNumber(row.deltaM.n ? row.deltaM.std : kNaN));
     fields.push_back(row.pairing);
+    const bool tested = row.wins + row.ties + row.losses > 0;
+    for (int count : {row.wins, row.ties, row.losses})
+      fields.push_back(tested ? std::to_string(count) : "");
     fields.push_back(row.rank > 0 ? std::to_string(row.rank) : "");
     fields.push_back(row.rankTied ? "true" : "false");
     fields.push_back(row.baseline ? "true" : "false");
@@ -972,6 +1052,15 @@ std::string renderJson(const Comparison& c) {
       bests += fmt::format("{}{}: {}", bests.empty() ? "" : ", ", jsonString(column),
                            jsonStats(row.selectedStats.at(column)));
     }
+    std::string tests;
+    for (const auto& [column, test] : row.significance)
+      tests += fmt::format("{}{}: {{\"p\": {}, \"p_holm\": {}, \"result\": {}}}",
+                           tests.empty() ? "" : ", ", jsonString(column), jsonNumber(test.p),
+                           jsonNumber(test.adjusted),
+                           jsonString(std::isnan(test.adjusted) ? "n/a"
+                                      : test.sign > 0           ? "better"
+                                      : test.sign < 0           ? "worse"
+                                                                : "tie"));
     std::string epochs;
     for (const ChosenEpochs& trial : row.chosen)
       epochs += fmt::format("{}{{\"file\": {}, \"seed\": {}, \"epochs\": {}}}",
@@ -981,14 +1070,16 @@ std::string renderJson(const Comparison& c) {
         "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "
         "{}, "
         "\"final\": {{{}}}, {}: {{{}}}, \"chosen_epochs\": [{}], \"delta_m\": {}, "
-        "\"pairing\": {}, \"rank\": {}, "
+        "\"pairing\": {}, \"significance\": {{{}}}, \"wins\": {}, \"ties\": {}, "
+        "\"losses\": {}, \"rank\": {}, "
         "\"rank_tied\": {}, \"baseline\": {}, "
         "\"ms_per_step\": {}, \"s_per_trial\": {}}}",
         r ? "," : "", jsonString(row.label), context, row.paths.size(), fmt::join(row.seeds, ", "),
         list(row.paths), finals, jsonString(c.selection.shownName()), bests, epochs,
-        jsonStats(row.deltaM), row.pairing.empty() ? "null" : jsonString(row.pairing),
-        row.rank > 0 ? std::to_string(row.rank) : "null", row.rankTied ? "true" : "false",
-        row.baseline ? "true" : "false", jsonStats(row.msPerStep), jsonStats(row.secondsPerTrial));
+        jsonStats(row.deltaM), row.pairing.empty() ? "null" : jsonString(row.pairing), tests,
+        row.wins, row.ties, row.losses, row.rank > 0 ? std::to_string(row.rank) : "null",
+        row.rankTied ? "true" : "false", row.baseline ? "true" : "false", jsonStats(row.msPerStep),
+        jsonStats(row.secondsPerTrial));
   }
   out += c.rows.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"notes\": {},\n", list(c.notes));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -104,6 +105,15 @@ struct ChosenEpochs {
   std::string epochs;  ///< "12" (one epoch), "91-100" (last:k), "per metric" (best)
 };
 
+/// One column's paired t-test against the baseline (see ComparisonRow).
+struct Significance {
+  double p = std::numeric_limits<double>::quiet_NaN();         ///< NaN: n/a
+  double adjusted = std::numeric_limits<double>::quiet_NaN();  ///< Holm's, over the context
+  /// +1 significantly better than the baseline (adjusted < 0.05), −1
+  /// significantly worse, 0 not significant or n/a.
+  int sign = 0;
+};
+
 /// One configuration: the trials that differ only in ignoredConfigKeys().
 struct ComparisonRow {
   std::string label;
@@ -120,11 +130,21 @@ struct ComparisonRow {
   /// (pairing "seed"), else against the baseline's mean over its seeds
   /// (pairing "mean").
   MeanStd deltaM;
-  std::string pairing;  ///< "seed", "mean", or "" where no Δm% was computed
-  int rank = 0;         ///< by mean Δm% within the same context, 1 = best; 0 = unranked
+  std::map<int64_t, double> deltaBySeed;  ///< the Δm% of each seed's trial
+  std::string pairing;                    ///< "seed", "mean", or "" where no Δm% was computed
+  /// Per column, against the baseline of the same context: a paired t-test
+  /// across seeds of the selected values (pairing "seed" and n >= 3, else
+  /// n/a), Holm-adjusted over every test of the context (rows × columns).
+  std::map<std::string, Significance> significance;
+  /// Over the columns with a test: significantly better, not significantly
+  /// different, significantly worse than the baseline.
+  int wins = 0, ties = 0, losses = 0;
+  int rank = 0;  ///< by mean Δm% within the same context, 1 = best; 0 = unranked
   /// True where this row shares its rank: in order of mean Δm%, a row whose
-  /// mean ± std interval overlaps that of the row before it takes that row's
-  /// rank (written "2=").
+  /// per-seed Δm% does not differ significantly from the row before it
+  /// (paired t-test over their common seeds, Holm-adjusted over the
+  /// context's neighbouring pairs; n/a, never tied, for fewer than 3 common
+  /// seeds) takes that row's rank (written "2=").
   bool rankTied = false;
   bool baseline = false;  ///< this row is the baseline of its context
   MeanStd msPerStep;

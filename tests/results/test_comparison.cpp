@@ -287,57 +287,110 @@ TEST_CASE("a folder of trial files: swept keys, exclusions, truncated file", "[r
   }
 }
 
-TEST_CASE("Δm% pairs seeds with the baseline's where it can; overlapping ranks are ties",
+TEST_CASE("Δm% pairs seeds with the baseline's where it can; ranks tie unless significant",
           "[results][compare]") {
-  // fixed: 0.8 (seed 0), 0.6 (seed 1); mean 0.7.
-  // paired (seeds 0, 1): 0.88 and 0.66, each 10 % above its seed's baseline:
-  //   Δm = −10 and −10 → −10 ± 0 (against the mean it would be −25.7 and +5.7).
-  // unpaired (seeds 0, 2; the baseline has no seed 2): 0.77 and 0.84 against
-  //   the mean 0.7: −10 and −20 → −15 ± 7.07, overlapping paired's −10 ± 0.
-  // fixed: 0 ± 0, apart from both: rank 3.
+  // fixed: 0.8, 0.6, 0.7 (seeds 0, 1, 2).
+  // paired: each seed 10 % above its baseline seed: Δm −10, −10, −10.
+  // close: 9 %, 12 %, 10.5 % above: Δm −9, −12, −10.5, mean −10.5: rank 1.
+  // unpaired (seeds 0, 3; the baseline has no seed 3): 0.77 and 0.84
+  //   against the baseline's mean 0.7: −10 and −20 → −15 ± 7.07.
+  // Ties go by the paired t-test of neighbours' per-seed Δm% (Holm over the
+  // neighbouring pairs): unpaired–close share one seed: n/a, no tie; close −
+  // paired = 1, −2, −0.5: mean −0.5, sd 1.5, t = −0.577, df 2, p = 1 −
+  // |t|/√(t² + 2) = 0.622: tied; paired − fixed = −10 each: p ≈ 0, not tied.
   const std::vector<TrialScore> scores = {
-      score("fixed", 0, {{"a/accuracy", 0.8}}),     score("fixed", 1, {{"a/accuracy", 0.6}}),
-      score("paired", 0, {{"a/accuracy", 0.88}}),   score("paired", 1, {{"a/accuracy", 0.66}}),
-      score("unpaired", 0, {{"a/accuracy", 0.77}}), score("unpaired", 2, {{"a/accuracy", 0.84}})};
+      score("fixed", 0, {{"a/accuracy", 0.8}}),    score("fixed", 1, {{"a/accuracy", 0.6}}),
+      score("fixed", 2, {{"a/accuracy", 0.7}}),    score("paired", 0, {{"a/accuracy", 0.88}}),
+      score("paired", 1, {{"a/accuracy", 0.66}}),  score("paired", 2, {{"a/accuracy", 0.77}}),
+      score("close", 0, {{"a/accuracy", 0.872}}),  score("close", 1, {{"a/accuracy", 0.672}}),
+      score("close", 2, {{"a/accuracy", 0.7735}}), score("unpaired", 0, {{"a/accuracy", 0.77}}),
+      score("unpaired", 3, {{"a/accuracy", 0.84}})};
   const Comparison c = compare(scores, CompareOptions{});
-  REQUIRE(c.rows.size() == 3);
-  const ComparisonRow& fixed = c.rows[0];
-  const ComparisonRow& paired = c.rows[1];
-  const ComparisonRow& unpaired = c.rows[2];
+  REQUIRE(c.rows.size() == 4);
+  const ComparisonRow& close = c.rows[0];
+  const ComparisonRow& fixed = c.rows[1];
+  const ComparisonRow& paired = c.rows[2];
+  const ComparisonRow& unpaired = c.rows[3];
   REQUIRE(paired.label == "paired");
   CHECK(paired.pairing == "seed");
   CHECK(paired.deltaM.mean == Approx(-10.0));
   CHECK(paired.deltaM.std == Approx(0.0).margin(1e-9));
+  CHECK(close.deltaM.mean == Approx(-10.5));
   CHECK(unpaired.pairing == "mean");
   CHECK(unpaired.deltaM.mean == Approx(-15.0));
   CHECK(unpaired.deltaM.std == Approx(std::sqrt(50.0)));
   CHECK(unpaired.rank == 1);
-  CHECK(paired.rank == 1);
-  CHECK(unpaired.rankTied);
+  CHECK_FALSE(unpaired.rankTied);
+  CHECK(close.rank == 2);
+  CHECK(paired.rank == 2);
+  CHECK(close.rankTied);
   CHECK(paired.rankTied);
-  CHECK(fixed.rank == 3);
+  CHECK(fixed.rank == 4);
   CHECK_FALSE(fixed.rankTied);
+
+  // Against the baseline per metric: paired's differences 0.08, 0.06, 0.07
+  // (t = 12.12, p = 0.00673), close's 0.072, 0.072, 0.0735 (t = 145, p =
+  // 4.756e-5); Holm doubles the smaller: both significantly better.
+  const Significance& p = paired.significance.at("a/accuracy");
+  CHECK(p.p == Approx(0.0067341).epsilon(1e-4));
+  CHECK(p.adjusted == Approx(0.0067341).epsilon(1e-4));
+  CHECK(close.significance.at("a/accuracy").adjusted == Approx(2 * 4.7559e-5).epsilon(1e-3));
+  CHECK(p.sign == 1);
+  CHECK(paired.wins == 1);
+  CHECK(paired.ties + paired.losses == 0);
+  CHECK(std::isnan(unpaired.significance.at("a/accuracy").p));  // not paired by seed: n/a
+  CHECK(unpaired.wins + unpaired.ties + unpaired.losses == 0);
 
   const std::string table = renderComparison(c, ComparisonFormat::kTable);
   CHECK_THAT(table, Contains("shares its rank, written \"2=\""));
   CHECK_THAT(table, Contains("(pairing: seed), else its mean over seeds (pairing: mean)"));
+  CHECK_THAT(table, Contains("Holm-corrected over the configurations × metrics"));
   const auto line = [&](const std::string& start) {
     const std::size_t at = table.find("\n" + start + " ");
     return at == std::string::npos ? std::string()
                                    : table.substr(at + 1, table.find('\n', at + 1) - at - 1);
   };
-  CHECK_THAT(line("paired"), Contains("-10.00 ± 0.00     seed    1="));
-  CHECK_THAT(line("unpaired"), Contains("-15.00 ± 7.07     mean    1="));
-  CHECK_THAT(line("fixed"), Contains("+0.00 ± 0.00     seed     3"));
+  CHECK_THAT(line("paired"), Contains("0.7700 ± 0.1100 ▲  -10.00 ± 0.00     seed  1/0/0    2="));
+  CHECK_THAT(line("unpaired"), Contains("-15.00 ± 7.07     mean      -     1"));
+  CHECK_THAT(line("fixed"), Contains("+0.00 ± 0.00     seed      -     4"));
   const std::string json = renderComparison(c, ComparisonFormat::kJson);
-  CHECK_THAT(json, Contains("\"pairing\": \"seed\", \"rank\": 1, \"rank_tied\": true"));
+  CHECK_THAT(json, Contains("\"significance\": {\"a/accuracy\": {\"p\": 0.0067") &&
+                       Contains("\"result\": \"better\"}}, \"wins\": 1, \"ties\": 0, "
+                                "\"losses\": 0, \"rank\": 2, \"rank_tied\": true"));
   const std::string csv = renderComparison(c, ComparisonFormat::kCsv);
-  CHECK_THAT(csv, Contains("delta_m_mean,delta_m_std,pairing,rank,rank_tied,baseline"));
+  CHECK_THAT(csv, Contains("a/accuracy_p_holm,delta_m_mean,delta_m_std,pairing,wins,ties,losses,"
+                           "rank,rank_tied,baseline"));
   // The report's table: best values only (the selection), rows by rank.
   const std::string html = renderComparison(c, ComparisonFormat::kHtml);
   CHECK_THAT(html, Contains("<th>a/accuracy best</th>") && !Contains("<th>a/accuracy final</th>"));
   CHECK(html.find("<td>paired</td>") < html.find("<td>fixed (baseline)</td>"));
-  CHECK_THAT(csv, Contains(",mean,1,true,false,"));
+  CHECK_THAT(csv, Contains(",mean,,,,1,false,false,"));
+}
+
+TEST_CASE("significance: Student's t, the paired test and Holm's adjustment",
+          "[results][aggregate]") {
+  // Closed forms: df 1, p = 1 − (2/π) atan|t|; df 2, p = 1 − |t|/√(t² + 2).
+  CHECK(studentTwoSidedP(1.0, 1.0) == Approx(0.5).epsilon(1e-12));
+  CHECK(studentTwoSidedP(-3.0, 1.0) == Approx(1.0 - 2.0 / M_PI * std::atan(3.0)).epsilon(1e-12));
+  CHECK(studentTwoSidedP(2.0, 2.0) == Approx(1.0 - 2.0 / std::sqrt(6.0)).epsilon(1e-12));
+  // Many degrees of freedom: the normal's 1.959964 → 0.05.
+  CHECK(studentTwoSidedP(1.959964, 1e7) == Approx(0.05).epsilon(1e-5));
+  CHECK(studentTwoSidedP(0.0, 5.0) == Approx(1.0));
+  CHECK(std::isnan(studentTwoSidedP(1.0, 0.0)));
+  // d = 1, 2, 3: mean 2, sd 1, t = 2√3, df 2.
+  const double t = 2.0 * std::sqrt(3.0);
+  CHECK(pairedTTestP({2, 4, 6}, {1, 2, 3}) == Approx(1.0 - t / std::sqrt(t * t + 2.0)));
+  CHECK(std::isnan(pairedTTestP({1, 2}, {0, 0})));           // n < 3: n/a
+  CHECK(std::isnan(pairedTTestP({1, 2, kNaN}, {0, 0, 0})));  // 2 finite pairs
+  CHECK(pairedTTestP({1, 2, 3}, {1, 2, 3}) == 1.0);
+  CHECK(pairedTTestP({2, 3, 4}, {1, 2, 3}) == 0.0);
+  // Sorted 0.01, 0.03, 0.04 of m = 3: 0.03, max(0.03, 0.06), max(0.06, 0.04).
+  const std::vector<double> holm = holmAdjusted({0.04, 0.01, kNaN, 0.03});
+  CHECK(holm[0] == Approx(0.06));
+  CHECK(holm[1] == Approx(0.03));
+  CHECK(std::isnan(holm[2]));
+  CHECK(holm[3] == Approx(0.06));
+  CHECK(holmAdjusted({0.5, 0.9})[1] == 1.0);  // min(1, ·)
 }
 
 TEST_CASE("swept numbers sort by value and are JSON numbers", "[results][compare]") {
