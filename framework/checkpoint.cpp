@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <sstream>
 #include <utility>
 
 #include "framework/regular_file.h"
@@ -56,21 +59,22 @@ uint32_t crc32Of(uint32_t crc, const char* data, std::size_t size) {
   return crc;
 }
 
-/// The archive in the checkpoint at `path`, its checksum verified. Opened
+/// The archive in the `what` ("checkpoint", "model file") at `path`, its
+/// checksum verified; `startOver` says what to do with a damaged one. Opened
 /// without blocking (a FIFO or device would wait forever, deaf to SIGTERM),
 /// and only a regular file is read.
-std::string readVerifiedArchive(const std::string& path) {
+std::string readVerifiedArchive(const std::string& path, const std::string& what,
+                                const std::string& startOver) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
-    throw CheckpointError(
-        fmt::format("cannot read checkpoint '{}': {}", path, std::strerror(errno)));
+    throw CheckpointError(fmt::format("cannot read {} '{}': {}", what, path, std::strerror(errno)));
   std::string bytes;
   struct stat info {};
   int error = 0;
   if (const std::string kind = nonRegularKind(fd); !kind.empty()) {
     ::close(fd);
     throw CheckpointError(
-        fmt::format("cannot read checkpoint '{}': it is {}, not a regular file", path, kind));
+        fmt::format("cannot read {} '{}': it is {}, not a regular file", what, path, kind));
   }
   if (::fstat(fd, &info) != 0) {
     error = errno;
@@ -90,32 +94,30 @@ std::string readVerifiedArchive(const std::string& path) {
   }
   ::close(fd);
   if (error != 0)
-    throw CheckpointError(
-        fmt::format("cannot read checkpoint '{}': {}", path, std::strerror(error)));
-  const std::string startOver = "remove it to start the trial over";
+    throw CheckpointError(fmt::format("cannot read {} '{}': {}", what, path, std::strerror(error)));
   if (bytes.size() < kTrailerSize ||
       bytes.compare(bytes.size() - kTrailerSize, kTrailerMagic.size(), kTrailerMagic.data(),
                     kTrailerMagic.size()) != 0) {
     throw CheckpointError(
-        fmt::format("cannot read checkpoint '{}': it does not end in fulcrum's checksum trailer "
+        fmt::format("cannot read {} '{}': it does not end in fulcrum's checksum trailer "
                     "(truncated, or written by a "
                     "fulcrum without checkpoint checksums); {}",
-                    path, startOver));
+                    what, path, startOver));
   }
   const char* trailer = bytes.data() + bytes.size() - kTrailerSize + kTrailerMagic.size();
   const uint64_t length = readLittleEndian(trailer, 8);
   const auto stored = static_cast<uint32_t>(readLittleEndian(trailer + 8, 4));
   if (length != bytes.size() - kTrailerSize) {
-    throw CheckpointError(fmt::format(
-        "cannot read checkpoint '{}': damaged: its trailer gives {} bytes of archive, the file "
-        "holds {}; {}",
-        path, length, bytes.size() - kTrailerSize, startOver));
+    throw CheckpointError(
+        fmt::format("cannot read {} '{}': damaged: its trailer gives {} bytes of archive, the file "
+                    "holds {}; {}",
+                    what, path, length, bytes.size() - kTrailerSize, startOver));
   }
   bytes.resize(length);
   const uint32_t actual = crc32Of(0, bytes.data(), bytes.size());
   if (actual != stored) {
     throw CheckpointError(
-        fmt::format("cannot read checkpoint '{}': damaged: CRC-32 {:08x} recorded, {:08x} read; {}",
+        fmt::format("cannot read {} '{}': damaged: CRC-32 {:08x} recorded, {:08x} read; {}", what,
                     path, stored, actual, startOver));
   }
   return bytes;
@@ -154,44 +156,17 @@ void setGeneratorState(const torch::Tensor& state) {
 
 std::string checkpointStagingPrefix(const std::string& path) { return path + ".part-"; }
 
-void saveCheckpoint(const std::string& path, const std::string& config,
-                    const TrainingPosition& position, const torch::nn::Module& model,
-                    const torch::optim::Optimizer& optimizer, const StrategyState& strategy) {
+namespace {
+
+/// Writes `archive` and its checksum trailer to "<path>.part-<pid>", syncs
+/// it and renames it over `path` (a regular file or nothing; anything else
+/// there is refused). Throws CheckpointError naming the `what` and the path.
+void writeVerifiedArchive(const std::string& path, const std::string& what,
+                          torch::serialize::OutputArchive& archive) {
   const std::string staging = fmt::format("{}{}", checkpointStagingPrefix(path), ::getpid());
   int writeError = 0;  // errno of the first failed write, fsync, close or rename
   int fd = -1;
   try {
-    torch::serialize::OutputArchive archive;
-    archive.write("fulcrum_checkpoint", c10::IValue(kCheckpointVersion));
-    archive.write("config", c10::IValue(config));
-    archive.write("epochs", c10::IValue(position.epochs));
-    archive.write("step", c10::IValue(position.step));
-    archive.write("skipped_steps", c10::IValue(position.skippedSteps));
-    archive.write("threads", c10::IValue(position.threads));
-    archive.write("shuffle", c10::IValue(position.shuffle));
-    archive.write("last_weights", toTensor(position.lastWeights));
-    const PlateauState& plateau = position.plateau;
-    archive.write("plateau", toTensor({plateau.best, static_cast<double>(plateau.badEpochs),
-                                       static_cast<double>(plateau.cooldownLeft), plateau.lr}));
-    const EarlyStoppingState& stopping = position.stopping;
-    archive.write("early_stopping",
-                  toTensor({stopping.best, static_cast<double>(stopping.bestEpoch),
-                            static_cast<double>(stopping.badEpochs)}));
-    archive.write("torch_generator", generatorState());
-
-    torch::serialize::OutputArchive modelArchive;
-    model.save(modelArchive);
-    archive.write("model", modelArchive);
-    torch::serialize::OutputArchive optimizerArchive;
-    optimizer.save(optimizerArchive);
-    archive.write("optimizer", optimizerArchive);
-    // Tensors only; an undefined one (state not yet created) is left out and
-    // comes back absent, as strategies accept.
-    torch::serialize::OutputArchive strategyArchive;
-    for (const auto& [key, tensor] : strategy) {
-      if (tensor.defined()) strategyArchive.write(key, tensor.detach());
-    }
-    archive.write("strategy", strategyArchive);
     // Through our own writer: LibTorch's file writer reports a failed write
     // (a full disk) from its destructor, which terminates the process.
     // A new file (a leftover of a killed writer with our pid is removed
@@ -230,7 +205,7 @@ void saveCheckpoint(const std::string& path, const std::string& config,
     if (fd >= 0) ::close(fd);
     std::remove(staging.c_str());
     throw CheckpointError(
-        fmt::format("cannot write checkpoint '{}': {}", path, e.what_without_backtrace()));
+        fmt::format("cannot write {} '{}': {}", what, path, e.what_without_backtrace()));
   }
   // Only a regular file (or nothing) is replaced; a FIFO, device, folder
   // or symbolic link standing at `path` stays as it is.
@@ -241,20 +216,69 @@ void saveCheckpoint(const std::string& path, const std::string& config,
     std::remove(staging.c_str());
     if (!refused.empty()) {
       throw CheckpointError(
-          fmt::format("cannot write checkpoint '{}': it is {}, not a regular file", path, refused));
+          fmt::format("cannot write {} '{}': it is {}, not a regular file", what, path, refused));
     }
     throw CheckpointError(
-        fmt::format("cannot write checkpoint '{}': {}", path, std::strerror(writeError)));
+        fmt::format("cannot write {} '{}': {}", what, path, std::strerror(writeError)));
   }
   const fs::path folder = fs::path(path).parent_path();
   syncFolder(folder.empty() ? "." : folder.string());  // the rename itself
+}
+
+/// Version of a saved model's layout; a file without it is not one.
+constexpr int64_t kModelFileVersion = 1;
+
+}  // namespace
+
+void saveCheckpoint(const std::string& path, const std::string& config,
+                    const TrainingPosition& position, const torch::nn::Module& model,
+                    const torch::optim::Optimizer& optimizer, const StrategyState& strategy) {
+  torch::serialize::OutputArchive archive;
+  try {
+    archive.write("fulcrum_checkpoint", c10::IValue(kCheckpointVersion));
+    archive.write("config", c10::IValue(config));
+    archive.write("epochs", c10::IValue(position.epochs));
+    archive.write("step", c10::IValue(position.step));
+    archive.write("skipped_steps", c10::IValue(position.skippedSteps));
+    archive.write("threads", c10::IValue(position.threads));
+    archive.write("shuffle", c10::IValue(position.shuffle));
+    archive.write("last_weights", toTensor(position.lastWeights));
+    const PlateauState& plateau = position.plateau;
+    archive.write("plateau", toTensor({plateau.best, static_cast<double>(plateau.badEpochs),
+                                       static_cast<double>(plateau.cooldownLeft), plateau.lr}));
+    const EarlyStoppingState& stopping = position.stopping;
+    archive.write("saved_best", toTensor({position.savedBest}));
+    archive.write("early_stopping",
+                  toTensor({stopping.best, static_cast<double>(stopping.bestEpoch),
+                            static_cast<double>(stopping.badEpochs)}));
+    archive.write("torch_generator", generatorState());
+
+    torch::serialize::OutputArchive modelArchive;
+    model.save(modelArchive);
+    archive.write("model", modelArchive);
+    torch::serialize::OutputArchive optimizerArchive;
+    optimizer.save(optimizerArchive);
+    archive.write("optimizer", optimizerArchive);
+    // Tensors only; an undefined one (state not yet created) is left out and
+    // comes back absent, as strategies accept.
+    torch::serialize::OutputArchive strategyArchive;
+    for (const auto& [key, tensor] : strategy) {
+      if (tensor.defined()) strategyArchive.write(key, tensor.detach());
+    }
+    archive.write("strategy", strategyArchive);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        fmt::format("cannot write checkpoint '{}': {}", path, e.what_without_backtrace()));
+  }
+  writeVerifiedArchive(path, "checkpoint", archive);
 }
 
 LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config,
                                 torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
   LoadedCheckpoint loaded;
   try {
-    const std::string bytes = readVerifiedArchive(path);
+    const std::string bytes =
+        readVerifiedArchive(path, "checkpoint", "remove it to start the trial over");
     torch::serialize::InputArchive archive;
     archive.load_from(bytes.data(), bytes.size());
     c10::IValue value;
@@ -288,6 +312,8 @@ LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& conf
     const std::vector<double> plateau = toDoubles(tensor);
     archive.read("early_stopping", tensor);
     const std::vector<double> stopping = toDoubles(tensor);
+    archive.read("saved_best", tensor);
+    position.savedBest = tensor.numel() == 1 ? tensor.item<double>() : std::nan("");
     if (plateau.size() != 4 || stopping.size() != 3)
       throw CheckpointError(fmt::format("checkpoint '{}': damaged schedule state", path));
     position.plateau = {plateau[0], static_cast<int64_t>(plateau[1]),
@@ -316,6 +342,119 @@ LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& conf
         fmt::format("cannot read checkpoint '{}': {}", path, e.what_without_backtrace()));
   }
   return loaded;
+}
+
+void saveModel(const std::string& path, const SavedModel& about, const torch::nn::Module& model) {
+  torch::serialize::OutputArchive archive;
+  try {
+    archive.write("fulcrum_model", c10::IValue(kModelFileVersion));
+    archive.write("config", c10::IValue(about.config));
+    archive.write("which", c10::IValue(about.which));
+    archive.write("epoch", c10::IValue(about.epoch));
+    archive.write("criterion", c10::IValue(about.criterion));
+    archive.write("value", c10::IValue(about.value));
+    // Flat, by full name, so that loading checks every name and shape
+    // (Module::load would take a tensor of another shape silently).
+    std::string names;
+    int64_t index = 0;
+    for (const auto& list : {model.named_parameters(), model.named_buffers()}) {
+      for (const auto& item : list) {
+        names += (names.empty() ? "" : "\n") + item.key();
+        archive.write(fmt::format("t{}", index++), item.value().detach());
+      }
+    }
+    archive.write("names", c10::IValue(names));
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        fmt::format("cannot write model file '{}': {}", path, e.what_without_backtrace()));
+  }
+  writeVerifiedArchive(path, "model file", archive);
+}
+
+SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
+  SavedModel about;
+  const std::string bytes =
+      readVerifiedArchive(path, "model file", "train the trial again with train.save_model");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(bytes.data(), bytes.size());
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+  }
+  c10::IValue value;
+  if (!archive.try_read("fulcrum_model", value) || !value.isInt() ||
+      value.toInt() != kModelFileVersion) {
+    throw CheckpointError(
+        fmt::format("'{}' is not a fulcrum model file (train.save_model, version {})", path,
+                    kModelFileVersion));
+  }
+  try {
+    archive.read("config", value);
+    about.config = value.toStringRef();
+    archive.read("which", value);
+    about.which = value.toStringRef();
+    archive.read("epoch", value);
+    about.epoch = value.toInt();
+    archive.read("criterion", value);
+    about.criterion = value.toStringRef();
+    archive.read("value", value);
+    about.value = value.toDouble();
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+  }
+  std::map<std::string, int64_t> stored;  // name → index of its tensor
+  try {
+    archive.read("names", value);
+    std::stringstream names(value.toStringRef());
+    std::string name;
+    while (std::getline(names, name)) stored.emplace(name, static_cast<int64_t>(stored.size()));
+  } catch (const c10::Error& e) {
+    throw CheckpointError(
+        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+  }
+  const std::string misfit = fmt::format(
+      "model file '{}' does not fit the model of this experiment (another architecture, widths "
+      "or tasks?)",
+      path);
+  std::size_t used = 0;
+  torch::NoGradGuard noGrad;
+  for (const auto& list : {model.named_parameters(), model.named_buffers()}) {
+    for (const auto& item : list) {
+      const auto found = stored.find(item.key());
+      if (found == stored.end())
+        throw CheckpointError(fmt::format("{}: it has no '{}'", misfit, item.key()));
+      torch::Tensor tensor;
+      try {
+        archive.read(fmt::format("t{}", found->second), tensor);
+      } catch (const c10::Error& e) {
+        throw CheckpointError(
+            fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+      }
+      if (tensor.sizes() != item.value().sizes() || tensor.dtype() != item.value().dtype()) {
+        auto describe = [](const torch::Tensor& t) {
+          return fmt::format("[{}] {}", fmt::join(t.sizes(), ", "), std::string(t.dtype().name()));
+        };
+        throw CheckpointError(fmt::format("{}: '{}' is {} there, {} here", misfit, item.key(),
+                                          describe(tensor), describe(item.value())));
+      }
+      item.value().copy_(tensor);
+      ++used;
+    }
+  }
+  if (used != stored.size()) {
+    std::vector<std::string> extra;
+    for (const auto& [name, index] : stored) {
+      bool known = false;
+      for (const auto& list : {model.named_parameters(), model.named_buffers()})
+        known = known || list.contains(name);
+      if (!known) extra.push_back(name);
+    }
+    throw CheckpointError(
+        fmt::format("{}: this model has no '{}'", misfit, fmt::join(extra, "', '")));
+  }
+  return about;
 }
 
 }  // namespace fulcrum

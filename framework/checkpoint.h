@@ -39,6 +39,8 @@ struct TrainingPosition {
   std::vector<double> lastWeights;  ///< the task weights of the last step
   PlateauState plateau;             ///< the learning-rate schedule's (reduce-on-plateau)
   EarlyStoppingState stopping;      ///< early stopping's
+  /// train.save_model: best: the criterion's value of the model saved (NaN: none yet).
+  double savedBest = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Writes a checkpoint to `path`: `position`, the model's parameters and
@@ -66,6 +68,25 @@ struct LoadedCheckpoint {
 /// checkpoint, or it was written for another configuration than `config`.
 LoadedCheckpoint loadCheckpoint(const std::string& path, const std::string& config,
                                 torch::nn::Module& model, torch::optim::Optimizer& optimizer);
+
+/// What a saved model file (train.save_model) says about itself.
+struct SavedModel {
+  std::string config;     ///< the trial's resolved configuration (YAML)
+  std::string which;      ///< "final" or "best"
+  int64_t epoch = 0;      ///< the epoch (1-based) whose parameters these are
+  std::string criterion;  ///< best: the validation criterion ("loss", "TASK/METRIC"); final: ""
+  double value = 0.0;     ///< best: its value then; final: NaN
+};
+
+/// Writes `model`'s parameters and buffers with `about` to `path`, as a
+/// checkpoint is written (archive, checksum trailer, temporary file synced
+/// and renamed; only a regular file is replaced). CheckpointError on failure.
+void saveModel(const std::string& path, const SavedModel& about, const torch::nn::Module& model);
+
+/// Reads a model file into `model` (built for the experiment as for
+/// training); CheckpointError naming the path if it is not a regular file,
+/// damaged (CRC), not a fulcrum model file, or does not fit `model`.
+SavedModel loadModel(const std::string& path, torch::nn::Module& model);
 
 /// Checkpoints are written as "<path>.part-<pid>" and renamed over `path`:
 /// this returns "<path>.part-", for whoever removes a killed writer's leftovers.

@@ -365,6 +365,33 @@ RegularizationSpec readRegularization(const ConfigNode& node) {
   return r;
 }
 
+// `save_model: final|best|both`, or `{which: final|best|both, metric: ...}`.
+SaveModelSpec readSaveModel(const ConfigNode& train, const TrainSpec& spec,
+                            const std::vector<TaskSpec>& tasks) {
+  SaveModelSpec save;
+  const std::vector<std::string> kinds = {"none", "final", "best", "both"};
+  // Without a metric of its own: early stopping's (with its mode), else the loss.
+  auto criterionOf = [&](const ConfigNode& node) {
+    if (!node.has("metric") && !node.has("mode") && spec.earlyStopping.enabled)
+      return spec.earlyStopping.criterion;
+    return readCriterion(node, "metric", "loss", tasks);
+  };
+  std::string which = "none";
+  if (!train.has("save_model") || train.yaml()["save_model"].IsScalar()) {
+    which = train.getString("save_model", which, kinds);
+    save.criterion =
+        criterionOf(ConfigNode(YAML::Node(), train.file(), train.pathOf("save_model")));
+  } else {
+    const ConfigNode node = train.child("save_model");
+    which = node.getString("which", "both", kinds);
+    save.criterion = criterionOf(node);
+    node.finish();
+  }
+  save.final = which == "final" || which == "both";
+  save.best = which == "best" || which == "both";
+  return save;
+}
+
 void readTrain(const ConfigNode& node, TrainSpec& train, const std::vector<TaskSpec>& tasks) {
   train.epochs = node.getInt("epochs", train.epochs, 1, 1'000'000);
   train.batchSize = node.getInt("batch_size", train.batchSize, 1, 1'000'000);
@@ -381,6 +408,7 @@ void readTrain(const ConfigNode& node, TrainSpec& train, const std::vector<TaskS
   train.clip = readClip(node.child("clip"));
   train.regularization = readRegularization(node.child("regularization"));
   train.earlyStopping = readEarlyStoppingSpec(node.child("early_stopping"), tasks);
+  train.saveModel = readSaveModel(node, train, tasks);
   node.finish();
 }
 

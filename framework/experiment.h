@@ -66,6 +66,15 @@ struct RegularizationSpec {
   bool any() const { return sharedL1 > 0 || sharedL2 > 0 || tasksL1 > 0 || tasksL2 > 0; }
 };
 
+/// `train.save_model:` — the trained model's parameters, next to the result
+/// file, for `fulcrum evaluate`.
+struct SaveModelSpec {
+  bool final = false;  ///< `final` or `both`: after the last epoch trained
+  bool best = false;   ///< `best` or `both`: after each epoch that improves `criterion`
+  /// best: `metric:` (default early stopping's metric, else `loss`).
+  ValidationCriterion criterion;
+};
+
 /// `train:`.
 struct TrainSpec {
   int64_t epochs = 10;           ///< >= 1
@@ -88,6 +97,7 @@ struct TrainSpec {
   ClipSpec clip;
   RegularizationSpec regularization;
   EarlyStoppingSpec earlyStopping;
+  SaveModelSpec saveModel;
 };
 
 /// A whole experiment file after validation and `--set` overrides.

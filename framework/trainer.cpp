@@ -311,6 +311,12 @@ torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs,
   return maskedLoss(kind, outputs, targets, labelledRows(kind, targets, true));
 }
 
+std::vector<std::vector<double>> evaluateSplit(MultiTaskModel& model, const Split& split,
+                                               const std::vector<TaskSpec>& tasks,
+                                               int64_t batchSize, bool masking) {
+  return evaluate(model, split, tasks, batchSize, masking);
+}
+
 int64_t configureThreads(int64_t requested) {
   const int64_t threads = requested > 0 ? requested : 1;
   torch::set_num_threads(static_cast<int>(threads));
@@ -496,9 +502,10 @@ class Trainer {
   std::size_t strategyDiagnostics_ = 0, diagnosticCount_ = 0;
   std::unique_ptr<LearningRateSchedule> schedule_;
   std::unique_ptr<EarlyStopping> earlyStopping_;
-  double rate_ = std::nan("");  ///< the rate the optimizer's groups have (NaN: not set yet)
-  std::string stopReason_;      ///< why early stopping ended the trial; "" while it trains
-  int64_t stoppedAfter_ = 0;    ///< epochs trained when early stopping ended the trial
+  double rate_ = std::nan("");       ///< the rate the optimizer's groups have (NaN: not set yet)
+  double savedBest_ = std::nan("");  ///< train.save_model best: the value saved (NaN: none)
+  std::string stopReason_;           ///< why early stopping ended the trial; "" while it trains
+  int64_t stoppedAfter_ = 0;         ///< epochs trained when early stopping ended the trial
 
   TrainingPosition position_;  ///< where the trial starts (a checkpoint's)
   std::mt19937_64 shuffle_;
@@ -636,11 +643,18 @@ TrialResult Trainer::run(TrialDescription description) {
   lastWeights_ = position_.lastWeights;
   schedule_->restore(position_.plateau);
   earlyStopping_->restore(position_.stopping);
+  savedBest_ = position_.savedBest;
   try {
     failOnWarning("while setting up the trial (data, model, strategy), before step 0");
     for (int64_t epoch = position_.epochs; epoch < spec_.train.epochs && stopReason_.empty();
          ++epoch)
       runEpoch(epoch);
+    if (spec_.train.saveModel.final && !hooks_.modelPath.empty()) {
+      const int64_t epochs = stopReason_.empty() ? spec_.train.epochs : stoppedAfter_;
+      saveModel(hooks_.modelPath + ".final.pt",
+                {spec_.resolvedYaml(), "final", epochs, "", std::nan("")}, model_);
+      failOnWarning("while saving the final model");
+    }
   } catch (const TrialFailure& failure) {
     result_.status = "failed";
     result_.error = failure.what();
@@ -854,6 +868,16 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
   schedule_->endEpoch(epoch, record.values[1]);
   stopReason_ = earlyStopping_->endEpoch(epoch, record.values[1]);
   if (!stopReason_.empty()) stoppedAfter_ = epoch + 1;
+  const SaveModelSpec& save = spec_.train.saveModel;
+  if (save.best && !hooks_.modelPath.empty()) {
+    const double value = save.criterion.valueIn(record.values[1]);
+    if (improves(value, savedBest_, save.criterion.higherIsBetter, 0.0, /*relative=*/false)) {
+      saveModel(hooks_.modelPath + ".best.pt",
+                {spec_.resolvedYaml(), "best", epoch + 1, save.criterion.name, value}, model_);
+      savedBest_ = value;
+      failOnWarning(fmt::format("while saving the best model after epoch {}", epoch + 1));
+    }
+  }
 
   if (hooks_.progress) {
     std::string line =
@@ -879,7 +903,8 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
                                generatorText(shuffle_),
                                lastWeights_,
                                schedule_->state(),
-                               earlyStopping_->state()};
+                               earlyStopping_->state(),
+                               savedBest_};
     saveCheckpoint(checkpointPath_, config_, now, model_, *optimizer_, strategy_.state());
     failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
   }

@@ -48,6 +48,10 @@ struct TrainHooks {
   /// the trial completes (just before the log's final write) or fails, and
   /// kept when it is interrupted (stopRequested) or killed.
   std::string checkpointPath;
+  /// Where train.save_model writes: "<modelPath>.final.pt" and
+  /// "<modelPath>.best.pt" (see saveModel in framework/checkpoint.h); empty:
+  /// nothing is saved, whatever train.save_model says.
+  std::string modelPath;
   /// Continue from the checkpoint at `checkpointPath`, if there is one: the
   /// trial goes on from the end of its last checkpointed epoch, and the log
   /// is told so (TrialDescription::resumeStep), so that the curves equal an
@@ -79,6 +83,14 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const OptimizerSpec& spec
 /// classification and binary: one label per row), never broadcasting them.
 torch::Tensor labelledLoss(TaskKind kind, const torch::Tensor& outputs,
                            const torch::Tensor& targets);
+
+/// The metrics of every task (values[task][metric], as metricNames) of
+/// `model` on `split`, in evaluation mode and without gradients, in batches
+/// of `batchSize`; labels missing where `masking` (MultiTaskData::missingLabels)
+/// are left out, NaN for a task without any. What the trainer logs per epoch.
+std::vector<std::vector<double>> evaluateSplit(MultiTaskModel& model, const Split& split,
+                                               const std::vector<TaskSpec>& tasks,
+                                               int64_t batchSize, bool masking);
 
 /// Trains `model` (built for `spec` by makeModel of models/registry.h, which
 /// seeds LibTorch's generator with spec.seed first) on `data` with `strategy`, reporting

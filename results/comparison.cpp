@@ -289,6 +289,11 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
     score.bestValues[column] = best;
     score.bestEpochs[column] = bestEpoch;
   }
+  if (entry.strategy == "stl") {
+    const auto task = entry.config.find("strategy.task");
+    const std::string tasks = reader.text("tasks", "");
+    score.singleTask = task != entry.config.end() ? task->second : tasks.substr(0, tasks.find(','));
+  }
   score.msPerStep = reader.hasCurve("steps/time/total_ms")
                         ? meanStd(reader.curve("steps/time/total_ms")).mean
                         : kNaN;
@@ -329,8 +334,103 @@ SelectedValues selectByDeltaM(
 
 }  // namespace
 
-Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& options) {
+namespace {
+
+/// `scores` with each context's single-task trials (strategy stl) replaced
+/// by one "stl" trial per seed that every such task has: task t's columns
+/// from t's own trial of that seed. What happened goes to `notes`.
+std::vector<TrialScore> withSingleTaskBaseline(const std::vector<TrialScore>& scores,
+                                               std::vector<std::string>& notes) {
+  std::vector<TrialScore> out;
+  // context → task → seed → trial
+  std::map<Context, std::map<std::string, std::map<int64_t, const TrialScore*>>> single;
+  for (const TrialScore& score : scores) {
+    if (score.singleTask.empty())
+      out.push_back(score);
+    else
+      single[score.context][score.singleTask][score.seed] = &score;
+  }
+  std::set<std::string> allTasks;
+  for (const TrialScore& score : scores)
+    for (const auto& entry : score.finalValues) allTasks.insert(taskOf(entry.first));
+  for (const auto& [context, byTask] : single) {
+    const std::string where = context.empty() ? "" : " where " + contextText(context);
+    std::set<int64_t> seeds;
+    for (const auto& [seed, trial] : byTask.begin()->second) seeds.insert(seed);
+    for (const auto& [task, bySeed] : byTask) {
+      std::set<int64_t> common;
+      for (int64_t seed : seeds)
+        if (bySeed.count(seed) != 0) common.insert(seed);
+      seeds = common;
+    }
+    std::vector<std::string> tasks, missing;
+    for (const auto& entry : byTask) tasks.push_back(entry.first);
+    for (const std::string& task : allTasks)
+      if (byTask.count(task) == 0) missing.push_back(task);
+    notes.push_back(fmt::format(
+        "baseline stl{}: the single-task trials of {} combined, each task's metrics from its own "
+        "trial of the same seed (seeds {}){}",
+        where, fmt::join(tasks, ", "),
+        seeds.empty() ? "none in common" : fmt::format("{}", fmt::join(seeds, " ")),
+        missing.empty() ? ""
+                        : fmt::format("; no single-task trial of {}: Δm% not computed",
+                                      fmt::join(missing, ", "))));
+    for (int64_t seed : seeds) {
+      TrialScore combined;
+      combined.label = "stl";
+      combined.context = context;
+      combined.seed = seed;
+      combined.msPerStep = 0.0;
+      std::vector<std::string> paths;
+      for (const auto& [task, bySeed] : byTask) {
+        const TrialScore& trial = *bySeed.at(seed);
+        paths.push_back(trial.path);
+        if (combined.epochs.empty()) combined.epochs = trial.epochs;
+        const std::string prefix = task + "/";
+        for (const auto& [column, value] : trial.finalValues) {
+          if (column.rfind(prefix, 0) != 0 || column.find('/', prefix.size()) != std::string::npos)
+            continue;
+          combined.finalValues[column] = value;
+          combined.bestValues[column] = valueAt(trial.bestValues, column);
+          if (trial.bestEpochs.count(column))
+            combined.bestEpochs[column] = trial.bestEpochs.at(column);
+          if (trial.higherIsBetter.count(column))
+            combined.higherIsBetter[column] = trial.higherIsBetter.at(column);
+          if (trial.testCurves.count(column))
+            combined.testCurves[column] = trial.testCurves.at(column);
+          if (trial.validationCurves.count(column))
+            combined.validationCurves[column] = trial.validationCurves.at(column);
+        }
+        combined.msPerStep += trial.msPerStep / static_cast<double>(byTask.size());
+        combined.secondsPerTrial += trial.secondsPerTrial;
+      }
+      combined.path = fmt::format("{}", fmt::join(paths, " + "));
+      out.push_back(std::move(combined));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& options) {
   Comparison result;
+  const bool singleTaskBaseline = options.baselineValues.empty() && options.baseline == "stl";
+  // A single-task trial's other heads were never trained: their columns are left out.
+  std::vector<TrialScore> trained = given;
+  for (TrialScore& score : trained) {
+    if (score.singleTask.empty()) continue;
+    for (auto* values : {&score.finalValues, &score.bestValues}) {
+      for (auto it = values->begin(); it != values->end();)
+        it = taskOf(it->first) == score.singleTask ? std::next(it) : values->erase(it);
+    }
+    for (auto* curves : {&score.testCurves, &score.validationCurves}) {
+      for (auto it = curves->begin(); it != curves->end();)
+        it = taskOf(it->first) == score.singleTask ? std::next(it) : curves->erase(it);
+    }
+  }
+  const std::vector<TrialScore> scores =
+      singleTaskBaseline ? withSingleTaskBaseline(trained, result.notes) : trained;
   result.selection = options.selection;
   result.deltaMByTask = options.deltaMByTask;
   const Selection::Kind kind = options.selection.kind;
@@ -520,9 +620,11 @@ Comparison compare(const std::vector<TrialScore>& scores, const CompareOptions& 
     for (ComparisonRow& row : result.rows) deltaOf(row, base, nullptr);
   } else {
     result.baseline = fmt::format(
-        "configuration '{}' with the same other swept keys: per seed where it has the "
-        "configuration's seeds (pairing: seed), else its mean over seeds (pairing: mean)",
-        options.baseline);
+        "{} with the same other swept keys: per seed where it has the configuration's seeds "
+        "(pairing: seed), else its mean over seeds (pairing: mean)",
+        singleTaskBaseline ? "the single-task trials (strategy stl), each task's metrics from "
+                             "its own trial, as the row 'stl',"
+                           : fmt::format("configuration '{}'", options.baseline));
     std::set<std::string> labels;
     for (const ComparisonRow& row : result.rows) labels.insert(row.label);
     if (labels.count(options.baseline) == 0) {

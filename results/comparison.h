@@ -58,6 +58,8 @@ struct TrialScore {
   /// (attribute metric_directions); for files written before it was
   /// recorded, from the metric's name (higherIsBetter).
   std::map<std::string, bool> higherIsBetter;
+  /// The task a single-task trial (strategy stl) trained; "" for others.
+  std::string singleTask;
   double msPerStep = 0.0;        ///< mean of steps/time/total_ms; NaN if no step
   double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
 };
@@ -83,6 +85,9 @@ SelectedValues selectOwn(const TrialScore& score, const Selection& selection);
 /// Options of compare().
 struct CompareOptions {
   /// Label of the baseline configuration ("fixed": fixed/equal weighting).
+  /// "stl": the single-task trials (strategy stl) of each context, combined
+  /// into one row "stl" whose every task's metrics come from that task's own
+  /// trial of the same seed (seeds every task has); they replace the stl rows.
   std::string baseline = "fixed";
   /// Instead of a configuration of the set: per column, the baseline value
   /// (e.g. single-task runs); used when non-empty, described by

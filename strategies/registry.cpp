@@ -26,6 +26,7 @@
 #include "strategies/pcgrad.h"
 #include "strategies/rlw.h"
 #include "strategies/stch.h"
+#include "strategies/stl.h"
 #include "strategies/uncertainty.h"
 #include "strategies/upgrad.h"
 
@@ -138,6 +139,13 @@ std::vector<StrategyInfo> builtInStrategies() {
        GradientNeed::kRepresentation,
        [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
          return std::make_unique<GradDrop>(readGradDropOptions(options, tasks), tasks);
+       }},
+      {"stl",
+       "single-task learning: L_k of `task` alone (default the first task), the others "
+       "weighted 0; the baseline of `compare --baseline stl`",
+       "baseline (no paper)", GradientNeed::kLosses,
+       [](const ConfigNode& options, const std::vector<TaskSpec>& tasks) {
+         return std::make_unique<SingleTask>(readStlTask(options, tasks), tasks);
        }},
   };
 }

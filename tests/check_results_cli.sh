@@ -67,6 +67,26 @@ code=$?
 check "--select last:0 exits 2 (got $code)" test "$code" -eq 2
 check "--select last:0 says why" grep -q "last: takes a count of epochs >= 1" "$dir/bad.txt"
 
+# 1b. single-task baselines in the same runner: stl trials of each task and
+# fixed, three seeds; compare --baseline stl combines them into one row.
+stl="$dir/stl"
+"$fulcrum" sweep "$experiment" --set data.train_size=200 --set data.val_size=50 --set data.test_size=50 \
+  --set 'model.trunk.hidden=[16, 16]' --set train.batch_size=50 --set train.epochs=2 --set output="$stl" \
+  --set train.log_gradients_every=0 --set train.checkpoint_every=0 \
+  --sweep 'strategy={name: stl, task: task0},{name: stl, task: task1},{name: fixed}' \
+  --sweep seeds=0,1,2 --jobs 2 > "$dir/stl-sweep.txt" 2>&1
+check "the single-task sweep exits 0 (got $?)" test "$?" -eq 0
+"$fulcrum" compare "$stl" --baseline stl > "$dir/stl.txt" 2>&1
+code=$?
+cat "$dir/stl.txt"
+check "compare --baseline stl exits 0 (got $code)" test "$code" -eq 0
+check "the stl row is the baseline of 3 seeds" grep -qE '^stl \(baseline\) +3 ' "$dir/stl.txt"
+check "fixed is measured against it per seed" grep -qE '^fixed +3 .* seed ' "$dir/stl.txt"
+check "the combination is stated" grep -q "the single-task trials of task0, task1 combined" "$dir/stl.txt"
+"$fulcrum" compare "$stl" --format json 2>/dev/null |
+  "$python" -c 'import json, sys; rows = {r["strategy"]: r for r in json.load(sys.stdin)["rows"]}; t0 = rows["stl task=task0"]; assert t0["best"]["task1/mse"] is None and t0["best"]["task0/mse"] is not None, t0'
+check "a single-task row leaves the untrained heads' metrics out" test "$?" -eq 0
+
 # 2. export
 "$fulcrum" export "$out" --format csv --what epochs --out "$dir/epochs.csv" 2> "$dir/export.txt"
 code=$?

@@ -8,6 +8,7 @@
 #include "datasets/file_datasets.h"
 #include "results/file_screen.h"
 #include "tools/commands.h"
+#include "tools/evaluate.h"
 #include "tools/landscape.h"
 #include "tools/probe.h"
 #include "tools/result_commands.h"
@@ -191,6 +192,20 @@ int cliMain(int argc, char** argv) {
                             "Python with h5py and matplotlib (default /usr/bin/python3)");
   reportCommand->add_flag("--no-plots", report.noPlots, "leave the figures out");
 
+  fulcrum::EvaluateOptions evaluate;
+  CLI::App* evaluateCommand = app.add_subcommand(
+      "evaluate", "score a model saved by train.save_model on a split of an experiment's data");
+  evaluateCommand
+      ->add_option("experiment", evaluate.experiment,
+                   "experiment YAML file (its data, model and tasks)")
+      ->required();
+  evaluateCommand
+      ->add_option("--model", evaluate.model, "the model file (<result>.best.pt or .final.pt)")
+      ->required();
+  evaluateCommand->add_option("--split", evaluate.split, "train, val, test (default) or all");
+  evaluateCommand->add_option("--set", evaluate.overrides, "override a key (repeatable)");
+  evaluateCommand->add_option("--format", evaluate.format, "table (default) or json");
+
   fulcrum::ProbeOptions probe;
   CLI::App* probeCommand = app.add_subcommand(
       "probe",
@@ -258,6 +273,7 @@ int cliMain(int argc, char** argv) {
     if (*reportCommand) return fulcrum::reportCommand(report, std::cout, std::cerr);
     if (*landscapeCommand) return fulcrum::landscapeCommand(landscape);
     if (*probeCommand) return fulcrum::probeCommand(probe, std::cout, std::cerr);
+    if (*evaluateCommand) return fulcrum::evaluateCommand(evaluate, std::cout, std::cerr);
     std::cout << app.help();
     return 2;
   } catch (const std::exception& e) {

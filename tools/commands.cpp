@@ -368,6 +368,7 @@ int runCommand(const RunOptions& options) {
   Hdf5RunLog log(path.string(), options.overwrite || options.resume);
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
+  hooks.modelPath = (path.parent_path() / path.stem()).string();
   hooks.resume = resume;
   hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step

@@ -450,7 +450,7 @@ TEST_CASE("config: an error in an overridden value is reported against the overr
       Equals("--set train.lr=abc: train.lr: unknown key 'lr'; valid keys here: "
              "batch_size, checkpoint_every, clip, early_stopping, epochs, eval_batch_size, "
              "log_gradients_every, max_steps_per_epoch, on_nan, optimizer, regularization, "
-             "scheduler, threads"));
+             "save_model, scheduler, threads"));
   REQUIRE_THROWS_WITH(
       parseExperiment(text, "o.yaml", {"train.epochs=0"}),
       Equals("--set train.epochs=0: train.epochs: 0 is out of range: must be in [1, 1000000]"));

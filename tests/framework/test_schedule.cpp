@@ -4,12 +4,16 @@
 // LinearLR warm-up and ReduceLROnPlateau, stepped once per epoch), their
 // YAML keys, and their effect on the real trainer.
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "framework/checkpoint.h"
 #include "framework/experiment.h"
 #include "framework/schedule.h"
 #include "framework/trainer.h"
@@ -242,6 +246,17 @@ TEST_CASE("schedules, clipping, regularisation, early stopping: the YAML keys",
   refused("{regularization: {heads: {l1: 1}}}", "train.regularization.heads");
   refused("{early_stopping: {patience: 3}}", "train.early_stopping.metric");
   refused("{early_stopping: {metric: loss, patience: 0}}", "train.early_stopping.patience");
+  refused("{save_model: sometimes}",
+          "train.save_model: 'sometimes' is not one of: none, final, best, both");
+  refused("{save_model: {which: best, metric: task9/loss}}",
+          "train.save_model.metric: no task 'task9'");
+  CHECK(parseTrain("{save_model: final}").saveModel.final);
+  CHECK_FALSE(parseTrain("{save_model: final}").saveModel.best);
+  // Without a metric of its own, best follows early stopping's criterion.
+  const TrainSpec follows =
+      parseTrain("{early_stopping: {metric: task1/mae, mode: max, patience: 2}, save_model: best}");
+  CHECK(follows.saveModel.criterion.name == "task1/mae");
+  CHECK(follows.saveModel.criterion.higherIsBetter);
 
   const TrainSpec train =
       parseTrain("{clip: {norm: 2.5}, regularization: {shared: {l2: 0.1}, tasks: {l1: 0.2}}}");
@@ -403,4 +418,66 @@ TEST_CASE("trainer: early stopping ends a completed trial and says why", "[sched
   CHECK_THAT(log.reason,
              Contains("val loss has not improved for 1 epoch(s)") && Contains("after epoch 1"));
   CHECK(log.status == "completed");
+}
+
+TEST_CASE("train.save_model: the final and the best model, loaded back for evaluation",
+          "[schedule][trainer][save_model]") {
+  namespace fs = std::filesystem;
+  const fs::path folder =
+      fs::temp_directory_path() / ("fulcrum-save-" + std::to_string(::getpid()));
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  // The validation loss falls every epoch: watched for a maximum (mode max)
+  // the best is epoch 1's, while the final model is epoch 3's.
+  const ExperimentSpec spec = tinyToy({"train.save_model={which: both, metric: loss, mode: max}"});
+  REQUIRE(spec.train.saveModel.final);
+  REQUIRE(spec.train.saveModel.best);
+  const MultiTaskData data = loadData(spec);
+  LambdaStrategy strategy;
+  strategy.onStep = equalObjective;
+  MemoryLog log;
+  TrainHooks hooks;
+  hooks.modelPath = (folder / "t").string();
+  auto trained = makeModel(spec, data.inputShape);
+  REQUIRE(train(spec, data, *trained, strategy, log, {}, hooks).status == "completed");
+  REQUIRE(log.epochs.size() == 3);
+  REQUIRE(log.epochs[1].values[1][0][0] < log.epochs[0].values[1][0][0]);
+
+  auto fresh = makeModel(tinyToy({"seed=9"}), data.inputShape);  // other initial weights
+  const SavedModel best = loadModel(hooks.modelPath + ".best.pt", *fresh);
+  CHECK(best.which == "best");
+  CHECK(best.epoch == 1);
+  CHECK(best.criterion == "loss");
+  CHECK(best.value == log.epochs[0].values[1][0][0] * 0.5 + log.epochs[0].values[1][1][0] * 0.5);
+  // Its evaluation is the logged one of that epoch, bit for bit.
+  CHECK(evaluateSplit(*fresh, data.val, spec.tasks, 1024, false) == log.epochs[0].values[1]);
+  CHECK(evaluateSplit(*fresh, data.test, spec.tasks, 1024, false) == log.epochs[0].values[2]);
+  const SavedModel final = loadModel(hooks.modelPath + ".final.pt", *fresh);
+  CHECK(final.which == "final");
+  CHECK(final.epoch == 3);
+  CHECK(evaluateSplit(*fresh, data.test, spec.tasks, 1024, false) == log.epochs[2].values[2]);
+
+  SECTION("a model of other widths is refused, naming the parameter and both shapes") {
+    auto other = makeModel(tinyToy({"model.trunk.hidden=[16, 6]"}), data.inputShape);
+    CHECK_THROWS_WITH(loadModel(hooks.modelPath + ".final.pt", *other),
+                      Contains("does not fit the model of this experiment") &&
+                          Contains("'trunk.2.weight' is [8, 16] float there, [6, 16] float here"));
+  }
+  SECTION("a flipped byte is refused before LibTorch reads it") {
+    const std::string path = hooks.modelPath + ".final.pt";
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(200);
+    char byte = 0;
+    file.read(&byte, 1);
+    file.seekp(200);
+    byte = static_cast<char>(byte ^ 0x10);
+    file.write(&byte, 1);
+    file.close();
+    CHECK_THROWS_WITH(loadModel(path, *fresh), Contains("damaged: CRC-32"));
+  }
+  SECTION("a missing file is named") {
+    CHECK_THROWS_WITH(loadModel("/nonexistent/m.pt", *fresh),
+                      Contains("cannot read model file '/nonexistent/m.pt'"));
+  }
+  fs::remove_all(folder);
 }

@@ -606,3 +606,59 @@ TEST_CASE("Δm% averaged per task first (LibMTL) or flat", "[results][aggregate]
   CHECK(c.rows.at(0).deltaM.mean == Approx(15.0));
   CHECK_THAT(renderComparison(c, ComparisonFormat::kTable), Contains("(1/T) Σ_t (1/K_t)"));
 }
+
+TEST_CASE("--baseline stl: each task's metrics from its own single-task trial of the same seed",
+          "[results][compare][stl]") {
+  // Single-task trials: a's accuracy 0.8, 0.6, 0.7 (seeds 0-2) and b's mse
+  // 2, 4, 3; each also logs the other task's metrics from an untrained head
+  // (9.0: left out). fixed: a 0.88, 0.66, 0.77 (+10 % → −10) and b 2.4, 4.8,
+  // 3.6 (+20 % → +20): Δm = (−10 + 20)/2 = +5 at every seed, paired.
+  auto single = [](const std::string& task, int64_t seed, double a, double b) {
+    TrialScore s = score("stl task=" + task, seed, {{"a/accuracy", a}, {"b/mse", b}});
+    s.singleTask = task;
+    return s;
+  };
+  const std::vector<TrialScore> scores = {
+      single("a", 0, 0.8, 9.0),
+      single("a", 1, 0.6, 9.0),
+      single("a", 2, 0.7, 9.0),
+      single("b", 0, 9.0, 2.0),
+      single("b", 1, 9.0, 4.0),
+      single("b", 2, 9.0, 3.0),
+      score("fixed", 0, {{"a/accuracy", 0.88}, {"b/mse", 2.4}}),
+      score("fixed", 1, {{"a/accuracy", 0.66}, {"b/mse", 4.8}}),
+      score("fixed", 2, {{"a/accuracy", 0.77}, {"b/mse", 3.6}})};
+  CompareOptions options;
+  options.baseline = "stl";
+  const Comparison c = compare(scores, options);
+  REQUIRE(c.rows.size() == 2);
+  const ComparisonRow& fixed = c.rows[0];
+  const ComparisonRow& stl = c.rows[1];
+  REQUIRE(stl.label == "stl");
+  CHECK(stl.baseline);
+  CHECK(stl.paths.size() == 3);
+  CHECK(stl.paths[0] == "stl task=a0 + stl task=b0");
+  CHECK(stl.selectedStats.at("a/accuracy").mean == Approx(0.7));
+  CHECK(stl.selectedStats.at("b/mse").mean == Approx(3.0));
+  CHECK(fixed.pairing == "seed");
+  CHECK(fixed.deltaM.mean == Approx(5.0));
+  CHECK(fixed.deltaM.std == Approx(0.0).margin(1e-9));
+  CHECK_THAT(c.notes.at(0), Contains("baseline stl: the single-task trials of a, b combined") &&
+                                Contains("(seeds 0 1 2)"));
+
+  SECTION("without --baseline stl, a single-task row shows its own task only") {
+    const Comparison plain = compare(scores, CompareOptions{});
+    REQUIRE(plain.rows.size() == 3);
+    const ComparisonRow& a = plain.rows[1];
+    REQUIRE(a.label == "stl task=a");
+    CHECK(a.selectedStats.at("a/accuracy").mean == Approx(0.7));
+    CHECK(a.selectedStats.at("b/mse").n == 0);
+  }
+  SECTION("a task without a single-task trial: said, and no Δm%") {
+    std::vector<TrialScore> onlyA(scores.begin(), scores.begin() + 3);
+    onlyA.insert(onlyA.end(), scores.begin() + 6, scores.end());
+    const Comparison partial = compare(onlyA, options);
+    CHECK_THAT(partial.notes.at(0), Contains("no single-task trial of b: Δm% not computed"));
+    CHECK(partial.rows.at(0).deltaM.n == 0);
+  }
+}
