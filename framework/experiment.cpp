@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -469,6 +471,13 @@ ExperimentSpec parseTree(YAML::Node root, const std::string& file) {
   spec.model = top.child("model");  // validated by the model registry
   readTasks(top, spec);
   readTrain(top.child("train"), spec.train, spec.tasks);
+  if (top.has("cross_validation")) {
+    const ConfigNode cv = top.child("cross_validation");
+    spec.crossValidation.folds = cv.requireInt("folds", 2, 1000);
+    spec.crossValidation.fold = cv.requireInt("fold", 0, spec.crossValidation.folds - 1);
+    spec.crossValidation.seed = static_cast<uint64_t>(cv.getInt("seed", 0, 0, int64_t{1} << 53));
+    cv.finish();
+  }
   checkMemory(spec, ModelSize{});
   if (!top.has("strategy")) top.fail("", "missing key 'strategy' (e.g. strategy: {name: fixed})");
   spec.strategy = top.child("strategy");
@@ -753,6 +762,45 @@ void conformData(const ExperimentSpec& spec, MultiTaskData& data, bool registere
 
 }  // namespace
 
+namespace {
+
+/// cross_validation: the training split's rows dealt into k folds (a
+/// shuffle seeded by cross_validation.seed, fold f the f-th k-th of it);
+/// fold f becomes the validation split, the others (in their order) train.
+void applyFold(const ExperimentSpec& spec, MultiTaskData& data) {
+  const CrossValidationSpec& cv = spec.crossValidation;
+  if (cv.folds == 0) return;
+  const int64_t n = data.train.size();
+  if (n < cv.folds) {
+    throw errorAtKey(spec, "cross_validation.folds",
+                     fmt::format("{} folds of a training split of {} rows", cv.folds, n));
+  }
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 generator(cv.seed * 0x9E3779B97F4A7C15ULL + 7);
+  std::shuffle(order.begin(), order.end(), generator);
+  const int64_t first = cv.fold * n / cv.folds, last = (cv.fold + 1) * n / cv.folds;
+  std::vector<int64_t> held(order.begin() + first, order.begin() + last);
+  std::vector<bool> isHeld(static_cast<std::size_t>(n), false);
+  for (int64_t row : held) isHeld[static_cast<std::size_t>(row)] = true;
+  std::sort(held.begin(), held.end());
+  std::vector<int64_t> kept;
+  for (int64_t row = 0; row < n; ++row)
+    if (!isHeld[static_cast<std::size_t>(row)]) kept.push_back(row);
+  auto rows = [](const Split& split, const std::vector<int64_t>& index) {
+    const torch::Tensor at = torch::tensor(index, torch::kInt64);
+    Split out;
+    out.inputs = split.inputs.index_select(0, at);
+    for (const auto& targets : split.targets) out.targets.push_back(targets.index_select(0, at));
+    return out;
+  };
+  const Split train = data.train;
+  data.val = rows(train, held);
+  data.train = rows(train, kept);
+}
+
+}  // namespace
+
 MultiTaskData loadData(const ExperimentSpec& spec) {
   if (const DatasetInfo* registered = findDataset(spec.data.kind)) {
     MultiTaskData data = registered->load(spec.data.options, spec.tasks, datasetContext(spec));
@@ -762,6 +810,7 @@ MultiTaskData loadData(const ExperimentSpec& spec) {
     }
     data.tasks = spec.tasks;
     conformData(spec, data, true);
+    applyFold(spec, data);
     return data;
   }
   MultiTaskData data = spec.data.kind == "multi_fashion"
@@ -769,6 +818,7 @@ MultiTaskData loadData(const ExperimentSpec& spec) {
                            : makeGradNormToy(spec.data.gradNormToy, spec.seed);
   data.tasks = spec.tasks;  // names from the experiment file
   conformData(spec, data, false);
+  applyFold(spec, data);
   return data;
 }
 

@@ -100,6 +100,16 @@ struct TrainSpec {
   SaveModelSpec saveModel;
 };
 
+/// `cross_validation:` — fold `fold` of a k-fold split of the training
+/// split: the trial trains on the other folds and validates on this one
+/// (the test split is left as it is). `sweep: {cross_validation: k}` runs
+/// every fold.
+struct CrossValidationSpec {
+  int64_t folds = 0;  ///< k >= 2; 0: no cross-validation
+  int64_t fold = 0;   ///< in [0, k)
+  uint64_t seed = 0;  ///< seeds the assignment of rows to folds (not the trial's seed)
+};
+
 /// A whole experiment file after validation and `--set` overrides.
 struct ExperimentSpec {
   std::string file;    ///< where it was read from
@@ -112,6 +122,7 @@ struct ExperimentSpec {
   ConfigNode model{YAML::Node(), "", "model"};
   std::vector<TaskSpec> tasks;  ///< `tasks:`, default the dataset's own
   TrainSpec train;
+  CrossValidationSpec crossValidation;
   YAML::Node root;  ///< the whole tree after overrides
   /// Key paths the file lacked that `--set` overrides created.
   std::set<std::string> createdByOverrides;

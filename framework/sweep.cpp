@@ -51,6 +51,30 @@ void checkKeyPath(const ConfigNode& where, const std::string& key, const std::st
   }
 }
 
+/// `sweep: {cross_validation: k}` (or `{folds: k, seed: s}`): one axis over
+/// the key `cross_validation` whose values are the k folds.
+Axis crossValidationAxis(const ConfigNode& block, const std::string& file) {
+  const YAML::Node value = block.yaml()["cross_validation"];
+  int64_t folds = 0, seed = -1;
+  if (value.IsMap()) {
+    const ConfigNode node(value, block.file(), block.pathOf("cross_validation"));
+    folds = node.requireInt("folds", 2, 1000);
+    seed = node.getInt("seed", -1, 0, int64_t{1} << 53);
+    node.finish();
+  } else {
+    folds = block.getInt("cross_validation", 0, 2, 1000);
+  }
+  Axis axis{{"cross_validation"}, {{}}, file, false};
+  for (int64_t fold = 0; fold < folds; ++fold) {
+    YAML::Node point;
+    point["folds"] = folds;
+    point["fold"] = fold;
+    if (seed >= 0) point["seed"] = seed;
+    axis.values[0].push_back(point);
+  }
+  return axis;
+}
+
 /// The values of one axis written in the file: `[v1, v2]` or `{values: [v1, v2]}`.
 std::vector<YAML::Node> axisValues(const ConfigNode& block, const std::string& key) {
   const YAML::Node value = block.yaml()[key];
@@ -324,6 +348,10 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
     const ConfigNode block = top.child("sweep");
     if (block.keys().empty()) top.fail("sweep", "an empty sweep: give at least one key: [values]");
     for (const auto& key : block.keys()) {
+      if (key == "cross_validation") {
+        grid.push_back(crossValidationAxis(block, file));
+        continue;
+      }
       checkKeyPath(block, key, key);
       grid.push_back(Axis{{key}, {axisValues(block, key)}, file, false});
     }

@@ -75,6 +75,15 @@ std::vector<std::string> chooseColumns(const std::set<std::string>& available,
   return columns;
 }
 
+/// A replicate of a configuration: its seed and cross-validation fold (-1: none).
+using Replicate = std::pair<int64_t, int64_t>;
+Replicate replicateOf(const TrialScore& score) { return {score.seed, score.fold}; }
+/// "3", or "3 fold 1" under cross-validation.
+std::string replicateText(const Replicate& replicate) {
+  return replicate.second < 0 ? std::to_string(replicate.first)
+                              : fmt::format("{} fold {}", replicate.first, replicate.second);
+}
+
 double valueAt(const std::map<std::string, double>& values, const std::string& column) {
   const auto found = values.find(column);
   return found == values.end() ? kNaN : found->second;
@@ -251,16 +260,18 @@ SelectedValues selectOwn(const TrialScore& score, const Selection& selection) {
   return chosen;
 }
 
-TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry) {
+TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry,
+                      const std::string& split) {
   TrialScore score;
   score.path = entry.path;
   score.label = entry.label;
   score.context = entry.context;
   score.seed = entry.seed;
+  score.fold = entry.fold;
   const std::vector<double> epochs = reader.curve("epochs/epoch");
   for (double epoch : epochs) score.epochs.push_back(static_cast<int64_t>(epoch));
   const std::map<std::string, bool> recorded = recordedDirections(reader);
-  const std::string prefix = "epochs/test/";
+  const std::string prefix = "epochs/" + split + "/";
   for (const std::string& curve : reader.curves()) {
     if (curve.rfind(prefix, 0) != 0) continue;
     const std::string column = curve.substr(prefix.size());
@@ -343,23 +354,23 @@ std::vector<TrialScore> withSingleTaskBaseline(const std::vector<TrialScore>& sc
                                                std::vector<std::string>& notes) {
   std::vector<TrialScore> out;
   // context → task → seed → trial
-  std::map<Context, std::map<std::string, std::map<int64_t, const TrialScore*>>> single;
+  std::map<Context, std::map<std::string, std::map<Replicate, const TrialScore*>>> single;
   for (const TrialScore& score : scores) {
     if (score.singleTask.empty())
       out.push_back(score);
     else
-      single[score.context][score.singleTask][score.seed] = &score;
+      single[score.context][score.singleTask][replicateOf(score)] = &score;
   }
   std::set<std::string> allTasks;
   for (const TrialScore& score : scores)
     for (const auto& entry : score.finalValues) allTasks.insert(taskOf(entry.first));
   for (const auto& [context, byTask] : single) {
     const std::string where = context.empty() ? "" : " where " + contextText(context);
-    std::set<int64_t> seeds;
+    std::set<Replicate> seeds;
     for (const auto& [seed, trial] : byTask.begin()->second) seeds.insert(seed);
     for (const auto& [task, bySeed] : byTask) {
-      std::set<int64_t> common;
-      for (int64_t seed : seeds)
+      std::set<Replicate> common;
+      for (const Replicate& seed : seeds)
         if (bySeed.count(seed) != 0) common.insert(seed);
       seeds = common;
     }
@@ -371,15 +382,21 @@ std::vector<TrialScore> withSingleTaskBaseline(const std::vector<TrialScore>& sc
         "baseline stl{}: the single-task trials of {} combined, each task's metrics from its own "
         "trial of the same seed (seeds {}){}",
         where, fmt::join(tasks, ", "),
-        seeds.empty() ? "none in common" : fmt::format("{}", fmt::join(seeds, " ")),
+        seeds.empty() ? "none in common" : [&] {
+          std::string list;
+          for (const Replicate& seed : seeds)
+            list += (list.empty() ? "" : " ") + replicateText(seed);
+          return list;
+        }(),
         missing.empty() ? ""
                         : fmt::format("; no single-task trial of {}: Δm% not computed",
                                       fmt::join(missing, ", "))));
-    for (int64_t seed : seeds) {
+    for (const Replicate& seed : seeds) {
       TrialScore combined;
       combined.label = "stl";
       combined.context = context;
-      combined.seed = seed;
+      combined.seed = seed.first;
+      combined.fold = seed.second;
       combined.msPerStep = 0.0;
       std::vector<std::string> paths;
       for (const auto& [task, bySeed] : byTask) {
@@ -432,6 +449,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
   const std::vector<TrialScore> scores =
       singleTaskBaseline ? withSingleTaskBaseline(trained, result.notes) : trained;
   result.selection = options.selection;
+  result.split = options.split;
   result.deltaMByTask = options.deltaMByTask;
   const Selection::Kind kind = options.selection.kind;
   std::set<std::string> available;
@@ -507,7 +525,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
       } else if (baselineGroup != groups.end()) {
         const TrialScore* sameSeed = nullptr;
         for (const TrialScore* other : baselineGroup->second)
-          if (other->seed == score.seed) sameSeed = other;
+          if (replicateOf(*other) == replicateOf(score)) sameSeed = other;
         const std::vector<const TrialScore*> members = baselineGroup->second;
         reference = [&, sameSeed, members](std::size_t e) {
           if (sameSeed != nullptr) return validationAt(*sameSeed, e);
@@ -544,7 +562,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
     for (const TrialScore* score : members) {
       row.paths.push_back(score->path);
       row.seeds.push_back(score->seed);
-      row.chosen.push_back({score->path, score->seed, chosen.at(score).epochs});
+      row.chosen.push_back({score->path, score->seed, score->fold, chosen.at(score).epochs});
       ms.push_back(score->msPerStep);
       seconds.push_back(score->secondsPerTrial);
     }
@@ -559,14 +577,14 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
     }
     // Two files of one configuration and seed (a `fulcrum run` file next to
     // the sweep's, say) would count one seed twice: say so.
-    std::map<int64_t, std::vector<std::string>> bySeed;
-    for (const TrialScore* score : members) bySeed[score->seed].push_back(score->path);
-    for (const auto& [seed, paths] : bySeed) {
+    std::map<Replicate, std::vector<std::string>> bySeed;
+    for (const TrialScore* score : members) bySeed[replicateOf(*score)].push_back(score->path);
+    for (const auto& [replicate, paths] : bySeed) {
       if (paths.size() > 1)
         result.notes.push_back(fmt::format("'{}'{}{} has seed {} in {} files, each counted: {}",
                                            key.second, key.first.empty() ? "" : " where ",
-                                           contextText(key.first), seed, paths.size(),
-                                           fmt::join(paths, ", ")));
+                                           contextText(key.first), replicateText(replicate),
+                                           paths.size(), fmt::join(paths, ", ")));
     }
     row.msPerStep = meanStd(ms);
     row.secondsPerTrial = meanStd(seconds);
@@ -594,18 +612,20 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
                      const ComparisonRow* baselineRow) {
     // Pair seed s with the baseline's seed s where the baseline has every
     // seed of the row (same data order and initialisation per seed).
-    std::map<int64_t, const TrialScore*> baselineSeeds;
+    std::map<Replicate, const TrialScore*> baselineSeeds;
     if (baselineRow != nullptr) {
-      for (const TrialScore* score : membersOf(*baselineRow)) baselineSeeds[score->seed] = score;
+      for (const TrialScore* score : membersOf(*baselineRow))
+        baselineSeeds[replicateOf(*score)] = score;
     }
     const std::vector<const TrialScore*> members = membersOf(row);
     bool paired = baselineRow != nullptr && !members.empty();
-    for (const TrialScore* score : members) paired = paired && baselineSeeds.count(score->seed) > 0;
+    for (const TrialScore* score : members)
+      paired = paired && baselineSeeds.count(replicateOf(*score)) > 0;
     std::vector<double> perSeed;
     for (const TrialScore* score : members) {
-      perSeed.push_back(
-          delta(valuesOf(*score), paired ? valuesOf(*baselineSeeds.at(score->seed)) : base));
-      row.deltaBySeed[score->seed] = perSeed.back();
+      perSeed.push_back(delta(valuesOf(*score),
+                              paired ? valuesOf(*baselineSeeds.at(replicateOf(*score))) : base));
+      row.deltaBySeed[replicateOf(*score)] = perSeed.back();
     }
     row.deltaM = meanStd(perSeed);
     row.pairing = row.deltaM.n == 0 ? "" : (paired ? "seed" : "mean");
@@ -671,8 +691,9 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
       for (const ComparisonRow* row : entry.second)
         if (row->baseline) baselineRow = row;
       if (baselineRow == nullptr) continue;
-      std::map<int64_t, const TrialScore*> baselineSeeds;
-      for (const TrialScore* score : membersOf(*baselineRow)) baselineSeeds[score->seed] = score;
+      std::map<Replicate, const TrialScore*> baselineSeeds;
+      for (const TrialScore* score : membersOf(*baselineRow))
+        baselineSeeds[replicateOf(*score)] = score;
       std::vector<std::pair<ComparisonRow*, std::string>> tests;
       std::vector<double> p;
       for (ComparisonRow* row : entry.second) {
@@ -682,7 +703,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
           if (row->pairing == "seed") {
             for (const TrialScore* score : membersOf(*row)) {
               own.push_back(valuesOf(*score)[c]);
-              base.push_back(valuesOf(*baselineSeeds.at(score->seed))[c]);
+              base.push_back(valuesOf(*baselineSeeds.at(replicateOf(*score)))[c]);
             }
           }
           Significance& test = row->significance[result.columns[c]];
@@ -760,7 +781,7 @@ Comparison compareTrialSet(const TrialSet& set, const std::string& source,
     }
     try {
       const TrialReader reader(entry.path);
-      scores.push_back(scoreTrial(reader, entry));
+      scores.push_back(scoreTrial(reader, entry, options.split));
     } catch (const FileError& e) {
       excluded.push_back({entry.path, "unreadable: " + withoutPath(e.what(), entry.path)});
     }
@@ -871,7 +892,7 @@ std::vector<std::string> chosenEpochLines(const Comparison& c) {
     if (!row.context.empty()) line += " (" + contextText(row.context) + ")";
     line += ":";
     for (const ChosenEpochs& trial : row.chosen)
-      line += fmt::format(" seed {} → {};", trial.seed, trial.epochs);
+      line += fmt::format(" seed {} → {};", replicateText({trial.seed, trial.fold}), trial.epochs);
     line.pop_back();
     lines.push_back(line);
   }
@@ -891,8 +912,15 @@ std::vector<std::string> preamble(const Comparison& c) {
                   "± sample std over seeds "
                   "(n seeds)",
                   fmt::join(ignoredConfigKeys(), ", ")));
-  lines.push_back(
-      fmt::format("metrics on the test split: final = at the last epoch; {}", selectionText(c)));
+  lines.push_back(fmt::format("metrics on the {} split: final = at the last epoch; {}",
+                              c.split == "val" ? "validation" : c.split, selectionText(c)));
+  bool folds = false;
+  for (const ComparisonRow& row : c.rows)
+    for (const ChosenEpochs& trial : row.chosen) folds = folds || trial.fold >= 0;
+  if (folds)
+    lines.push_back(
+        "cross-validation: every fold is a replicate like a seed (n counts seeds × folds; "
+        "pairing by seed and fold); a trial's validation split is its held-out fold");
   lines.push_back(fmt::format("{}; computed per seed on the {} values, then mean ± std over seeds",
                               c.deltaMByTask ? kDeltaMByTaskDefinition : kDeltaMDefinition,
                               c.selection.name()));
@@ -1165,8 +1193,9 @@ std::string renderJson(const Comparison& c) {
                                                                 : "tie"));
     std::string epochs;
     for (const ChosenEpochs& trial : row.chosen)
-      epochs += fmt::format("{}{{\"file\": {}, \"seed\": {}, \"epochs\": {}}}",
+      epochs += fmt::format("{}{{\"file\": {}, \"seed\": {}, {}\"epochs\": {}}}",
                             epochs.empty() ? "" : ", ", jsonString(trial.path), trial.seed,
+                            trial.fold >= 0 ? fmt::format("\"fold\": {}, ", trial.fold) : "",
                             jsonString(trial.epochs));
     out += fmt::format(
         "{}\n    {{\"strategy\": {}, \"context\": {{{}}}, \"n\": {}, \"seeds\": [{}], \"files\": "

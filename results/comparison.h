@@ -60,6 +60,8 @@ struct TrialScore {
   std::map<std::string, bool> higherIsBetter;
   /// The task a single-task trial (strategy stl) trained; "" for others.
   std::string singleTask;
+  /// Its cross-validation fold (-1: none); (seed, fold) names a replicate.
+  int64_t fold = -1;
   double msPerStep = 0.0;        ///< mean of steps/time/total_ms; NaN if no step
   double secondsPerTrial = 0.0;  ///< sum of epochs/seconds (training, without evaluation)
 };
@@ -68,7 +70,10 @@ struct TrialScore {
 /// every epochs/test/<task>/<metric> curve, the best epoch chosen on
 /// epochs/val/<task>/<metric> (the same metric, in the direction the file
 /// records). Throws FileError if the file has no epochs/epoch curve.
-TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry);
+/// `split` ("test", or "val": under cross-validation the held-out fold)
+/// names the split whose values are scored.
+TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry,
+                      const std::string& split = "test");
 
 /// A trial's values under a selection and the epochs it chose.
 struct SelectedValues {
@@ -97,6 +102,9 @@ struct CompareOptions {
   /// Columns ("task/metric") or metric names ("accuracy") to show and use;
   /// empty = every metric except "loss" (loss too for a task with no other).
   std::vector<std::string> metrics;
+  /// The split scored: "test", or "val" (with cross-validation, the
+  /// held-out folds: the textbook way to choose fixed task weights).
+  std::string split = "test";
   Selection selection;
   /// How Δm% averages: false: flat over the K metrics shown; true: over
   /// tasks of the mean over each task's metrics (LibMTL's).
@@ -107,6 +115,7 @@ struct CompareOptions {
 struct ChosenEpochs {
   std::string path;
   int64_t seed = 0;
+  int64_t fold = -1;   ///< cross-validation fold, -1: none
   std::string epochs;  ///< "12" (one epoch), "91-100" (last:k), "per metric" (best)
 };
 
@@ -135,8 +144,10 @@ struct ComparisonRow {
   /// (pairing "seed"), else against the baseline's mean over its seeds
   /// (pairing "mean").
   MeanStd deltaM;
-  std::map<int64_t, double> deltaBySeed;  ///< the Δm% of each seed's trial
-  std::string pairing;                    ///< "seed", "mean", or "" where no Δm% was computed
+  /// The Δm% of each replicate's trial, by (seed, fold) (fold -1 without
+  /// cross-validation).
+  std::map<std::pair<int64_t, int64_t>, double> deltaBySeed;
+  std::string pairing;  ///< "seed", "mean", or "" where no Δm% was computed
   /// Per column, against the baseline of the same context: a paired t-test
   /// across seeds of the selected values (pairing "seed" and n >= 3, else
   /// n/a), Holm-adjusted over every test of the context (rows × columns).
@@ -169,6 +180,7 @@ struct Comparison {
   std::vector<std::string> contextKeys;  ///< swept keys shown as columns
   std::vector<ComparisonRow> rows;       ///< grouped by context, then by label
   Selection selection;
+  std::string split = "test";              ///< CompareOptions::split
   bool deltaMByTask = false;               ///< CompareOptions::deltaMByTask
   std::string baseline;                    ///< what Δm% is measured against
   std::vector<std::string> notes;          ///< e.g. a context without its baseline

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 #include <system_error>
+#include <tuple>
 
 #include "results/file_screen.h"
 #include "results/trial_file.h"
@@ -85,14 +86,15 @@ void describeConfigurations(TrialSet& set) {
 /// (minus ignoredConfigKeys()) and seeds, all but the newest by end_time.
 void findDuplicates(TrialSet& set) {
   const std::vector<std::string>& ignored = ignoredConfigKeys();
-  std::map<std::pair<std::map<std::string, std::string>, int64_t>, std::vector<const TrialEntry*>>
+  std::map<std::tuple<std::map<std::string, std::string>, int64_t, int64_t>,
+           std::vector<const TrialEntry*>>
       groups;
   for (const TrialEntry& trial : set.trials) {
     if (trial.status != "completed") continue;
     std::map<std::string, std::string> config = trial.config;
     for (const std::string& key : ignored) config.erase(key);
     if (config.empty()) config["\x01strategy"] = trial.strategy;  // a file without config_yaml
-    groups[{config, trial.seed}].push_back(&trial);
+    groups[{config, trial.seed, trial.fold}].push_back(&trial);
   }
   for (const auto& entry : groups) {
     const std::vector<const TrialEntry*>& members = entry.second;
@@ -135,6 +137,8 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
       if (!yaml.empty()) {
         try {
           trial.config = flattenConfig(yaml);
+          const auto fold = trial.config.find("cross_validation.fold");
+          if (fold != trial.config.end()) trial.fold = std::stoll(fold->second);
         } catch (const std::exception& e) {
           throw FileError(fmt::format("{}: attribute config_yaml: {}", path, e.what()));
         }
@@ -154,7 +158,8 @@ TrialSet readFiles(const std::vector<std::string>& paths) {
 }  // namespace
 
 const std::vector<std::string>& ignoredConfigKeys() {
-  static const std::vector<std::string> keys = {"seed", "output", "train.threads"};
+  static const std::vector<std::string> keys = {"seed", "output", "train.threads",
+                                                "cross_validation.fold"};
   return keys;
 }
 

@@ -12,7 +12,8 @@
 namespace fulcrum::results {
 
 /// Configuration keys that never make two trials different configurations:
-/// `seed` (trials differing only there are repeats), `output` and
+/// `seed` and `cross_validation.fold` (trials differing only there are
+/// replicates: repeats, or the folds of one cross-validation), `output` and
 /// `train.threads` (where and how fast, not what, a trial ran).
 const std::vector<std::string>& ignoredConfigKeys();
 
@@ -29,6 +30,9 @@ struct TrialEntry {
   std::string error;     ///< the file's error attribute
   std::string strategy;  ///< the `strategy` attribute
   int64_t seed = 0;
+  /// cross_validation.fold of its configuration; -1 without cross-validation.
+  /// Like the seed it names a replicate: folds are averaged, not grouped apart.
+  int64_t fold = -1;
   std::string endTime;  ///< the `end_time` attribute (UTC, ISO 8601); "" while running
   std::map<std::string, std::string> config;  ///< flattened `config_yaml`; empty if absent
   /// The strategy name followed by its swept options, "gradnorm alpha=0.12".

@@ -144,6 +144,9 @@ int cliMain(int argc, char** argv) {
       "values Δm% and rank use: best (default; per metric, at its best validation epoch), final, "
       "best:delta_m (the epoch of the best validation Δm%), best:TASK/METRIC (the epoch of that "
       "metric's best validation value) or last:K (the mean of the last K epochs)");
+  compareCommand->add_option("--split", compare.split,
+                             "the split scored: test (default) or val (under cross-validation "
+                             "the held-out folds)");
   compareCommand
       ->add_option("--delta-m", compare.deltaM,
                    "flat (default: the mean over the metrics shown) or tasks (the mean over "

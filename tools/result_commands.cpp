@@ -41,14 +41,14 @@ std::string describeTargets(const std::vector<std::string>& targets) {
 /// (best:delta_m: each run's per-metric best, for want of a baseline of theirs).
 std::map<std::string, double> baselineValues(const std::string& folder,
                                              const results::Selection& selection,
-                                             std::ostream& err) {
+                                             const std::string& split, std::ostream& err) {
   const results::TrialSet set = results::scanFolder(folder);
   std::map<std::string, std::vector<double>> values;
   for (const results::TrialEntry& entry : set.trials) {
     if (entry.status != "completed") continue;
     try {
       const results::TrialReader reader(entry.path);
-      const results::TrialScore score = results::scoreTrial(reader, entry);
+      const results::TrialScore score = results::scoreTrial(reader, entry, split);
       for (const auto& [column, value] : results::selectOwn(score, selection).values)
         values[column].push_back(value);
     } catch (const results::FileError& e) {
@@ -100,8 +100,13 @@ results::Comparison buildComparison(const CompareCommandOptions& options, result
     throw std::invalid_argument(
         fmt::format("unknown --delta-m '{}' (known: flat, tasks)", options.deltaM));
   compare.deltaMByTask = options.deltaM == "tasks";
+  if (options.split != "test" && options.split != "val")
+    throw std::invalid_argument(
+        fmt::format("unknown --split '{}' (known: test, val)", options.split));
+  compare.split = options.split;
   if (!options.baselineDir.empty()) {
-    compare.baselineValues = baselineValues(options.baselineDir, compare.selection, std::cerr);
+    compare.baselineValues =
+        baselineValues(options.baselineDir, compare.selection, options.split, std::cerr);
     compare.baselineDescription =
         fmt::format("runs in {} (per task and metric, the mean over its completed trials)",
                     options.baselineDir);

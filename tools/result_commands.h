@@ -24,6 +24,7 @@ struct CompareCommandOptions {
   std::vector<std::string> metrics;  ///< --metric: columns or metric names (repeatable)
   /// --select: final, best, best:delta_m, best:TASK/METRIC or last:K (values for Δm% and rank)
   std::string select = "best";
+  std::string split = "test";    ///< --split test|val: the split scored
   std::string deltaM = "flat";   ///< --delta-m flat|tasks: how Δm% averages the metrics
   std::string format = "table";  ///< --format table|markdown|csv|json
 };

@@ -481,3 +481,36 @@ TEST_CASE("train.save_model: the final and the best model, loaded back for evalu
   }
   fs::remove_all(folder);
 }
+
+TEST_CASE("cross_validation: fold f of k holds out the f-th k-th of the training rows",
+          "[schedule][cross_validation]") {
+  // 120 training rows in 3 folds of 40: each fold's validation split is
+  // disjoint from its training split, and the folds' validation rows
+  // together are every training row once.
+  const MultiTaskData whole = loadData(tinyToy({}));
+  std::vector<int> seen(static_cast<std::size_t>(whole.train.size()), 0);
+  for (int64_t fold = 0; fold < 3; ++fold) {
+    const ExperimentSpec spec =
+        tinyToy({"cross_validation={folds: 3, fold: " + std::to_string(fold) + "}"});
+    CHECK(spec.crossValidation.folds == 3);
+    const MultiTaskData data = loadData(spec);
+    REQUIRE(data.val.size() == 40);
+    REQUIRE(data.train.size() == 80);
+    CHECK(torch::equal(data.test.inputs, whole.test.inputs));  // the test split stays
+    // Each held-out row is some training row of the whole split, not one of the fold's.
+    for (int64_t r = 0; r < data.val.size(); ++r) {
+      const torch::Tensor row = data.val.inputs[r];
+      const torch::Tensor match = (whole.train.inputs == row).all(1).nonzero();
+      REQUIRE(match.size(0) == 1);
+      ++seen[static_cast<std::size_t>(match.item<int64_t>())];
+      CHECK((data.train.inputs == row).all(1).any().item<bool>() == false);
+      CHECK(torch::equal(data.val.targets[1][r], whole.train.targets[1][match.item<int64_t>()]));
+    }
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int count) { return count == 1; }));
+  CHECK_THROWS_WITH(tinyToy({"cross_validation={folds: 3, fold: 3}"}),
+                    Contains("cross_validation.fold"));
+  CHECK_THROWS_WITH(tinyToy({"cross_validation={folds: 3}"}), Contains("cross_validation.fold"));
+  CHECK_THROWS_WITH(loadData(tinyToy({"cross_validation={folds: 500, fold: 0}"})),
+                    Contains("500 folds of a training split of 120 rows"));
+}

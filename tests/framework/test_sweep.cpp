@@ -183,3 +183,20 @@ TEST_CASE("run ignores the sweep block: parseExperiment reads the base", "[frame
   CHECK(spec.seed == 0);
   CHECK_FALSE(spec.root["sweep"].IsDefined());
 }
+
+TEST_CASE("sweep: cross_validation: k runs every fold as a trial", "[sweep][cross_validation]") {
+  const std::vector<TrialSpec> trials =
+      plan("sweep: {cross_validation: 3, train.optimizer.lr: [0.001, 0.01]}\n");
+  REQUIRE(trials.size() == 6);
+  std::set<std::pair<int64_t, double>> points;
+  for (const TrialSpec& trial : trials) {
+    CHECK(trial.spec.crossValidation.folds == 3);
+    points.insert({trial.spec.crossValidation.fold, trial.spec.train.optimizer.lr});
+  }
+  CHECK(points.size() == 6);
+  const std::vector<TrialSpec> seeded = plan("sweep: {cross_validation: {folds: 2, seed: 7}}\n");
+  REQUIRE(seeded.size() == 2);
+  CHECK(seeded[1].spec.crossValidation.fold == 1);
+  CHECK(seeded[1].spec.crossValidation.seed == 7);
+  REQUIRE_THROWS_WITH(plan("sweep: {cross_validation: 1}\n"), Contains("sweep.cross_validation"));
+}

@@ -510,7 +510,7 @@ CompareOptions selecting(const std::string& selection) {
 
 }  // namespace
 
-TEST_CASE("--select: final, best per metric, best:METRIC, best:delta_m, last:k",
+TEST_CASE("compare --select: final, best per metric, best:METRIC, best:delta_m, last:k",
           "[results][compare][select]") {
   // Two tasks over four epochs; validation peaks at epoch 1 for a, epoch 2
   // for b.
@@ -607,8 +607,9 @@ TEST_CASE("Δm% averaged per task first (LibMTL) or flat", "[results][aggregate]
   CHECK_THAT(renderComparison(c, ComparisonFormat::kTable), Contains("(1/T) Σ_t (1/K_t)"));
 }
 
-TEST_CASE("--baseline stl: each task's metrics from its own single-task trial of the same seed",
-          "[results][compare][stl]") {
+TEST_CASE(
+    "compare --baseline stl: each task's metrics from its own single-task trial of the same seed",
+    "[results][compare][stl]") {
   // Single-task trials: a's accuracy 0.8, 0.6, 0.7 (seeds 0-2) and b's mse
   // 2, 4, 3; each also logs the other task's metrics from an untrained head
   // (9.0: left out). fixed: a 0.88, 0.66, 0.77 (+10 % → −10) and b 2.4, 4.8,
@@ -661,4 +662,28 @@ TEST_CASE("--baseline stl: each task's metrics from its own single-task trial of
     CHECK_THAT(partial.notes.at(0), Contains("no single-task trial of b: Δm% not computed"));
     CHECK(partial.rows.at(0).deltaM.n == 0);
   }
+}
+
+TEST_CASE("cross-validation folds are replicates: paired by seed and fold, averaged",
+          "[results][compare][cross_validation]") {
+  // One seed, three folds: fixed 0.8, 0.6, 0.7; dwa 10 % above each fold's:
+  // paired by (seed, fold), Δm −10 on every fold, n = 3.
+  auto fold = [](const std::string& label, int64_t f, double accuracy) {
+    TrialScore s = score(label, 0, {{"a/accuracy", accuracy}});
+    s.fold = f;
+    s.path += "f" + std::to_string(f);
+    return s;
+  };
+  const Comparison c = compare({fold("fixed", 0, 0.8), fold("fixed", 1, 0.6), fold("fixed", 2, 0.7),
+                                fold("dwa", 0, 0.88), fold("dwa", 1, 0.66), fold("dwa", 2, 0.77)},
+                               CompareOptions{});
+  REQUIRE(c.rows.size() == 2);
+  const ComparisonRow& dwa = c.rows[0];
+  CHECK(dwa.paths.size() == 3);
+  CHECK(dwa.pairing == "seed");
+  CHECK(dwa.deltaM.mean == Approx(-10.0));
+  CHECK(dwa.deltaM.n == 3);
+  CHECK(c.notes.empty());  // three folds of seed 0 are no duplicate seed
+  CHECK_THAT(renderComparison(c, ComparisonFormat::kTable),
+             Contains("cross-validation: every fold is a replicate"));
 }
