@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "framework/search.h"
+
 namespace fulcrum {
 
 namespace {
@@ -350,6 +352,17 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
     for (const auto& key : block.keys()) {
       if (key == "cross_validation") {
         grid.push_back(crossValidationAxis(block, file));
+        continue;
+      }
+      if (key == "search") {  // one zipped axis: the sampled points
+        const SearchSpec search = readSearchSpec(block.child("search"));
+        Axis axis{{}, samplePoints(search), file, true};
+        const ConfigNode space = block.child("search").child("space");
+        for (const SearchDimension& dimension : search.space) {
+          checkKeyPath(space, dimension.key, dimension.key);
+          axis.keys.push_back(dimension.key);
+        }
+        grid.push_back(axis);
         continue;
       }
       checkKeyPath(block, key, key);
