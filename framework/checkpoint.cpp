@@ -375,12 +375,15 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
   SavedModel about;
   const std::string bytes =
       readVerifiedArchive(path, "model file", "train the trial again with train.save_model");
+  auto unreadable = [&path](const c10::Error& e) {
+    return CheckpointError(
+        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+  };
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(bytes.data(), bytes.size());
   } catch (const c10::Error& e) {
-    throw CheckpointError(
-        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+    throw unreadable(e);
   }
   c10::IValue value;
   if (!archive.try_read("fulcrum_model", value) || !value.isInt() ||
@@ -389,6 +392,7 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
         fmt::format("'{}' is not a fulcrum model file (train.save_model, version {})", path,
                     kModelFileVersion));
   }
+  std::map<std::string, int64_t> stored;  // name → index of its tensor
   try {
     archive.read("config", value);
     about.config = value.toStringRef();
@@ -400,19 +404,12 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
     about.criterion = value.toStringRef();
     archive.read("value", value);
     about.value = value.toDouble();
-  } catch (const c10::Error& e) {
-    throw CheckpointError(
-        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
-  }
-  std::map<std::string, int64_t> stored;  // name → index of its tensor
-  try {
     archive.read("names", value);
     std::stringstream names(value.toStringRef());
     std::string name;
     while (std::getline(names, name)) stored.emplace(name, static_cast<int64_t>(stored.size()));
   } catch (const c10::Error& e) {
-    throw CheckpointError(
-        fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+    throw unreadable(e);
   }
   const std::string misfit = fmt::format(
       "model file '{}' does not fit the model of this experiment (another architecture, widths "
@@ -429,8 +426,7 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
       try {
         archive.read(fmt::format("t{}", found->second), tensor);
       } catch (const c10::Error& e) {
-        throw CheckpointError(
-            fmt::format("cannot read model file '{}': {}", path, e.what_without_backtrace()));
+        throw unreadable(e);
       }
       if (tensor.sizes() != item.value().sizes() || tensor.dtype() != item.value().dtype()) {
         auto describe = [](const torch::Tensor& t) {

@@ -867,6 +867,7 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
   log_.epoch(record);
   schedule_->endEpoch(epoch, record.values[1]);
   stopReason_ = earlyStopping_->endEpoch(epoch, record.values[1]);
+  if (epoch + 1 == spec_.train.epochs) stopReason_.clear();  // it ends here anyway
   if (!stopReason_.empty()) stoppedAfter_ = epoch + 1;
   const SaveModelSpec& save = spec_.train.saveModel;
   if (save.best && !hooks_.modelPath.empty()) {

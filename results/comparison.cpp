@@ -318,6 +318,20 @@ TrialScore scoreTrial(const TrialReader& reader, const TrialEntry& entry,
 
 namespace {
 
+/// `score`'s validation values at epoch index `e`, per column (NaN where it
+/// has none).
+std::vector<double> validationAt(const TrialScore& score, const std::vector<std::string>& columns,
+                                 std::size_t e) {
+  std::vector<double> values;
+  for (const std::string& column : columns) {
+    const auto curve = score.validationCurves.find(column);
+    values.push_back(curve != score.validationCurves.end() && e < curve->second.size()
+                         ? curve->second[e]
+                         : kNaN);
+  }
+  return values;
+}
+
 /// best:delta_m for one trial: the epoch whose validation Δm% against
 /// `reference(e)` (the reference's validation values at epoch index e, per
 /// column) is the lowest; ties go to the earliest.
@@ -326,16 +340,8 @@ SelectedValues selectByDeltaM(
     const std::function<std::vector<double>(std::size_t)>& reference,
     const std::function<double(const std::vector<double>&, const std::vector<double>&)>& delta) {
   std::vector<double> deltas;
-  for (std::size_t e = 0; e < score.epochs.size(); ++e) {
-    std::vector<double> values;
-    for (const std::string& column : columns) {
-      const auto curve = score.validationCurves.find(column);
-      values.push_back(curve != score.validationCurves.end() && e < curve->second.size()
-                           ? curve->second[e]
-                           : kNaN);
-    }
-    deltas.push_back(delta(values, reference(e)));
-  }
+  for (std::size_t e = 0; e < score.epochs.size(); ++e)
+    deltas.push_back(delta(validationAt(score, columns, e), reference(e)));
   const std::ptrdiff_t index = bestIndex(deltas, /*higherIsBetter=*/false);
   SelectedValues chosen;
   chosen.values = valuesAtIndex(score, index);
@@ -500,16 +506,6 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
   if (kind == Selection::Kind::kBestDeltaM) {
     std::set<Context> noBaseline;
     for (const TrialScore& score : scores) {
-      auto validationAt = [&](const TrialScore& other, std::size_t e) {
-        std::vector<double> values;
-        for (const std::string& column : result.columns) {
-          const auto curve = other.validationCurves.find(column);
-          values.push_back(curve != other.validationCurves.end() && e < curve->second.size()
-                               ? curve->second[e]
-                               : kNaN);
-        }
-        return values;
-      };
       std::function<std::vector<double>(std::size_t)> reference;
       const auto baselineGroup = groups.find({score.context, options.baseline});
       if (!options.baselineValues.empty()) {
@@ -520,7 +516,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
       } else if (score.label == options.baseline) {
         // Against itself at the same epoch every epoch would be 0: its own last epoch.
         const std::vector<double> last =
-            validationAt(score, score.epochs.empty() ? 0 : score.epochs.size() - 1);
+            validationAt(score, result.columns, score.epochs.empty() ? 0 : score.epochs.size() - 1);
         reference = [last](std::size_t) { return last; };
       } else if (baselineGroup != groups.end()) {
         const TrialScore* sameSeed = nullptr;
@@ -528,9 +524,10 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
           if (replicateOf(*other) == replicateOf(score)) sameSeed = other;
         const std::vector<const TrialScore*> members = baselineGroup->second;
         reference = [&, sameSeed, members](std::size_t e) {
-          if (sameSeed != nullptr) return validationAt(*sameSeed, e);
+          if (sameSeed != nullptr) return validationAt(*sameSeed, result.columns, e);
           std::vector<std::vector<double>> each;
-          for (const TrialScore* other : members) each.push_back(validationAt(*other, e));
+          for (const TrialScore* other : members)
+            each.push_back(validationAt(*other, result.columns, e));
           std::vector<double> means;
           for (std::size_t c = 0; c < result.columns.size(); ++c) {
             std::vector<double> column;
@@ -853,8 +850,8 @@ std::string selectionText(const Comparison& c) {
   switch (s.kind) {
     case Selection::Kind::kLast:
       return fmt::format(
-          "last = the mean of the last {} epochs' test values (Nash-MTL's and FAMO's protocol; "
-          "a trial with fewer epochs: all of them); Δm% uses last",
+          "last = the mean of the last {} epochs' values (Nash-MTL's and FAMO's protocol; a "
+          "trial with fewer epochs: all of them); Δm% uses last",
           s.last);
     case Selection::Kind::kBestDeltaM:
       return "best = at one epoch per trial, the one with the lowest validation Δm% over the "
@@ -868,13 +865,13 @@ std::string selectionText(const Comparison& c) {
           "earliest); Δm% uses best",
           s.metric);
     case Selection::Kind::kFinal:
-      return "best = at the epoch with the best validation value of the same metric (ties: the "
-             "earliest); Δm% uses final";
     case Selection::Kind::kBest:
       break;
   }
-  return "best = at the epoch with the best validation value of the same metric (ties: the "
-         "earliest); Δm% uses best";
+  return fmt::format(
+      "best = at the epoch with the best validation value of the same metric (ties: the "
+      "earliest); Δm% uses {}",
+      s.kind == Selection::Kind::kFinal ? "final" : "best");
 }
 
 /// True where the selection chose one epoch (or a range) per trial, listed after the table.

@@ -418,6 +418,15 @@ TEST_CASE("trainer: early stopping ends a completed trial and says why", "[sched
   CHECK_THAT(log.reason,
              Contains("val loss has not improved for 1 epoch(s)") && Contains("after epoch 1"));
   CHECK(log.status == "completed");
+  // A stop due after the last epoch anyway is no early stop.
+  const ExperimentSpec two =
+      tinyToy({"train.epochs=2", "train.early_stopping={metric: loss, mode: max, patience: 1}"});
+  StopLog full;
+  REQUIRE(train(two, data, *makeModel(two, data.inputShape), strategy, full, {}).status ==
+          "completed");
+  CHECK(full.epochs.size() == 2);
+  CHECK(full.stoppedAfter == 0);
+  CHECK(full.reason.empty());
 }
 
 TEST_CASE("train.save_model: the final and the best model, loaded back for evaluation",
