@@ -520,4 +520,19 @@ void ConfigNode::finish(const std::vector<std::string>& alsoValid) const {
   }
 }
 
+bool KindKeys::uses(const std::string& key) const {
+  for (const auto& [name, kinds] : table_)
+    if (name == key) return std::find(kinds.begin(), kinds.end(), kind_) != kinds.end();
+  throw std::logic_error("KindKeys: no kinds listed for '" + key + "'");
+}
+
+void KindKeys::refuseOthers(const ConfigNode& node) const {
+  for (const auto& [key, kinds] : table_) {
+    if (!node.has(key) || uses(key)) continue;
+    std::string names;
+    for (const auto& k : kinds) names += (names.empty() ? "'kind: " : " or 'kind: ") + k + "'";
+    node.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind_));
+  }
+}
+
 }  // namespace fulcrum

@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fulcrum {
@@ -135,6 +136,24 @@ class ConfigNode {
     std::vector<OptionRecord> records;
   };
   std::shared_ptr<Recording> recording_;
+};
+
+/// The keys of a `kind:` mapping (optimizers, schedules) that only some
+/// kinds read: key → the kinds that read it.
+class KindKeys {
+ public:
+  KindKeys(std::string kind, std::vector<std::pair<std::string, std::vector<std::string>>> table)
+      : kind_(std::move(kind)), table_(std::move(table)) {}
+  /// True if the kind reads `key`; std::logic_error for a key not in the table.
+  bool uses(const std::string& key) const;
+  /// Refuses (ConfigError at the key) a key of the table present in `node`
+  /// that the kind does not read, naming the kinds that do: finish() would
+  /// call a real key "unknown".
+  void refuseOthers(const ConfigNode& node) const;
+
+ private:
+  std::string kind_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> table_;
 };
 
 /// A scalar in plain decimal digits as an integer; false for anything else

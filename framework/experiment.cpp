@@ -288,30 +288,18 @@ OptimizerSpec readOptimizerSpec(const ConfigNode& optimizer) {
   OptimizerSpec o;
   o.kind = optimizer.getString("kind", o.kind, kOptimizers);
   const std::string& kind = o.kind;
-  // The keys of each kind; one of another kind is refused by name (finish()
-  // would call a real key "unknown").
-  const std::vector<std::pair<std::string, std::vector<std::string>>> ownKeys = {
-      {"momentum", {"sgd", "rmsprop"}},
-      {"nesterov", {"sgd"}},
-      {"betas", {"adam", "adamw"}},
-      {"amsgrad", {"adam", "adamw"}},
-      {"eps", {"adam", "adamw", "rmsprop", "adagrad"}},
-      {"alpha", {"rmsprop"}},
-      {"centered", {"rmsprop"}},
-      {"lr_decay", {"adagrad"}},
-      {"initial_accumulator_value", {"adagrad"}}};
-  // Whether this kind reads `key`: the table is the one place that says.
-  auto uses = [&](const std::string& key) {
-    for (const auto& [name, kinds] : ownKeys)
-      if (name == key) return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
-    throw std::logic_error("readOptimizerSpec: no kinds listed for '" + key + "'");
-  };
-  for (const auto& [key, kinds] : ownKeys) {
-    if (!optimizer.has(key) || uses(key)) continue;
-    std::string names;
-    for (const auto& k : kinds) names += (names.empty() ? "'kind: " : " or 'kind: ") + k + "'";
-    optimizer.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind));
-  }
+  // The keys of each kind: the table is the one place that says.
+  const KindKeys own(kind, {{"momentum", {"sgd", "rmsprop"}},
+                            {"nesterov", {"sgd"}},
+                            {"betas", {"adam", "adamw"}},
+                            {"amsgrad", {"adam", "adamw"}},
+                            {"eps", {"adam", "adamw", "rmsprop", "adagrad"}},
+                            {"alpha", {"rmsprop"}},
+                            {"centered", {"rmsprop"}},
+                            {"lr_decay", {"adagrad"}},
+                            {"initial_accumulator_value", {"adagrad"}}});
+  own.refuseOthers(optimizer);
+  auto uses = [&own](const std::string& key) { return own.uses(key); };
   o.lr = optimizer.getDouble("lr", o.lr, 1e-12, 1e3);
   // adamw too: fulcrum's 0, not LibTorch's (and PyTorch's) 0.01.
   o.weightDecay = optimizer.getDouble("weight_decay", 0.0, 0.0, 1e3);

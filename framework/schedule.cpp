@@ -85,31 +85,20 @@ ScheduleSpec readScheduleSpec(const ConfigNode& node, const std::vector<TaskSpec
   s.kind = node.getString("kind", s.kind,
                           {"constant", "step", "multistep", "exponential", "cosine", "plateau"});
   const std::string& kind = s.kind;
-  // The keys of each kind; one of another kind is refused by name.
-  const std::vector<std::pair<std::string, std::vector<std::string>>> ownKeys = {
-      {"step_size", {"step"}},
-      {"gamma", {"step", "multistep", "exponential"}},
-      {"milestones", {"multistep"}},
-      {"t_max", {"cosine"}},
-      {"min_lr", {"cosine", "plateau"}},
-      {"metric", {"plateau"}},
-      {"mode", {"plateau"}},
-      {"factor", {"plateau"}},
-      {"patience", {"plateau"}},
-      {"threshold", {"plateau"}},
-      {"threshold_mode", {"plateau"}},
-      {"cooldown", {"plateau"}}};
-  auto uses = [&](const std::string& key) {
-    for (const auto& [name, kinds] : ownKeys)
-      if (name == key) return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
-    throw std::logic_error("readScheduleSpec: no kinds listed for '" + key + "'");
-  };
-  for (const auto& [key, kinds] : ownKeys) {
-    if (!node.has(key) || uses(key)) continue;
-    std::string names;
-    for (const auto& k : kinds) names += (names.empty() ? "'kind: " : " or 'kind: ") + k + "'";
-    node.fail(key, fmt::format("is used only with {} (kind is '{}')", names, kind));
-  }
+  const KindKeys own(kind, {{"step_size", {"step"}},
+                            {"gamma", {"step", "multistep", "exponential"}},
+                            {"milestones", {"multistep"}},
+                            {"t_max", {"cosine"}},
+                            {"min_lr", {"cosine", "plateau"}},
+                            {"metric", {"plateau"}},
+                            {"mode", {"plateau"}},
+                            {"factor", {"plateau"}},
+                            {"patience", {"plateau"}},
+                            {"threshold", {"plateau"}},
+                            {"threshold_mode", {"plateau"}},
+                            {"cooldown", {"plateau"}}});
+  own.refuseOthers(node);
+  auto uses = [&own](const std::string& key) { return own.uses(key); };
   const std::string interval = node.getString("interval", "epoch", {"epoch", "step"});
   s.perStep = interval == "step";
   if (s.perStep && kind == "plateau")
