@@ -1148,6 +1148,7 @@ std::string renderJson(const Comparison& c) {
   out += fmt::format("  \"source\": {},\n", jsonString(c.source));
   out += fmt::format("  \"trial_files\": {},\n", c.trialsRead);
   out += fmt::format("  \"selection\": {},\n", jsonString(c.selection.name()));
+  out += fmt::format("  \"split\": {},\n", jsonString(c.split));
   out += fmt::format("  \"delta_m_average\": {},\n", jsonString(c.deltaMByTask ? "tasks" : "flat"));
   out += fmt::format("  \"definitions\": [{}],\n", [&] {
     std::string list;

@@ -86,6 +86,11 @@ check "the combination is stated" grep -q "the single-task trials of task0, task
 "$fulcrum" compare "$stl" --format json 2>/dev/null |
   "$python" -c 'import json, sys; rows = {r["strategy"]: r for r in json.load(sys.stdin)["rows"]}; t0 = rows["stl task=task0"]; assert t0["best"]["task1/mse"] is None and t0["best"]["task0/mse"] is not None, t0'
 check "a single-task row leaves the untrained heads' metrics out" test "$?" -eq 0
+"$fulcrum" report "$stl" --baseline stl --plot-script "$plot" > "$dir/stl-report.txt" 2>&1
+code=$?
+check "report --baseline stl exits 0 (got $code)" test "$code" -eq 0
+check "report --baseline stl draws its figures without a traceback" \
+  bash -c "test -s '$stl/figures/delta-m-percent.png' && ! grep -q Traceback '$stl/figures/plot.log'"
 
 # 2. export
 "$fulcrum" export "$out" --format csv --what epochs --out "$dir/epochs.csv" 2> "$dir/export.txt"

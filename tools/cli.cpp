@@ -187,6 +187,7 @@ int cliMain(int argc, char** argv) {
   reportCommand->add_option("--metric", report.compare.metrics, "as for compare (repeatable)")
       ->allow_extra_args(false);
   reportCommand->add_option("--select", report.compare.select, "as for compare");
+  reportCommand->add_option("--split", report.compare.split, "as for compare");
   reportCommand->add_option("--delta-m", report.compare.deltaM, "as for compare")
       ->check(CLI::IsMember({"flat", "tasks"}));
   reportCommand->add_option("--plot-script", report.plotScript,

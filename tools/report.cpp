@@ -80,6 +80,8 @@ int runPlots(const ReportCommandOptions& options, const std::string& folder,
       options.compare.select,
       "--delta-m",
       options.compare.deltaM,
+      "--split",
+      options.compare.split,
       "--baseline",
       options.compare.baseline};
   for (const std::string& metric : options.compare.metrics) {
