@@ -73,4 +73,16 @@ printf '\x55' | dd of="$dir/damaged.pt" bs=1 seek=300 conv=notrunc 2>/dev/null
 refused "a damaged model file" "damaged: CRC-32" "$dir/e.yaml" --model "$dir/damaged.pt"
 refused "a result file given as the model" "checksum trailer" "$dir/e.yaml" --model "$result"
 refused "an unknown split" "unknown --split 'dev'" "$dir/e.yaml" --model "$dir/damaged.pt" --split dev
+
+# A sweep's trial removes a killed writer's staging files of its models too.
+"$fulcrum" sweep "$dir/e.yaml" --set output="$dir/swept" --set train.epochs=1 --dry-run > "$dir/plan.txt" 2>&1
+id="$(grep -oE '^ +0  [0-9a-f]{12}' "$dir/plan.txt" | awk '{print $2}')"
+check "the dry run names the trial's id" test -n "$id"
+mkdir -p "$dir/swept"
+stem="$dir/swept/e-fixed-seed0-$id"
+touch "$stem.best.pt.part-4242" "$stem.final.pt.part-4242"
+"$fulcrum" sweep "$dir/e.yaml" --set output="$dir/swept" --set train.epochs=1 > "$dir/sweep.txt" 2>&1
+check "the one-trial sweep exits 0 (got $?)" test "$?" -eq 0
+check "the models' staging leftovers are gone" test -z "$(ls "$dir/swept" | grep -F '.pt.part-')"
+check "the trial saved its models" test -f "$stem.best.pt" -a -f "$stem.final.pt"
 finish

@@ -76,6 +76,11 @@ std::string blasLibrary() {
 
 std::string checkpointPathOf(const std::string& resultPath) { return resultPath + ".ckpt"; }
 
+std::string modelPathOf(const std::string& resultPath) {
+  const fs::path path(resultPath);
+  return (path.parent_path() / path.stem()).string();
+}
+
 TrialIdentity identityOf(const ExperimentSpec& spec) { return {trialId(spec.root), spec.seed}; }
 
 TrialFileState readTrialState(const std::string& path, const TrialIdentity* expected) {
@@ -368,7 +373,7 @@ int runCommand(const RunOptions& options) {
   Hdf5RunLog log(path.string(), options.overwrite || options.resume);
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
-  hooks.modelPath = (path.parent_path() / path.stem()).string();
+  hooks.modelPath = modelPathOf(path.string());
   hooks.resume = resume;
   hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step

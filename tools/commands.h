@@ -35,6 +35,10 @@ struct RunOptions {
 /// Where the checkpoint of the trial writing `resultPath` goes.
 std::string checkpointPathOf(const std::string& resultPath);
 
+/// The stem of the trial's saved models (train.save_model): the result path
+/// without ".h5"; the files are "<stem>.final.pt" and "<stem>.best.pt".
+std::string modelPathOf(const std::string& resultPath);
+
 /// What a trial's result file says.
 struct TrialFileState {
   /// missing, completed, failed, interrupted (failed with an error starting

@@ -381,20 +381,25 @@ int runTrialCommand(const RunTrialOptions& options) {
                              options.index, trial.id, trial.resultPath);
     return kExitRunningElsewhere;
   }
-  // Staging files of a writer that was killed (result file or checkpoint);
-  // under the lock nobody else is writing this trial.
+  // Staging files of a writer that was killed (result file, checkpoint or
+  // saved model); under the lock nobody else is writing this trial.
   {
     const fs::path result(trial.resultPath);
-    const std::string prefix =
-        fs::path(results::stagingPrefix(result.string())).filename().string();
-    const std::string checkpointPrefix =
-        fs::path(checkpointStagingPrefix(checkpointPathOf(result.string()))).filename().string();
+    std::vector<std::string> prefixes = {
+        results::stagingPrefix(result.string()),
+        checkpointStagingPrefix(checkpointPathOf(result.string()))};
+    for (const char* which : {".final.pt", ".best.pt"})
+      prefixes.push_back(checkpointStagingPrefix(modelPathOf(result.string()) + which));
+    for (std::string& prefix : prefixes) prefix = fs::path(prefix).filename().string();
     std::error_code listError;
     const fs::path folder = result.parent_path().empty() ? fs::path(".") : result.parent_path();
     for (const auto& entry : fs::directory_iterator(folder, listError)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind(prefix, 0) == 0 || name.rfind(checkpointPrefix, 0) == 0) {
-        fs::remove(entry.path(), listError);
+      for (const std::string& prefix : prefixes) {
+        if (name.rfind(prefix, 0) == 0) {
+          fs::remove(entry.path(), listError);
+          break;
+        }
       }
     }
   }
