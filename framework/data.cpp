@@ -21,6 +21,14 @@
 #include "framework/regular_file.h"
 
 namespace fulcrum {
+
+Split Split::rows(const torch::Tensor& index) const {
+  Split out;
+  out.inputs = inputs.index_select(0, index);
+  for (const auto& target : targets) out.targets.push_back(target.index_select(0, index));
+  return out;
+}
+
 namespace {
 
 namespace fs = std::filesystem;

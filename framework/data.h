@@ -21,6 +21,9 @@ struct Split {
   torch::Tensor inputs;
   std::vector<torch::Tensor> targets;
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
+  /// The rows `index` (an int64 tensor of row numbers) of the inputs and of
+  /// every target, in that order.
+  Split rows(const torch::Tensor& index) const;
 };
 
 /// The class index that marks a missing classification label.

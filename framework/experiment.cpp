@@ -767,24 +767,15 @@ void applyFold(const ExperimentSpec& spec, MultiTaskData& data) {
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 generator(cv.seed * 0x9E3779B97F4A7C15ULL + 7);
   std::shuffle(order.begin(), order.end(), generator);
-  const int64_t first = cv.fold * n / cv.folds, last = (cv.fold + 1) * n / cv.folds;
-  std::vector<int64_t> held(order.begin() + first, order.begin() + last);
-  std::vector<bool> isHeld(static_cast<std::size_t>(n), false);
-  for (int64_t row : held) isHeld[static_cast<std::size_t>(row)] = true;
-  std::sort(held.begin(), held.end());
-  std::vector<int64_t> kept;
-  for (int64_t row = 0; row < n; ++row)
-    if (!isHeld[static_cast<std::size_t>(row)]) kept.push_back(row);
-  auto rows = [](const Split& split, const std::vector<int64_t>& index) {
-    const torch::Tensor at = torch::tensor(index, torch::kInt64);
-    Split out;
-    out.inputs = split.inputs.index_select(0, at);
-    for (const auto& targets : split.targets) out.targets.push_back(targets.index_select(0, at));
-    return out;
-  };
+  const auto first = order.begin() + cv.fold * n / cv.folds;
+  const auto last = order.begin() + (cv.fold + 1) * n / cv.folds;
+  std::vector<int64_t> held(first, last), kept(order.begin(), first);
+  kept.insert(kept.end(), last, order.end());
+  std::sort(held.begin(), held.end());  // both in the split's own order
+  std::sort(kept.begin(), kept.end());
   const Split train = data.train;
-  data.val = rows(train, held);
-  data.train = rows(train, kept);
+  data.val = train.rows(torch::tensor(held, torch::kInt64));
+  data.train = train.rows(torch::tensor(kept, torch::kInt64));
 }
 
 }  // namespace

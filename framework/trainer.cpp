@@ -700,13 +700,12 @@ Batch Trainer::batchAt(const torch::Tensor& permutation, int64_t b) const {
   const int64_t first = b * batchSize;
   const torch::Tensor index =
       permutation.narrow(0, first, std::min(batchSize, data_.train.size() - first));
+  Split rows = data_.train.rows(index);
   Batch batch;
-  batch.inputs = data_.train.inputs.index_select(0, index);
-  for (std::size_t t = 0; t < tasks_.size(); ++t) {
-    batch.targets.push_back(data_.train.targets[t].index_select(0, index));
-    batch.labelled.push_back(
-        labelledRows(tasks_[t].kind, batch.targets.back(), data_.missingLabels));
-  }
+  batch.inputs = std::move(rows.inputs);
+  batch.targets = std::move(rows.targets);
+  for (std::size_t t = 0; t < tasks_.size(); ++t)
+    batch.labelled.push_back(labelledRows(tasks_[t].kind, batch.targets[t], data_.missingLabels));
   return batch;
 }
 
