@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -415,7 +416,7 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
       "model file '{}' does not fit the model of this experiment (another architecture, widths "
       "or tasks?)",
       path);
-  std::size_t used = 0;
+  std::set<std::string> used;
   torch::NoGradGuard noGrad;
   for (const auto& list : {model.named_parameters(), model.named_buffers()}) {
     for (const auto& item : list) {
@@ -436,17 +437,13 @@ SavedModel loadModel(const std::string& path, torch::nn::Module& model) {
                                           describe(tensor), describe(item.value())));
       }
       item.value().copy_(tensor);
-      ++used;
+      used.insert(item.key());
     }
   }
-  if (used != stored.size()) {
+  if (used.size() != stored.size()) {
     std::vector<std::string> extra;
-    for (const auto& [name, index] : stored) {
-      bool known = false;
-      for (const auto& list : {model.named_parameters(), model.named_buffers()})
-        known = known || list.contains(name);
-      if (!known) extra.push_back(name);
-    }
+    for (const auto& [name, index] : stored)
+      if (used.count(name) == 0) extra.push_back(name);
     throw CheckpointError(
         fmt::format("{}: this model has no '{}'", misfit, fmt::join(extra, "', '")));
   }

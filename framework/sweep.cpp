@@ -355,9 +355,10 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
         continue;
       }
       if (key == "search") {  // one zipped axis: the sampled points
-        const SearchSpec search = readSearchSpec(block.child("search"));
+        const ConfigNode node = block.child("search");
+        const SearchSpec search = readSearchSpec(node);
         Axis axis{{}, samplePoints(search), file, true};
-        const ConfigNode space = block.child("search").child("space");
+        const ConfigNode space = node.child("space");
         for (const SearchDimension& dimension : search.space) {
           checkKeyPath(space, dimension.key, dimension.key);
           axis.keys.push_back(dimension.key);

@@ -101,26 +101,19 @@ namespace {
 /// The continued fraction of the incomplete beta function (modified Lentz).
 double betaFraction(double a, double b, double x) {
   const double tiny = 1e-300;
-  double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
-  if (std::fabs(d) < tiny) d = tiny;
-  d = 1.0 / d;
+  auto guarded = [tiny](double v) { return std::fabs(v) < tiny ? tiny : v; };
+  double c = 1.0, d = 1.0 / guarded(1.0 - (a + b) * x / (a + 1.0));
   double h = d;
+  // One Lentz update by the coefficient `aa`; returns the factor it multiplies h by.
+  auto update = [&](double aa) {
+    d = 1.0 / guarded(1.0 + aa * d);
+    c = guarded(1.0 + aa / c);
+    return d * c;
+  };
   for (int m = 1; m <= 300; ++m) {
     const double m2 = 2.0 * m;
-    double aa = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
-    d = 1.0 + aa * d;
-    c = 1.0 + aa / c;
-    if (std::fabs(d) < tiny) d = tiny;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1.0 / d;
-    h *= d * c;
-    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-    d = 1.0 + aa * d;
-    c = 1.0 + aa / c;
-    if (std::fabs(d) < tiny) d = tiny;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1.0 / d;
-    const double step = d * c;
+    h *= update(m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)));
+    const double step = update(-(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)));
     h *= step;
     if (std::fabs(step - 1.0) < 1e-15) break;
   }

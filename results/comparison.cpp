@@ -332,6 +332,18 @@ std::vector<double> validationAt(const TrialScore& score, const std::vector<std:
   return values;
 }
 
+/// Per column c, the mean over `rows` (each one value per column) of row[c],
+/// NaN entries left out.
+std::vector<double> columnMeans(const std::vector<std::vector<double>>& rows, std::size_t columns) {
+  std::vector<double> means;
+  for (std::size_t c = 0; c < columns; ++c) {
+    std::vector<double> column;
+    for (const auto& row : rows) column.push_back(row[c]);
+    means.push_back(meanStd(column).mean);
+  }
+  return means;
+}
+
 /// best:delta_m for one trial: the epoch whose validation Δm% against
 /// `reference(e)` (the reference's validation values at epoch index e, per
 /// column) is the lowest; ties go to the earliest.
@@ -409,21 +421,17 @@ std::vector<TrialScore> withSingleTaskBaseline(const std::vector<TrialScore>& sc
         const TrialScore& trial = *bySeed.at(seed);
         paths.push_back(trial.path);
         if (combined.epochs.empty()) combined.epochs = trial.epochs;
-        const std::string prefix = task + "/";
-        for (const auto& [column, value] : trial.finalValues) {
-          if (column.rfind(prefix, 0) != 0 || column.find('/', prefix.size()) != std::string::npos)
-            continue;
-          combined.finalValues[column] = value;
-          combined.bestValues[column] = valueAt(trial.bestValues, column);
-          if (trial.bestEpochs.count(column))
-            combined.bestEpochs[column] = trial.bestEpochs.at(column);
-          if (trial.higherIsBetter.count(column))
-            combined.higherIsBetter[column] = trial.higherIsBetter.at(column);
-          if (trial.testCurves.count(column))
-            combined.testCurves[column] = trial.testCurves.at(column);
-          if (trial.validationCurves.count(column))
-            combined.validationCurves[column] = trial.validationCurves.at(column);
-        }
+        // Task `task`'s columns of each per-column map.
+        auto copyTask = [&task = task](const auto& from, auto& to) {
+          for (const auto& [column, value] : from)
+            if (taskOf(column) == task) to[column] = value;
+        };
+        copyTask(trial.finalValues, combined.finalValues);
+        copyTask(trial.bestValues, combined.bestValues);
+        copyTask(trial.bestEpochs, combined.bestEpochs);
+        copyTask(trial.higherIsBetter, combined.higherIsBetter);
+        copyTask(trial.testCurves, combined.testCurves);
+        copyTask(trial.validationCurves, combined.validationCurves);
         combined.msPerStep += trial.msPerStep / static_cast<double>(byTask.size());
         combined.secondsPerTrial += trial.secondsPerTrial;
       }
@@ -443,14 +451,14 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
   std::vector<TrialScore> trained = given;
   for (TrialScore& score : trained) {
     if (score.singleTask.empty()) continue;
-    for (auto* values : {&score.finalValues, &score.bestValues}) {
-      for (auto it = values->begin(); it != values->end();)
-        it = taskOf(it->first) == score.singleTask ? std::next(it) : values->erase(it);
-    }
-    for (auto* curves : {&score.testCurves, &score.validationCurves}) {
-      for (auto it = curves->begin(); it != curves->end();)
-        it = taskOf(it->first) == score.singleTask ? std::next(it) : curves->erase(it);
-    }
+    auto keepOwnTask = [&score](auto& byColumn) {
+      for (auto it = byColumn.begin(); it != byColumn.end();)
+        it = taskOf(it->first) == score.singleTask ? std::next(it) : byColumn.erase(it);
+    };
+    keepOwnTask(score.finalValues);
+    keepOwnTask(score.bestValues);
+    keepOwnTask(score.testCurves);
+    keepOwnTask(score.validationCurves);
   }
   const std::vector<TrialScore> scores =
       singleTaskBaseline ? withSingleTaskBaseline(trained, result.notes) : trained;
@@ -528,13 +536,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
           std::vector<std::vector<double>> each;
           for (const TrialScore* other : members)
             each.push_back(validationAt(*other, result.columns, e));
-          std::vector<double> means;
-          for (std::size_t c = 0; c < result.columns.size(); ++c) {
-            std::vector<double> column;
-            for (const auto& values : each) column.push_back(values[c]);
-            means.push_back(meanStd(column).mean);
-          }
-          return means;
+          return columnMeans(each, result.columns.size());
         };
       } else {
         noBaseline.insert(score.context);
@@ -588,32 +590,34 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
     result.rows.push_back(std::move(row));
   }
 
-  auto valuesOf = [&](const TrialScore& score) {
-    std::vector<double> values;
+  // What Δm% uses of each trial, per column of result.columns.
+  std::map<const TrialScore*, std::vector<double>> used;
+  for (const auto& [score, selected] : chosen) {
     for (const std::string& column : result.columns)
-      values.push_back(valueAt(chosen.at(&score).values, column));
-    return values;
+      used[score].push_back(valueAt(selected.values, column));
+  }
+  auto valuesOf = [&used](const TrialScore& score) -> const std::vector<double>& {
+    return used.at(&score);
   };
   auto membersOf = [&](const ComparisonRow& row) { return groups.at({row.context, row.label}); };
   auto baselineMeans = [&](const ComparisonRow& row) {
-    std::vector<double> means;
-    const std::vector<const TrialScore*> members = membersOf(row);
-    for (std::size_t c = 0; c < result.columns.size(); ++c) {
-      std::vector<double> column;
-      for (const TrialScore* score : members) column.push_back(valuesOf(*score)[c]);
-      means.push_back(meanStd(column).mean);
-    }
-    return means;
+    std::vector<std::vector<double>> each;
+    for (const TrialScore* score : membersOf(row)) each.push_back(valuesOf(*score));
+    return columnMeans(each, result.columns.size());
+  };
+  // A row's trials by replicate (seed, fold).
+  auto byReplicate = [&](const ComparisonRow& row) {
+    std::map<Replicate, const TrialScore*> trials;
+    for (const TrialScore* score : membersOf(row)) trials[replicateOf(*score)] = score;
+    return trials;
   };
   auto deltaOf = [&](ComparisonRow& row, const std::vector<double>& base,
                      const ComparisonRow* baselineRow) {
     // Pair seed s with the baseline's seed s where the baseline has every
     // seed of the row (same data order and initialisation per seed).
-    std::map<Replicate, const TrialScore*> baselineSeeds;
-    if (baselineRow != nullptr) {
-      for (const TrialScore* score : membersOf(*baselineRow))
-        baselineSeeds[replicateOf(*score)] = score;
-    }
+    const std::map<Replicate, const TrialScore*> baselineSeeds =
+        baselineRow != nullptr ? byReplicate(*baselineRow)
+                               : std::map<Replicate, const TrialScore*>{};
     const std::vector<const TrialScore*> members = membersOf(row);
     bool paired = baselineRow != nullptr && !members.empty();
     for (const TrialScore* score : members)
@@ -688,9 +692,7 @@ Comparison compare(const std::vector<TrialScore>& given, const CompareOptions& o
       for (const ComparisonRow* row : entry.second)
         if (row->baseline) baselineRow = row;
       if (baselineRow == nullptr) continue;
-      std::map<Replicate, const TrialScore*> baselineSeeds;
-      for (const TrialScore* score : membersOf(*baselineRow))
-        baselineSeeds[replicateOf(*score)] = score;
+      const std::map<Replicate, const TrialScore*> baselineSeeds = byReplicate(*baselineRow);
       std::vector<std::pair<ComparisonRow*, std::string>> tests;
       std::vector<double> p;
       for (ComparisonRow* row : entry.second) {
