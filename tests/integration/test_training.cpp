@@ -1,7 +1,7 @@
 // The four strategies on the real trainer and data.
-#include <catch2/catch.hpp>
-
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
 
 #include "framework/experiment.h"
 #include "framework/trainer.h"
@@ -24,7 +24,8 @@ strategy: {name: gradnorm, alpha: 0.12}
 
 }  // namespace
 
-TEST_CASE("GradNorm on the toy raises the weight of the small-sigma task", "[integration][gradnorm]") {
+TEST_CASE("GradNorm on the toy raises the weight of the small-sigma task",
+          "[integration][gradnorm]") {
   const MemoryLog log = trainExperiment(kToy, {});
   REQUIRE(log.status == "completed");
   const std::vector<double>& last = log.steps.back().weights;
@@ -67,8 +68,10 @@ TEST_CASE("every registered strategy learns both tasks of a small Multi-Fashion"
   }
 }
 
-TEST_CASE("DWA keeps weights at 1 for two epochs, then follows the loss ratios", "[integration][dwa]") {
-  const MemoryLog log = trainExperiment(kToy, {"strategy={name: dwa}", "train.epochs=3", "data.train_size=600"});
+TEST_CASE("DWA keeps weights at 1 for two epochs, then follows the loss ratios",
+          "[integration][dwa]") {
+  const MemoryLog log =
+      trainExperiment(kToy, {"strategy={name: dwa}", "train.epochs=3", "data.train_size=600"});
   REQUIRE(log.status == "completed");
   for (const auto& step : log.steps) {
     if (step.epoch < 2) REQUIRE(step.weights == std::vector<double>{1.0, 1.0});
