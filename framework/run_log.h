@@ -88,8 +88,8 @@ class RunLog {
     (void)epochs;
     (void)reason;
   }
-  /// Called once at the end. `status` is "completed" or "failed"; `error`
-  /// says why a trial failed.
+  /// Called once at the end. `status` is "completed", "failed" or "paused"
+  /// (TrainHooks::pauseAfterEpoch); `error` says why a trial failed or paused.
   virtual void end(const std::string& status, const std::string& error) = 0;
 };
 

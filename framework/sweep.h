@@ -12,8 +12,10 @@
 //     - [model.head.kind, train.threads]  # or names of `sweep:` axes of equal length
 //   seeds: [0, 1, 2]                      # every point repeated per seed (sets `seed`)
 //
-// Inside `sweep:`, `cross_validation: k` (or `{folds: k, seed: s}`) is an
-// axis over the k folds: `cross_validation: {folds: k, fold: f}` per trial.
+// Inside `sweep:`, `search:` samples points (framework/search.h), `halving:`
+// says how the trials run (framework/halving.h), and `cross_validation: k`
+// (or `{folds: k, seed: s}`) is an axis over the k folds:
+// `cross_validation: {folds: k, fold: f}` per trial.
 //
 // Axes are expanded in file order, the first axis outermost, seeds innermost;
 // `--sweep` axes replace the file's axis of the same key or are appended.

@@ -506,6 +506,7 @@ class Trainer {
   double savedBest_ = std::nan("");  ///< train.save_model best: the value saved (NaN: none)
   std::string stopReason_;           ///< why early stopping ended the trial; "" while it trains
   int64_t stoppedAfter_ = 0;         ///< epochs trained when early stopping ended the trial
+  bool paused_ = false;              ///< TrainHooks::pauseAfterEpoch reached
 
   TrainingPosition position_;  ///< where the trial starts (a checkpoint's)
   std::mt19937_64 shuffle_;
@@ -644,11 +645,21 @@ TrialResult Trainer::run(TrialDescription description) {
   schedule_->restore(position_.plateau);
   earlyStopping_->restore(position_.stopping);
   savedBest_ = position_.savedBest;
+  paused_ = hooks_.pauseAfterEpoch > 0 && hooks_.pauseAfterEpoch <= position_.epochs;
   try {
     failOnWarning("while setting up the trial (data, model, strategy), before step 0");
-    for (int64_t epoch = position_.epochs; epoch < spec_.train.epochs && stopReason_.empty();
-         ++epoch)
+    for (int64_t epoch = position_.epochs;
+         epoch < spec_.train.epochs && stopReason_.empty() && !paused_; ++epoch)
       runEpoch(epoch);
+    if (paused_) {
+      // The checkpoint stays: a resume continues from it.
+      result_.status = "paused";
+      result_.error =
+          fmt::format("paused after epoch {} of {}",
+                      std::max(position_.epochs, hooks_.pauseAfterEpoch), spec_.train.epochs);
+      log_.end(result_.status, result_.error);
+      return result_;
+    }
     if (spec_.train.saveModel.final && !hooks_.modelPath.empty()) {
       const int64_t epochs = stopReason_.empty() ? spec_.train.epochs : stoppedAfter_;
       saveModel(hooks_.modelPath + ".final.pt",
@@ -895,7 +906,12 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
   // After the epoch is in the log (log.epoch flushed it), never before:
   // a checkpoint must not be ahead of the file it continues.
   const bool last = epoch + 1 == spec_.train.epochs || !stopReason_.empty();
-  if (!checkpointPath_.empty() && !last && (epoch + 1) % spec_.train.checkpointEvery == 0) {
+  paused_ = !last && epoch + 1 == hooks_.pauseAfterEpoch;
+  if (paused_ && hooks_.checkpointPath.empty())
+    throw std::logic_error("TrainHooks::pauseAfterEpoch needs a checkpointPath");
+  const std::string& checkpointPath = paused_ ? hooks_.checkpointPath : checkpointPath_;
+  if (!checkpointPath.empty() && !last &&
+      (paused_ || (epoch + 1) % spec_.train.checkpointEvery == 0)) {
     const TrainingPosition now{epoch + 1,
                                step_,
                                result_.skippedSteps,
@@ -905,7 +921,7 @@ void Trainer::endEpoch(int64_t epoch, double seconds) {
                                schedule_->state(),
                                earlyStopping_->state(),
                                savedBest_};
-    saveCheckpoint(checkpointPath_, config_, now, model_, *optimizer_, strategy_.state());
+    saveCheckpoint(checkpointPath, config_, now, model_, *optimizer_, strategy_.state());
     failOnWarning(fmt::format("while saving the checkpoint after epoch {}", epoch + 1));
   }
 }

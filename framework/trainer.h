@@ -22,7 +22,7 @@ namespace fulcrum {
 
 /// How a trial ended.
 struct TrialResult {
-  std::string status;        ///< "completed" or "failed"
+  std::string status;        ///< "completed", "failed" or "paused"
   std::string error;         ///< why it failed, naming the task and step
   int64_t steps = 0;         ///< optimisation steps taken
   int64_t skippedSteps = 0;  ///< batches skipped for non-finite values (train.on_nan: skip_step)
@@ -57,6 +57,12 @@ struct TrainHooks {
   /// is told so (TrialDescription::resumeStep), so that the curves equal an
   /// uninterrupted run's. Without a checkpoint the trial starts at step 0.
   bool resume = false;
+  /// 0: train to the end. E >= 1 (< train.epochs): after epoch E is logged,
+  /// write the checkpoint (whatever train.checkpoint_every says) and end the
+  /// trial with status "paused", error "paused after epoch E of N"; a resume
+  /// continues it bit for bit (successive halving's rungs). A trial resumed
+  /// at or past epoch E ends paused again at once, its curves unchanged.
+  int64_t pauseAfterEpoch = 0;
   /// Polled after setup, after every step and after every evaluation (may be
   /// empty): the LibTorch warnings received since the last call (see
   /// framework/warning_capture.h), "" if none. A warning ends the trial as

@@ -471,8 +471,9 @@ void TrialWriter::flush() {
 void TrialWriter::finish(const std::string& status, const std::string& error, const Attributes& extra) {
   Impl& impl = *impl_;
   impl.requireOpen("finish()");
-  if (status != "completed" && status != "failed")
-    fail(impl.path, fmt::format("final status '{}' is neither 'completed' nor 'failed'", status));
+  if (status != "completed" && status != "failed" && status != "paused")
+    fail(impl.path,
+         fmt::format("final status '{}' is not 'completed', 'failed' or 'paused'", status));
   if (error.find('\0') != std::string::npos) fail(impl.path, "error message contains a NUL byte");
   validateAttributes(extra, impl.path, "final attributes");
 

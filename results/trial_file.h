@@ -78,9 +78,9 @@ class TrialWriter {
   void append(std::size_t index, double value);
   /// Writes every buffered value and flushes the file to disk.
   void flush();
-  /// Flushes, leaves SWMR mode and stores `status` ("completed" or
-  /// "failed"), `error`, `end_time` (UTC, ISO 8601) and `extra` attributes.
-  /// After finish() only the destructor may be called.
+  /// Flushes, leaves SWMR mode and stores `status` ("completed", "failed",
+  /// or "paused": stopped at an epoch to be continued), `error`, `end_time` (UTC, ISO 8601) and
+  /// `extra` attributes. After finish() only the destructor may be called.
   void finish(const std::string& status, const std::string& error,
               const Attributes& extra = {});
   /// Path of the file being written.

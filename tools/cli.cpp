@@ -65,6 +65,8 @@ int cliMain(int argc, char** argv) {
   sweepCommand->add_option("--jobs", sweep.jobs, "trials at once (default: the number of cores)");
   sweepCommand->add_flag("--retry-failed", sweep.retryFailed,
                          "rerun trials whose file says failed");
+  sweepCommand->add_flag("--no-halving", sweep.noHalving,
+                         "train every trial to the end despite sweep.halving (the full grid)");
   std::string launcher = "local";
   fulcrum::SlurmOptions slurm;
   CLI::Option* launcherOption =
@@ -89,6 +91,7 @@ int cliMain(int argc, char** argv) {
       ->add_flag("--gather", slurm.gather,
                  "slurm: an afterany job writes `fulcrum summary` of the files")
       ->needs(launcherOption);
+  sweepCommand->add_flag("--halving-advance", slurm.advance)->needs(launcherOption)->group("");
 
   fulcrum::StatusOptions status;
   CLI::App* statusCommand =
@@ -117,6 +120,9 @@ int cliMain(int argc, char** argv) {
                               "train.threads for this trial (default: the file's)");
   runTrialCommand->add_flag("--log", trial.log,
                             "once locked, write all output to <result file>.log");
+  runTrialCommand->add_option(
+      "--pause-after", trial.pauseAfter,
+      "stop after epoch E, status paused, the checkpoint kept (successive halving)");
 
   std::vector<std::string> files;
   CLI::App* showCommand =

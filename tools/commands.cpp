@@ -375,6 +375,7 @@ int runCommand(const RunOptions& options) {
   hooks.checkpointPath = checkpoint;
   hooks.modelPath = modelPathOf(path.string());
   hooks.resume = resume;
+  hooks.pauseAfterEpoch = options.pauseAfter;
   hooks.pendingWarning = [&warnings] { return warnings.takeSummary(); };
   // Ctrl-C or SIGTERM ends the trial between steps, its file marked failed ("interrupted at step
   // N").
@@ -439,6 +440,11 @@ int runCommand(const RunOptions& options) {
         "fulcrum: warning: {} optimizer step(s) skipped for non-finite values "
         "(train.on_nan: skip_step)\n",
         result.skippedSteps);
+  }
+  if (result.status == "paused") {
+    std::cout << fmt::format("fulcrum run: {}; --resume continues it", result.error) << std::endl;
+    std::cout << path.string() << std::endl;
+    return 0;
   }
   if (result.status != "completed") {
     std::cerr << "fulcrum: trial failed: " << result.error << "\n";

@@ -30,6 +30,9 @@ struct RunOptions {
   /// runCommand takes it, and refuses to touch a trial that another process
   /// holds (exit kExitRunningElsewhere).
   bool lockHeld = false;
+  /// --pause-after E (run-trial): stop after epoch E with status "paused",
+  /// the checkpoint kept (TrainHooks::pauseAfterEpoch); 0: train to the end.
+  int64_t pauseAfter = 0;
 };
 
 /// Where the checkpoint of the trial writing `resultPath` goes.

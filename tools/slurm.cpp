@@ -21,9 +21,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "framework/halving.h"
 #include "framework/sweep.h"
 #include "results/trial_file.h"
 #include "tools/commands.h"
+#include "tools/halving.h"
 #include "tools/trial_lock.h"
 
 extern char** environ;
@@ -36,14 +38,15 @@ namespace {
 
 /// A trial's state as `fulcrum status` reports it.
 struct TrialState {
-  // completed, running, failed, interrupted, stale, damaged, unreadable, foreign, not started
+  // completed, paused, running, failed, interrupted, stale, damaged, unreadable, foreign,
+  // not started
   std::string state;
   std::string detail;
 };
 
-const std::vector<std::string> kStates = {"completed",   "running", "failed",
-                                          "interrupted", "stale",   "damaged",
-                                          "unreadable",  "foreign", "not started"};
+const std::vector<std::string> kStates = {"completed",   "paused",     "running", "failed",
+                                          "interrupted", "stale",      "damaged", "unreadable",
+                                          "foreign",     "not started"};
 
 /// The identity a sweep's file name promises ("<name>-<strategy>-seed<S>-<id>.h5"),
 /// or none for a name of another form (a `run --out` file).
@@ -69,6 +72,8 @@ TrialState trialState(const std::string& resultPath, const std::optional<TrialId
   if (file.status == "completed") return {"completed", ""};
   if (file.status == "failed") return {"failed", file.error};
   if (file.status == "interrupted") return {"interrupted", file.error + " (a rerun redoes it)"};
+  if (file.status == "paused")
+    return {"paused", file.error + " (successive halving: a rerun continues it if it is promoted)"};
   if (file.status == "running") {
     if (!held)
       return {"stale",
@@ -246,16 +251,82 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
         sweep.jobs));
 
   std::vector<TrialSpec> trials;
+  std::optional<HalvingSpec> halvingSpec;
   try {
     trials = planAndValidateSweep(sweep.experiment, sweep.sets, sweep.sweeps);
+    halvingSpec = readSweepHalving(sweep.experiment, trials);
+    if (halvingSpec && sweep.noHalving) halvingSpec.reset();
+    if (halvingSpec && halvingSpec->asynchronous)
+      throw ConfigError(halvingSpec->file, halvingSpec->line, halvingSpec->column,
+                        "sweep.halving.asynchronous",
+                        "asynchronous halving (ASHA) runs on the local launcher only; with "
+                        "--launcher slurm halving is synchronous, one job array per rung "
+                        "(asynchronous: false)");
   } catch (const ConfigError& e) {
     return reportError(e.what());
   }
+  if (slurm.advance && !halvingSpec)
+    return reportError("--halving-advance is for the jobs of a sweep with sweep.halving");
 
   // The resume rules of the local runner, applied at submission time.
   std::vector<std::size_t> pending;
   std::size_t completed = 0, keptFailed = 0, elsewhere = 0, leftAlone = 0;
-  for (const auto& trial : trials) {
+  // A halving sweep: the current rung's trials, the record locked meanwhile.
+  std::unique_ptr<HalvingRun> halving;
+  std::optional<TrialLock> halvingLock;
+  HalvingRun::Step rung;
+  if (halvingSpec) {
+    try {
+      fs::create_directories(fs::path(trials.front().resultPath).parent_path());
+      halving = std::make_unique<HalvingRun>(trials, *halvingSpec, sweep.retryFailed);
+      halvingLock.emplace(halving->recordPath());
+      if (!halvingLock->held())
+        return reportError(
+            halvingLock->error() != 0
+                ? fmt::format("cannot create the lock file '{}.lock': {}", halving->recordPath(),
+                              std::strerror(halvingLock->error()))
+                : fmt::format("another sweep decides this halving now: {}.lock is held",
+                              halving->recordPath()),
+            1);
+      rung = halving->synchronousStep(/*record=*/!sweep.dryRun);
+    } catch (const std::exception& e) {
+      return reportError(e.what());
+    }
+    if (rung.finished) {
+      std::cout << "fulcrum sweep: every rung of the halving is done; nothing to submit\n";
+      halving->printSummary(std::cout, sweep.experiment, !sweep.dryRun);
+      return 0;
+    }
+    for (const SweepJob& job : rung.jobs) {
+      if (trialLockHeld(trials[job.trial].resultPath)) {
+        ++elsewhere;
+        std::cout << fmt::format("  #{} {}: running elsewhere ({}.lock is held)\n", job.trial,
+                                 trials[job.trial].id, trials[job.trial].resultPath);
+      } else {
+        pending.push_back(job.trial);
+      }
+    }
+    std::cout << fmt::format(
+        "fulcrum sweep: successive halving of {}: rung {} (epoch {}), {} trial(s) to reach it, "
+        "{} running elsewhere\n",
+        sweep.experiment, rung.rung, halvingSpec->rungs[rung.rung], pending.size(), elsewhere);
+    if (elsewhere > 0) {
+      std::cout << "fulcrum sweep: the rung cannot be decided while they run elsewhere; submit "
+                   "again when they have ended\n";
+      return 1;
+    }
+    if (slurm.advance && !rung.opened) {
+      // The array of this rung has ended; its unfinished trials crashed or
+      // were killed, and would likely do so again.
+      std::cout << fmt::format(
+          "fulcrum sweep: rung {}: trials {} did not reach epoch {} (see their logs and `fulcrum "
+          "status {}`); not resubmitted: submit again with `fulcrum sweep {} --launcher slurm`\n",
+          rung.rung, indexRanges(pending), halvingSpec->rungs[rung.rung], sweep.experiment,
+          sweep.experiment);
+      return 1;
+    }
+  }
+  for (const auto& trial : halving ? std::vector<TrialSpec>{} : trials) {
     const TrialIdentity identity{trial.id, trial.spec.seed};
     const TrialFileState file = readTrialState(trial.resultPath, &identity);
     if (file.status == "completed") {
@@ -280,10 +351,12 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
       pending.push_back(trial.index);
     }
   }
-  std::cout << fmt::format(
-      "fulcrum sweep: {} trials of {}: {} completed, {} failed (kept), {} running elsewhere, {} "
-      "unreadable or foreign (left alone), {} to submit\n",
-      trials.size(), sweep.experiment, completed, keptFailed, elsewhere, leftAlone, pending.size());
+  if (!halving)
+    std::cout << fmt::format(
+        "fulcrum sweep: {} trials of {}: {} completed, {} failed (kept), {} running elsewhere, {} "
+        "unreadable or foreign (left alone), {} to submit\n",
+        trials.size(), sweep.experiment, completed, keptFailed, elsewhere, leftAlone,
+        pending.size());
   if (pending.empty()) {
     std::cout << "fulcrum sweep: nothing to submit\n";
     return keptFailed + elsewhere + leftAlone == 0 ? 0 : 1;
@@ -324,13 +397,35 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
       "#SBATCH --array={}{}\n", indexRanges(pending),
       slurm.arrayParallelism > 0 ? fmt::format("%{}", slurm.arrayParallelism) : std::string());
   script += fmt::format("#SBATCH --output={}/%A_%a.out\n", folder.string());
+  const int64_t pauseAfter = halving ? rung.jobs.front().pauseAfter : 0;
   script +=
-      fmt::format("exec {} run-trial {} --index \"$SLURM_ARRAY_TASK_ID\" --threads {} --log{}\n",
-                  shellQuote(executable), shellQuote(experiment), slurm.cpusPerTask, trialArgs);
+      fmt::format("exec {} run-trial {} --index \"$SLURM_ARRAY_TASK_ID\" --threads {} --log{}{}\n",
+                  shellQuote(executable), shellQuote(experiment), slurm.cpusPerTask,
+                  pauseAfter > 0 ? fmt::format(" --pause-after {}", pauseAfter) : "", trialArgs);
+  // A halving rung: the job that decides it and submits the next (after the
+  // last, prints the halving's summary).
+  std::string advance;
+  if (halving) {
+    advance = header;
+    advance += "# Once the rung's array has ended: record its promotions, submit the next rung.\n";
+    advance += fmt::format("exec {} sweep {} --launcher slurm --halving-advance --cpus-per-task {}",
+                           shellQuote(executable), shellQuote(experiment), slurm.cpusPerTask);
+    if (!slurm.partition.empty()) advance += " --partition " + slurm.partition;
+    if (!slurm.time.empty()) advance += " --time " + slurm.time;
+    if (slurm.arrayParallelism > 0)
+      advance += fmt::format(" --array-parallelism {}", slurm.arrayParallelism);
+    if (slurm.gather) advance += " --gather";
+    advance += trialArgs + "\n";
+    const std::size_t at = advance.find("#SBATCH --job-name=");
+    advance.replace(at, advance.find('\n', at) - at,
+                    "#SBATCH --job-name=fulcrum-" + trials.front().spec.name + "-halving");
+  }
 
   if (sweep.dryRun) {
     std::cout << "fulcrum sweep: --dry-run: would submit this script with sbatch --parsable\n"
               << script;
+    if (!advance.empty())
+      std::cout << "fulcrum sweep: and, after it (afterany), this one:\n" << advance;
     return 0;
   }
   const std::string sbatch = findOnPath("sbatch");
@@ -359,7 +454,24 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
         slurm.arrayParallelism > 0 ? fmt::format(", at most {} at a time", slurm.arrayParallelism)
                                    : std::string(),
         scriptPath.string(), folder.string(), jobId, folder.parent_path().string());
-    if (slurm.gather) {
+    if (!advance.empty()) {
+      std::string withOutput = advance;
+      withOutput.insert(
+          withOutput.find("# Once"),
+          fmt::format("#SBATCH --output={}/halving-{}.out\n", folder.string(), jobId));
+      const fs::path advancePath = freshPath(folder, "halving-" + stamp);
+      writeScript(advancePath, withOutput);
+      const std::string advanceId =
+          submit(sbatch, advancePath.string(), {"--dependency=afterany:" + jobId});
+      std::cout << fmt::format(
+          "fulcrum sweep: submitted halving job {} (afterany:{}): {}; its output in "
+          "{}/halving-{}.out\n",
+          advanceId, jobId,
+          pauseAfter > 0 ? fmt::format("decides rung {} and submits the next", rung.rung)
+                         : "reports the halving's pick",
+          folder.string(), jobId);
+    }
+    if (slurm.gather && pauseAfter == 0) {
       std::string gather = header;
       gather += fmt::format("#SBATCH --output={}/summary-{}.txt\n", folder.string(), jobId);
       gather += "# The comparison, once every task of array " + jobId + " has ended.\n";

@@ -20,6 +20,10 @@ struct SlurmOptions {
   int arrayParallelism = 0;  ///< --array-parallelism K (`--array=...%K`); 0 = no limit
   int cpusPerTask = 1;       ///< --cpus-per-task C (>= 1), also the trial's train.threads
   bool gather = false;       ///< --gather: an afterany job runs `fulcrum summary` over the files
+  /// --halving-advance (hidden): the submission is the afterany job of a
+  /// halving rung's array; it submits the next rung, never a rung's
+  /// unfinished trials again.
+  bool advance = false;
 };
 
 /// Plans the sweep as `fulcrum sweep` does, writes
@@ -30,7 +34,10 @@ struct SlurmOptions {
 /// submits nothing. Exit code: 0 submitted (or nothing left to submit and
 /// every trial completed); 1 nothing submitted but some trial failed (kept)
 /// or runs elsewhere; 2 bad input, or sbatch missing or failing (its stderr
-/// is printed).
+/// is printed). With `sweep.halving` (synchronous only) it submits the
+/// current rung's array (run-trial --pause-after the rung's epoch) and an
+/// afterany job that runs this command again with --halving-advance: it
+/// records the rung's promotions and submits the next rung, until the last.
 int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slurm);
 
 /// Options of `fulcrum status`.

@@ -16,14 +16,18 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "framework/checkpoint.h"
+#include "framework/halving.h"
 #include "framework/regular_file.h"
 #include "framework/sweep.h"
 #include "results/trial_file.h"
 #include "strategies/registry.h"
 #include "tools/commands.h"
+#include "tools/halving.h"
 #include "tools/interrupt.h"
 #include "tools/trial_lock.h"
 
@@ -172,7 +176,7 @@ std::string selfExecutable() {
 /// Starts `fulcrum run-trial` for one trial; its stdout and stderr go to a pipe
 /// until it has its lock and switches to <result>.log.
 Child launch(const std::string& executable, const SweepCommandOptions& options, std::size_t index,
-             int threads) {
+             int threads, int64_t pauseAfter) {
   std::vector<std::string> args = {executable,
                                    "run-trial",
                                    options.experiment,
@@ -181,6 +185,7 @@ Child launch(const std::string& executable, const SweepCommandOptions& options, 
                                    "--threads",
                                    std::to_string(threads),
                                    "--log"};
+  if (pauseAfter > 0) args.insert(args.end(), {"--pause-after", std::to_string(pauseAfter)});
   for (const auto& set : options.sets) args.insert(args.end(), {"--set", set});
   for (const auto& sweep : options.sweeps) args.insert(args.end(), {"--sweep", sweep});
   std::vector<char*> argv;
@@ -228,8 +233,8 @@ Outcome outcomeOf(const Child& child, int status, const TrialSpec& trial, int st
   if (code == kExitRunningElsewhere) {
     outcome.status = "running elsewhere";
     outcome.reason = "another process holds " + trial.resultPath + ".lock";
-  } else if (code == 0 && file.status == "completed") {
-    outcome.status = "completed";
+  } else if (code == 0 && (file.status == "completed" || file.status == "paused")) {
+    outcome.status = file.status;
   } else if (file.status == "interrupted") {
     outcome.status = "interrupted";
     outcome.reason = file.error;
@@ -270,6 +275,9 @@ class Progress {
  public:
   Progress(std::size_t total, int jobs)
       : total_(total), jobs_(jobs), tty_(::isatty(STDOUT_FILENO) != 0) {}
+
+  /// The jobs known so far (a halving sweep hands them out rung by rung).
+  void setTotal(std::size_t total) { total_ = total; }
 
   /// A permanent line (clears the status line first on a TTY).
   void line(const std::string& text) {
@@ -330,13 +338,15 @@ void printTable(const std::vector<TrialSpec>& trials, const std::vector<Outcome>
     const TrialSpec& trial = trials[i];
     const Outcome& outcome = outcomes[i];
     auto [metrics, fileSeconds] = finalMetrics(trial.resultPath);
-    const std::string status =
-        outcome.ran || outcome.status != "completed" ? outcome.status : "completed (kept)";
+    const bool kept = !outcome.ran && (outcome.status == "completed" || outcome.status == "paused");
+    const std::string status = kept ? outcome.status + " (kept)" : outcome.status;
     const double seconds = outcome.ran ? outcome.seconds : fileSeconds;
+    std::string detail = outcome.status == "completed" ? metrics : "-";
+    if (outcome.status == "paused")
+      detail = trialFileState(trial).error;  // "paused after epoch E of N"
     std::cout << fmt::format("{:>4}  {:<12}  {:<{}}  {:>4}  {:<18}  {:>8}  {}\n", i, trial.id,
                              runName(trial), nameWidth, trial.spec.seed, status,
-                             seconds > 0 ? clock(seconds) : "-",
-                             outcome.status == "completed" ? metrics : "-");
+                             seconds > 0 ? clock(seconds) : "-", detail);
   }
 }
 
@@ -366,6 +376,9 @@ int runTrialCommand(const RunTrialOptions& options) {
                     options.index, options.experiment, trials.size(), trials.size() - 1));
   }
   const TrialSpec& trial = trials[options.index];
+  if (options.pauseAfter < 0)
+    return reportError(
+        fmt::format("--pause-after {} is out of range: must be >= 0", options.pauseAfter));
   std::error_code code;
   fs::create_directories(fs::path(trial.resultPath).parent_path(), code);
   if (code)
@@ -459,13 +472,16 @@ int runTrialCommand(const RunTrialOptions& options) {
   // (--resume replaces the file either way, so --overwrite is not needed).
   run.resume = true;
   run.lockHeld = true;
+  if (options.pauseAfter < trial.spec.train.epochs) run.pauseAfter = options.pauseAfter;
   return runCommand(run);
 }
 
 int sweepCommand(const SweepCommandOptions& options) {
   std::vector<TrialSpec> trials;
+  std::optional<HalvingSpec> halvingSpec;
   try {
     trials = planAndValidate(options.experiment, options.sets, options.sweeps);
+    halvingSpec = readSweepHalving(options.experiment, trials);
   } catch (const ConfigError& e) {
     return reportError(e.what());
   }
@@ -486,6 +502,13 @@ int sweepCommand(const SweepCommandOptions& options) {
     std::cout << fmt::format(
         "{} trials; --jobs {} would run {} at a time with at most {} thread(s) each\n",
         trials.size(), jobs, std::min<std::size_t>(jobs, trials.size()), threads);
+    if (halvingSpec && !options.noHalving) {
+      std::cout << fmt::format(
+          "successive halving ({}): {} configurations, rungs at epochs {}, keeping 1/{} at each\n",
+          halvingSpec->asynchronous ? "asynchronous: ASHA" : "synchronous",
+          configurationGroups(trials).size(), fmt::join(halvingSpec->rungs, ", "),
+          halvingSpec->eta);
+    }
     return 0;
   }
 
@@ -508,6 +531,26 @@ int sweepCommand(const SweepCommandOptions& options) {
   } catch (const std::exception& e) {
     return reportError(e.what());
   }
+  std::unique_ptr<HalvingRun> halving;
+  std::optional<TrialLock> halvingLock;
+  std::string halvingError;  // the record could not be written: the sweep ends
+  if (halvingSpec && !options.noHalving) {
+    try {
+      halving = std::make_unique<HalvingRun>(trials, *halvingSpec, options.retryFailed);
+    } catch (const std::exception& e) {
+      return reportError(e.what());
+    }
+    // One sweep decides the rungs at a time.
+    halvingLock.emplace(halving->recordPath());
+    if (!halvingLock->held())
+      return reportError(
+          halvingLock->error() != 0
+              ? fmt::format("cannot create the lock file '{}.lock': {}", halving->recordPath(),
+                            std::strerror(halvingLock->error()))
+              : fmt::format("another sweep runs this halving: {}.lock is held",
+                            halving->recordPath()),
+          1);
+  }
 
   installStopHandlers();
   // A closed stdout (`fulcrum sweep ... | head -1`) must not kill the runner
@@ -520,8 +563,11 @@ int sweepCommand(const SweepCommandOptions& options) {
                    trials.size(), options.experiment, jobs, threads)
             << std::endl;
   std::vector<Outcome> outcomes(trials.size());
-  std::deque<std::size_t> queue;
-  for (std::size_t i = 0; i < trials.size(); ++i) queue.push_back(i);
+  std::deque<SweepJob> queue;
+  if (!halving)
+    for (std::size_t i = 0; i < trials.size(); ++i) queue.push_back({i, 0});
+  std::size_t handedOut = queue.size();
+  bool ask = halving != nullptr;  // a halving sweep is asked for jobs when something ended
   std::vector<Child> running;
   Progress progress(trials.size(), jobs);
   std::size_t done = 0, failed = 0, ranCount = 0;
@@ -531,26 +577,30 @@ int sweepCommand(const SweepCommandOptions& options) {
   auto finish = [&](std::size_t index, const Outcome& outcome) {
     outcomes[index] = outcome;
     const TrialSpec& trial = trials[index];
-    if (outcome.status == "completed") {
+    if (outcome.status == "completed" || outcome.status == "paused") {
       ++done;
     } else {
       ++failed;
     }
-    if (outcome.ran && outcome.status == "completed") {
+    if (outcome.ran && (outcome.status == "completed" || outcome.status == "paused")) {
       ++ranCount;
       ranSeconds += outcome.seconds;
     }
     std::string what = outcome.status;
     if (!outcome.ran)
       what = "skipped (" + outcome.status + (outcome.status == "completed" ? " already" : "") + ")";
-    progress.line(fmt::format("[{}/{}] #{} {} {} seed {}: {}{}{}", done + failed, trials.size(),
-                              index, trial.id, trial.spec.strategyName, trial.spec.seed, what,
+    progress.line(fmt::format("[{}/{}] #{} {} {} seed {}: {}{}{}", done + failed, handedOut, index,
+                              trial.id, trial.spec.strategyName, trial.spec.seed, what,
                               outcome.ran ? " in " + clock(outcome.seconds) : "",
                               outcome.reason.empty() ? "" : " — " + outcome.reason));
+    if (halving) {
+      halving->ended(index);
+      ask = true;
+    }
   };
 
   bool outputLost = false;
-  while (!queue.empty() || !running.empty()) {
+  while (true) {
     const int signal = stopSignal();
     if (signal != 0 && stopSent == 0) {
       stopSent = signal;
@@ -570,8 +620,23 @@ int sweepCommand(const SweepCommandOptions& options) {
       for (const auto& child : running) ::kill(child.pid, SIGTERM);
       queue.clear();
     }
+    if (halving && ask && queue.empty() && stopSent == 0 &&
+        static_cast<int>(running.size()) < jobs) {
+      ask = false;
+      try {
+        for (const SweepJob& job : halving->next(running.size())) queue.push_back(job);
+      } catch (const std::exception& e) {
+        // The record cannot be written: no further rung is started.
+        progress.line(fmt::format("fulcrum sweep: {}; no further trial is started", e.what()));
+        halvingError = e.what();
+        halving->stop();
+      }
+      handedOut += queue.size();
+      progress.setTotal(handedOut);
+    }
     while (stopSent == 0 && !queue.empty() && static_cast<int>(running.size()) < jobs) {
-      const std::size_t index = queue.front();
+      const SweepJob job = queue.front();
+      const std::size_t index = job.trial;
       queue.pop_front();
       const TrialSpec& trial = trials[index];
       const TrialFileState state = trialFileState(trial);
@@ -607,7 +672,7 @@ int sweepCommand(const SweepCommandOptions& options) {
         // measured fastest here) keeps its own count.
         const int trialThreads = static_cast<int>(
             std::min<int64_t>(std::max<int64_t>(1, trial.spec.train.threads), threads));
-        running.push_back(launch(executable, options, index, trialThreads));
+        running.push_back(launch(executable, options, index, trialThreads, job.pauseAfter));
       } catch (const std::exception& e) {
         Outcome broken;
         broken.status = "failed";
@@ -630,37 +695,54 @@ int sweepCommand(const SweepCommandOptions& options) {
         ++it;
       }
     }
+    const bool asking = halving && ask && stopSent == 0;
+    if (queue.empty() && running.empty() && !asking) break;
     progress.update(done, failed, running, trials, queue.size(),
                     ranCount ? ranSeconds / ranCount : 0.0, false);
-    if (!queue.empty() || !running.empty())
+    if (!asking || !queue.empty() || !running.empty())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   progress.end();
+
+  // Trials this sweep did not run (a halving sweep's configurations that
+  // were not promoted, or were done earlier) are reported as their files are.
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (outcomes[i].ran || outcomes[i].status != "not started") continue;
+    const TrialFileState now = trialFileState(trials[i]);
+    if (now.status == "missing") continue;
+    outcomes[i].status = now.status;
+    outcomes[i].reason = now.error;
+  }
 
   // The files, not this sweep's memory, say what is completed: a file gone
   // or changed since its trial ended (its folder deleted mid-run) is
   // reported as it is now.
   for (std::size_t i = 0; i < trials.size(); ++i) {
-    if (outcomes[i].status != "completed") continue;
+    if (outcomes[i].status != "completed" && outcomes[i].status != "paused") continue;
     const TrialFileState now = trialFileState(trials[i]);
-    if (now.status == "completed") continue;
+    if (now.status == outcomes[i].status) continue;
+    outcomes[i].reason =
+        fmt::format("{} earlier in this sweep, but the file is now {}{}", outcomes[i].status,
+                    now.status, now.error.empty() ? "" : ": " + now.error);
     outcomes[i].status = now.status;
-    outcomes[i].reason = fmt::format("completed earlier in this sweep, but the file is now {}{}",
-                                     now.status, now.error.empty() ? "" : ": " + now.error);
   }
 
   std::cout << "\n";
   printTable(trials, outcomes);
   std::size_t completed = 0;
   std::vector<std::size_t> problems;
+  std::size_t paused = 0;
   for (std::size_t i = 0; i < trials.size(); ++i) {
     if (outcomes[i].status == "completed") {
       ++completed;
+    } else if (outcomes[i].status == "paused" && halving) {
+      ++paused;  // stopped at its rung: the halving's doing, not a problem
     } else {
       problems.push_back(i);
     }
   }
-  std::cout << fmt::format("{} of {} trials completed\n", completed, trials.size());
+  std::cout << fmt::format("{} of {} trials completed{}\n", completed, trials.size(),
+                           halving ? fmt::format(", {} paused at a rung", paused) : "");
   if (!problems.empty()) {
     std::cout << "not completed:\n";
     for (std::size_t i : problems) {
@@ -671,9 +753,24 @@ int sweepCommand(const SweepCommandOptions& options) {
                                trials[i].resultPath);
     }
   }
+  bool halvingFinished = true;
+  try {
+    if (halving) {
+      halving->printSummary(std::cout, options.experiment, /*record=*/halvingError.empty());
+      halvingFinished = halving->finished();
+    } else if (halvingSpec) {  // --no-halving: the full grid, and how the halving's pick ranks in
+                               // it
+      HalvingRun view(trials, *halvingSpec, false);
+      if (fs::exists(view.recordPath())) view.printSummary(std::cout, options.experiment, false);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "fulcrum: " << e.what() << "\n";
+    halvingFinished = false;
+  }
+  if (!halvingError.empty()) std::cerr << "fulcrum: " << halvingError << "\n";
   if (outputLost) return 128 + SIGPIPE;
   if (stopSent != 0) return 128 + stopSent;
-  return problems.empty() ? 0 : 1;
+  return problems.empty() && halvingFinished ? 0 : 1;
 }
 
 }  // namespace fulcrum

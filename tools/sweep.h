@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct SweepCommandOptions {
   bool dryRun = false;              ///< --dry-run: print the trial table and count only
   int jobs = 0;                     ///< --jobs: trials at once; 0 = the number of cores
   bool retryFailed = false;         ///< --retry-failed: rerun trials whose file says failed
+  /// --no-halving: train every trial to the end even if the sweep has
+  /// `halving:` (the full grid; paused trials continue from their rung).
+  bool noHalving = false;
 };
 
 /// Options of `fulcrum run-trial`.
@@ -32,6 +36,9 @@ struct RunTrialOptions {
   std::size_t index = 0;  ///< --index: which trial of the plan, 0-based
   int threads = 0;        ///< --threads: train.threads for the trial; 0 = the file's
   bool log = false;       ///< --log: once locked, write all output to <result>.log
+  /// --pause-after E: stop after epoch E, status "paused" (successive
+  /// halving's rungs); 0, or E >= train.epochs: train to the end.
+  int64_t pauseAfter = 0;
 };
 
 struct TrialSpec;

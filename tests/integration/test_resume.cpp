@@ -50,11 +50,12 @@ struct Run {
 /// Trains `spec`, checkpointing to `checkpoint`; stops before step
 /// `stopBefore` (counted from the run's first step) when it is ≥ 0.
 Run runTrial(const ExperimentSpec& spec, const MultiTaskData& data, const std::string& checkpoint,
-             bool resume, int64_t stopBefore = -1) {
+             bool resume, int64_t stopBefore = -1, int64_t pauseAfter = 0) {
   auto strategy = makeStrategy(spec.strategy, spec.tasks);
   TrainHooks hooks;
   hooks.checkpointPath = checkpoint;
   hooks.resume = resume;
+  hooks.pauseAfterEpoch = pauseAfter;
   int64_t polls = 0;
   if (stopBefore >= 0) hooks.stopRequested = [&polls, stopBefore] { return polls++ == stopBefore; };
   Run run;
@@ -257,6 +258,38 @@ TEST_CASE("resume: checkpoint_every sets the epochs checkpointed; 0 writes none"
     CHECK(resumed.log.description.resumeEpoch == 2);
     CHECK(resumed.log.steps.size() == 8);
   }
+}
+
+TEST_CASE("resume: a trial paused at a halving rung continues bit for bit",
+          "[integration][checkpoint]") {
+  Scratch scratch;
+  const std::string checkpoint = (scratch.path / "t.ckpt").string();
+  // checkpoint_every: 0 writes no checkpoint of its own; the pause writes one.
+  const ExperimentSpec spec = parseExperiment(
+      kToy, "resume.yaml", {"train.checkpoint_every=0", "train.epochs=4", "strategy={name: dwa}"});
+  const MultiTaskData data = loadData(spec);
+  const Run full = runTrial(spec, data, (scratch.path / "full.ckpt").string(), false);
+  REQUIRE(full.result.status == "completed");
+
+  const Run first = runTrial(spec, data, checkpoint, false, -1, 1);
+  CHECK(first.result.status == "paused");
+  CHECK(first.log.status == "paused");
+  CHECK(first.log.error == "paused after epoch 1 of 4");
+  CHECK(first.log.epochs.size() == 1);
+  REQUIRE(fs::exists(checkpoint));
+  // Asked to pause where it already is: it ends paused at once, nothing trained.
+  const Run again = runTrial(spec, data, checkpoint, true, -1, 1);
+  CHECK(again.result.status == "paused");
+  CHECK(again.log.steps.empty());
+  const Run second = runTrial(spec, data, checkpoint, true, -1, 2);
+  CHECK(second.result.status == "paused");
+  CHECK(second.log.description.resumeEpoch == 1);
+  CHECK(second.log.epochs.size() == 1);
+  const Run last = runTrial(spec, data, checkpoint, true);
+  REQUIRE(last.result.status == "completed");
+  CHECK(last.log.description.resumeEpoch == 2);
+  requireContinuation(full.log, last.log);
+  CHECK_FALSE(fs::exists(checkpoint));  // removed once completed
 }
 
 TEST_CASE("resume: an unusable checkpoint is refused before anything is logged",
