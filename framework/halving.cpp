@@ -24,7 +24,9 @@ std::vector<int64_t> halvingRungs(int64_t minEpochs, int64_t eta, int64_t epochs
 std::optional<HalvingSpec> readSweepHalving(const std::string& path,
                                             const std::vector<TrialSpec>& trials) {
   const YAML::Node root = YAML::Load(readExperimentFile(path));
-  if (!root.IsMap() || !root["sweep"].IsMap() || !root["sweep"]["halving"].IsDefined())
+  // (Type() of an undefined node throws: IsDefined() first.)
+  if (!root.IsMap() || !root["sweep"].IsDefined() || !root["sweep"].IsMap() ||
+      !root["sweep"]["halving"].IsDefined())
     return std::nullopt;
   const ConfigNode sweep(root["sweep"], path, "sweep");
   const YAML::Node yaml = root["sweep"]["halving"];

@@ -98,6 +98,39 @@ check "resubmission exits 0 (got $code)" test "$code" -eq 0
 check "resubmission submits nothing" grep -q "nothing to submit" "$dir/again.txt"
 check "no second sbatch script" test "$(ls "$out"/slurm/sweep-*.sbatch | wc -l)" -eq 1
 
+# 6. Successive halving: one array per rung, an afterany job deciding each.
+cat > "$dir/halving.yaml" <<YAML
+name: halving
+output: $dir/halving
+data: {kind: gradnorm_toy, sigmas: [1, 100], train_size: 200, val_size: 50, test_size: 50}
+model: {trunk: {kind: mlp, hidden: [16, 16]}, head: {kind: linear}}
+train: {epochs: 2, batch_size: 50}
+strategy: {name: fixed}
+sweep:
+  train.optimizer.lr: [0.01, 0.0001]
+  halving: {metric: loss, min_epochs: 1, eta: 2}
+YAML
+"$fulcrum" sweep "$dir/halving.yaml" --launcher slurm > "$dir/halving.txt" 2>&1
+code=$?
+cat "$dir/halving.txt"
+check "a halving sweep is submitted (exit $code)" test "$code" -eq 0
+check "its first array pauses the trials at the first rung" \
+  grep -q -- '--pause-after 1' "$dir"/halving/slurm/sweep-*.sbatch
+report=""
+for _ in $(seq 120); do
+  report="$(grep -l 'picked: ' "$dir"/halving/slurm/halving-*.out 2>/dev/null | head -n 1)"
+  [ -n "$report" ] && break
+  sleep 1
+done
+check "the last halving job reports the pick" test -n "$report"
+check "two arrays were submitted, one per rung" \
+  test "$(ls "$dir"/halving/slurm/sweep-*.sbatch | wc -l)" -eq 2
+"$fulcrum" status "$dir/halving.yaml" > "$dir/halving-status.txt" 2>&1
+check "one trial completed, one paused at the first rung" \
+  grep -q '^2 trials: 1 completed, 1 paused,' "$dir/halving-status.txt"
+check "the record holds the one promotion" \
+  test "$(grep -c '{rung: 0, configuration' "$dir"/halving/halving-halving-*.yaml)" -eq 1
+
 echo "check_slurm: $passed passed, $failed failed, $((SECONDS - start)) s"
 if [ "$failed" -ne 0 ]; then diagnose; exit 1; fi
 exit 0

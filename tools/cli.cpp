@@ -94,10 +94,10 @@ int cliMain(int argc, char** argv) {
   sweepCommand->add_flag("--halving-advance", slurm.advance)->needs(launcherOption)->group("");
 
   fulcrum::StatusOptions status;
-  CLI::App* statusCommand =
-      app.add_subcommand("status",
-                         "each trial's state read from its files (completed, running, stale, "
-                         "failed, damaged, unreadable, foreign)");
+  CLI::App* statusCommand = app.add_subcommand(
+      "status",
+      "each trial's state read from its files (completed, paused, running, stale, "
+      "failed, damaged, unreadable, foreign)");
   statusCommand
       ->add_option("target", status.target, "a folder of trial files, or an experiment YAML file")
       ->required();

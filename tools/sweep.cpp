@@ -758,8 +758,8 @@ int sweepCommand(const SweepCommandOptions& options) {
     if (halving) {
       halving->printSummary(std::cout, options.experiment, /*record=*/halvingError.empty());
       halvingFinished = halving->finished();
-    } else if (halvingSpec) {  // --no-halving: the full grid, and how the halving's pick ranks in
-                               // it
+    } else if (halvingSpec) {
+      // --no-halving: the full grid, and how the halving's pick ranks in it.
       HalvingRun view(trials, *halvingSpec, false);
       if (fs::exists(view.recordPath())) view.printSummary(std::cout, options.experiment, false);
     }
