@@ -1,6 +1,9 @@
 // Tasks: what each head predicts, its loss and its metrics.
 #pragma once
 
+#include <torch/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,12 +33,26 @@ struct MetricInfo {
 };
 
 /// One row of the table of task kinds: everything the trainer and the
-/// result files need to know about a kind.
+/// result files need to know about a kind. A kind is one row: its loss, which
+/// rows carry a label, and its metrics as additive sums over batches (so that
+/// splits are scored in batches, and processes can all-reduce the sums).
 struct TaskKindInfo {
   TaskKind kind;
   std::string name;                 ///< as written in YAML
   std::string loss;                 ///< one line: the loss and its missing-label rule
   std::vector<MetricInfo> metrics;  ///< "loss" first
+  std::string targetShape;          ///< what targets must be, for messages: "one label per row"
+  /// True if `targets` fit the head's `outputs` (a loss must never broadcast them).
+  bool (*fits)(const torch::Tensor& outputs, const torch::Tensor& targets);
+  /// The loss averaged over the rows given, every one labelled.
+  torch::Tensor (*lossOf)(const torch::Tensor& outputs, const torch::Tensor& targets);
+  /// Per row, true where it carries a label (see framework/data.h: kMissingClass, NaN).
+  torch::Tensor (*known)(const torch::Tensor& targets);
+  std::size_t sumCount;  ///< how many sums addMetrics keeps
+  /// Adds the metric sums of labelled rows `outputs`, `targets` to sums[0, sumCount).
+  void (*addMetrics)(const torch::Tensor& outputs, const torch::Tensor& targets, double* sums);
+  /// The metrics after "loss" (metrics[1..]) from the sums over `rows` labelled rows (> 0).
+  std::vector<double> (*metricsOf)(const double* sums, int64_t rows);
 };
 
 /// Every task kind, in the order of TaskKind.

@@ -67,32 +67,17 @@ std::string shapeText(const torch::Tensor& tensor) {
   return text.empty() ? "a scalar" : text;
 }
 
-/// Refuses targets that do not fit the head's outputs: LibTorch's losses
-/// would broadcast an N target against N × 1 outputs into N × N.
-void checkLossShapes(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
-  const bool rows = outputs.dim() == 2 && targets.dim() == 1 && outputs.size(0) == targets.size(0);
-  const bool fits = kind == TaskKind::kRegression ? outputs.sizes() == targets.sizes()
-                    : kind == TaskKind::kBinary   ? rows && outputs.size(1) == 1
-                                                  : rows;
-  if (!fits) {
-    throw std::invalid_argument(
-        fmt::format("{} loss: targets are {} for outputs {} (expected {})", toString(kind),
-                    shapeText(targets), shapeText(outputs),
-                    kind == TaskKind::kRegression ? "the outputs' shape" : "one label per row"));
-  }
-}
-
+/// The task's loss on rows that are all labelled. Refuses targets that do
+/// not fit the head's outputs: LibTorch's losses would broadcast an N target
+/// against N × 1 outputs into N × N.
 torch::Tensor taskLoss(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets) {
-  checkLossShapes(kind, outputs, targets);
-  switch (kind) {
-    case TaskKind::kClassification:
-      return torch::nn::functional::cross_entropy(outputs, targets);
-    case TaskKind::kBinary:
-      return torch::nn::functional::binary_cross_entropy_with_logits(outputs.squeeze(-1), targets);
-    case TaskKind::kRegression:
-      break;
+  const TaskKindInfo& info = taskKindInfo(kind);
+  if (!info.fits(outputs, targets)) {
+    throw std::invalid_argument(fmt::format("{} loss: targets are {} for outputs {} (expected {})",
+                                            info.name, shapeText(targets), shapeText(outputs),
+                                            info.targetShape));
   }
-  return torch::nn::functional::mse_loss(outputs, targets);
+  return info.lossOf(outputs, targets);
 }
 
 /// The rows of a batch that carry a task's label (data with missing labels).
@@ -103,9 +88,7 @@ struct Labelled {
 
 Labelled labelledRows(TaskKind kind, const torch::Tensor& targets, bool masking) {
   if (!masking) return {torch::Tensor(), targets.size(0)};
-  torch::Tensor known = kind == TaskKind::kClassification ? targets.ne(kMissingClass)
-                        : targets.dim() > 1 ? targets.isnan().logical_not().flatten(1).all(1)
-                                            : targets.isnan().logical_not();
+  const torch::Tensor known = taskKindInfo(kind).known(targets);
   const int64_t count = known.sum().item<int64_t>();
   if (count == targets.size(0)) return {torch::Tensor(), count};
   return {known.nonzero().squeeze(1), count};
@@ -123,37 +106,30 @@ torch::Tensor maskedLoss(TaskKind kind, const torch::Tensor& outputs, const torc
   return taskLoss(kind, rowsOf(outputs, labelled), rowsOf(targets, labelled));
 }
 
-/// Sums of a task's metrics over examples, turned into means by `means()`.
+/// Sums of a task's metrics over labelled examples (the loss weighted by
+/// rows, then the kind's own sums), turned into means by `means()`.
 struct MetricSums {
-  double loss = 0.0, squared = 0.0, absolute = 0.0, correct = 0.0;
-  int64_t examples = 0, elements = 0;
+  double loss = 0.0;
+  int64_t examples = 0;
+  std::vector<double> sums;
 
   void add(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets,
            double meanLoss) {
+    const TaskKindInfo& info = taskKindInfo(kind);
     const int64_t n = outputs.size(0);
     loss += meanLoss * static_cast<double>(n);
     examples += n;
-    if (kind == TaskKind::kRegression) {
-      const torch::Tensor diff = outputs - targets;
-      squared += diff.square().sum().item<double>();
-      absolute += diff.abs().sum().item<double>();
-      elements += diff.numel();
-    } else if (kind == TaskKind::kClassification) {
-      correct += outputs.argmax(1).eq(targets).sum().item<double>();
-    } else {
-      correct += outputs.squeeze(-1).gt(0).eq(targets.gt(0.5)).sum().item<double>();
-    }
+    sums.resize(info.sumCount, 0.0);
+    info.addMetrics(outputs, targets, sums.data());
   }
 
   std::vector<double> means(TaskKind kind) const {
     if (examples == 0)
       return std::vector<double>(metricNames(kind).size(), std::nan(""));  // no labelled row
-    const double n = static_cast<double>(std::max<int64_t>(examples, 1));
-    if (kind == TaskKind::kRegression) {
-      const double e = static_cast<double>(std::max<int64_t>(elements, 1));
-      return {loss / n, squared / e, absolute / e};
-    }
-    return {loss / n, correct / n};
+    std::vector<double> values = {loss / static_cast<double>(examples)};
+    const std::vector<double> own = taskKindInfo(kind).metricsOf(sums.data(), examples);
+    values.insert(values.end(), own.begin(), own.end());
+    return values;
   }
 };
 

@@ -79,6 +79,49 @@ TEST_CASE("the task-kind table names every kind, its metrics and their direction
   CHECK_THROWS_AS(taskKindInfo(static_cast<TaskKind>(7)), std::invalid_argument);
 }
 
+TEST_CASE("each task kind's row computes its loss, labelled rows and metric sums", "[trainer]") {
+  auto sums = [](const TaskKindInfo& info, const torch::Tensor& outputs,
+                 const torch::Tensor& targets) {
+    std::vector<double> values(info.sumCount, 0.0);
+    info.addMetrics(outputs, targets, values.data());
+    return info.metricsOf(values.data(), outputs.size(0));
+  };
+  SECTION("regression: squared and absolute errors over the elements") {
+    const TaskKindInfo& info = taskKindInfo(TaskKind::kRegression);
+    const torch::Tensor outputs = torch::tensor({{1.0, 2.0}, {3.0, 5.0}});
+    const torch::Tensor targets = torch::ones({2, 2});
+    // Errors 0, 1, 2, 4: squares sum to 21, absolutes to 7, over 4 elements.
+    CHECK(info.lossOf(outputs, targets).item<double>() == Approx(5.25));
+    CHECK(sums(info, outputs, targets) == std::vector<double>{5.25, 1.75});
+    CHECK(info.fits(outputs, targets));
+    CHECK_FALSE(info.fits(outputs, torch::ones({2})));
+    const torch::Tensor known = info.known(torch::tensor({{1.0, std::nan("")}, {0.0, 2.0}}));
+    CHECK(known.equal(torch::tensor({false, true})));
+  }
+  SECTION("classification: cross-entropy and the correct argmax") {
+    const TaskKindInfo& info = taskKindInfo(TaskKind::kClassification);
+    const torch::Tensor outputs = torch::tensor({{2.0, 1.0}, {0.0, 3.0}, {1.0, 0.0}});
+    const torch::Tensor targets = torch::tensor({0, 1, 1}, torch::kInt64);
+    // −log softmax: log(1 + e^−1), log(1 + e^−3), log(1 + e^1).
+    const double expected =
+        (std::log1p(std::exp(-1.0)) + std::log1p(std::exp(-3.0)) + std::log1p(std::exp(1.0))) / 3;
+    CHECK(info.lossOf(outputs, targets).item<double>() == Approx(expected));
+    CHECK(sums(info, outputs, targets)[0] == Approx(2.0 / 3.0));
+    CHECK(info.fits(outputs, targets));
+    CHECK(info.known(torch::tensor({-1, 0}, torch::kInt64)).equal(torch::tensor({false, true})));
+  }
+  SECTION("binary: logits against 0/1 labels, positive logit = 1") {
+    const TaskKindInfo& info = taskKindInfo(TaskKind::kBinary);
+    const torch::Tensor outputs = torch::tensor({{2.0}, {-1.0}});
+    const torch::Tensor targets = torch::tensor({1.0, 1.0});
+    const double expected = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0))) / 2;
+    CHECK(info.lossOf(outputs, targets).item<double>() == Approx(expected));
+    CHECK(sums(info, outputs, targets) == std::vector<double>{0.5});
+    CHECK_FALSE(info.fits(torch::zeros({2, 2}), targets));
+    CHECK(info.known(torch::tensor({std::nan(""), 0.0})).equal(torch::tensor({false, true})));
+  }
+}
+
 TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {
   const ExperimentSpec spec = smallToy();
   MultiTaskData data = loadData(spec);
