@@ -77,12 +77,14 @@ ModelOutput DSelectKModel::forward(const ModelInputs& inputs) {
       std::vector<torch::Tensor> experts;
       for (const auto& expert : *experts_)
         experts.push_back(expert->as<nn::SequentialImpl>()->forward(x));
-      out.features.insert(out.features.end(), experts.begin(), experts.end());
+      if (!perTaskFeatures_)
+        out.features.insert(out.features.end(), experts.begin(), experts.end());
       stacked = torch::stack(experts, 1);  // B × E × D
     }
     const torch::Tensor s = selectors(t, x);
     const torch::Tensor mixture =
         torch::bmm(expertWeights(t, x, s).unsqueeze(1), stacked).squeeze(1);
+    if (perTaskFeatures_) out.features.push_back(mixture);
     out.outputs.push_back(heads_->ptr<nn::SequentialImpl>(t)->forward(mixture));
     regularizer = regularizer - entropyWeight_ * (s * torch::log(s + 1e-6)).sum();
     if (!powerOfTwo_) regularizer = regularizer + (1.0 / s.sum(-1)).sum();
@@ -107,6 +109,7 @@ std::vector<torch::Tensor> DSelectKModel::lastSharedLayer() const {
 }
 
 std::vector<std::string> DSelectKModel::featureNames() const {
+  if (perTaskFeatures_) return numberedNames("mixture", taskCount());
   return numberedNames("expert", experts_->size());
 }
 
@@ -120,6 +123,7 @@ ArchitectureInfo dselectKArchitecture() {
     const int64_t k = model.getInt("k", 2, 1, experts);
     const double gamma = model.getDouble("gamma", 1.0, 1e-6, 1e6);
     const double entropyWeight = model.getDouble("entropy_weight", 1e-6, 0.0, 1e6);
+    const bool perTaskFeatures = readPerTaskFeatures(model);
     const TrunkPlan trunk = planTrunk(model.child("trunk"), context);
     const HeadPlan head = planHead(model.child("head"), context);
     const auto tasks = static_cast<double>(context.tasks.size());
@@ -138,8 +142,10 @@ ArchitectureInfo dselectKArchitecture() {
       for (int64_t e = 0; e < experts; ++e) parts.push_back(trunk.build(inputShape));
       const int64_t width = parts.front().width;
       const auto heads = buildHeads(head, width, taskList);
-      return std::make_shared<DSelectKModel>(std::move(parts), exampleElements(inputShape), k,
-                                             gamma, entropyWeight, heads);
+      auto built = std::make_shared<DSelectKModel>(std::move(parts), exampleElements(inputShape), k,
+                                                   gamma, entropyWeight, heads);
+      built->setPerTaskFeatures(perTaskFeatures);
+      return built;
     };
     return plan;
   };

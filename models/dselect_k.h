@@ -22,7 +22,8 @@ namespace fulcrum {
 /// −λ Σ s log(s + 10⁻⁶), plus Σ_{n,j} 1/Σ_e s when E is not a power of 2
 /// (LibMTL's expression; LibMTL takes the last task's selectors only).
 /// Initialisation as LibMTL: Z ~ U(±γ/100), A ~ U(±0.05). Features: the
-/// expert outputs; shared: the experts; task t: Z_t, A_t and its head.
+/// expert outputs (`features: per_task`: each task's mixture, see
+/// readPerTaskFeatures); shared: the experts; task t: Z_t, A_t and its head.
 class DSelectKModel : public MultiTaskModel {
  public:
   DSelectKModel(std::vector<TrunkParts> experts, int64_t inputs, int64_t k, double gamma,
@@ -38,6 +39,8 @@ class DSelectKModel : public MultiTaskModel {
   torch::Tensor selectors(std::size_t task, const torch::Tensor& input);
   /// Task `task`'s expert weights w (B × E).
   torch::Tensor expertWeights(std::size_t task, const torch::Tensor& input, const torch::Tensor& s);
+  /// Features: each task's mixture (`features: per_task`) instead of the experts.
+  void setPerTaskFeatures(bool perTask) { perTaskFeatures_ = perTask; }
 
  private:
   torch::nn::ModuleList experts_{nullptr};
@@ -49,6 +52,7 @@ class DSelectKModel : public MultiTaskModel {
   int64_t k_ = 1, bits_ = 1;
   double gamma_ = 1.0, entropyWeight_ = 1e-6;
   bool powerOfTwo_ = true;
+  bool perTaskFeatures_ = false;
 };
 
 /// `model.architecture: dselect_k`. Options: `experts` (E, in [2, 1000],

@@ -36,7 +36,7 @@ ModelOutput GatedExpertsModel::forward(const ModelInputs& inputs) {
       shared.clear();
       for (const auto& expert : *experts_) {
         shared.push_back(expert->as<nn::SequentialImpl>()->forward(x));
-        out.features.push_back(shared.back());
+        if (!perTaskFeatures_) out.features.push_back(shared.back());
       }
     }
     std::vector<torch::Tensor> all = shared;
@@ -45,6 +45,7 @@ ModelOutput GatedExpertsModel::forward(const ModelInputs& inputs) {
     // B × 1 × E times B × E × D: the gate's mixture of the experts, B × D.
     const torch::Tensor mixture =
         torch::bmm(gate(t, x).unsqueeze(1), torch::stack(all, 1)).squeeze(1);
+    if (perTaskFeatures_) out.features.push_back(mixture);
     out.outputs.push_back(heads_->ptr<nn::SequentialImpl>(t)->forward(mixture));
   }
   return out;
@@ -66,6 +67,7 @@ std::vector<torch::Tensor> GatedExpertsModel::lastSharedLayer() const {
 }
 
 std::vector<std::string> GatedExpertsModel::featureNames() const {
+  if (perTaskFeatures_) return numberedNames("mixture", taskCount());
   return numberedNames("expert", experts_->size());
 }
 
@@ -73,6 +75,7 @@ ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context,
                            int64_t perTask) {
   const TrunkPlan trunk = planTrunk(model.child("trunk"), context);
   const HeadPlan head = planHead(model.child("head"), context);
+  const bool perTaskFeatures = readPerTaskFeatures(model);
   const auto tasks = static_cast<double>(context.tasks.size());
   const double experts = static_cast<double>(shared) + tasks * static_cast<double>(perTask);
   const auto inputs = static_cast<double>(exampleElements(context.inputShape));
@@ -83,7 +86,8 @@ ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context,
   plan.size.activationWidth = experts * trunk.size.activationWidth;
   addHeadSize(plan.size, head, trunk.size.width);
   const std::vector<TaskSpec> taskList = context.tasks;
-  plan.build = [trunk, head, taskList, shared, perTask](const std::vector<int64_t>& inputShape) {
+  plan.build = [trunk, head, taskList, shared, perTask,
+                perTaskFeatures](const std::vector<int64_t>& inputShape) {
     const int64_t in = exampleElements(inputShape);
     std::vector<TrunkParts> sharedExperts;
     for (int64_t e = 0; e < shared; ++e) sharedExperts.push_back(trunk.build(inputShape));
@@ -98,8 +102,10 @@ ModelPlan planGatedExperts(const ConfigNode& model, const ModelContext& context,
       gates.push_back(nn::Linear(in, shared + perTask));
       heads.push_back(head.build(width, task));
     }
-    return std::make_shared<GatedExpertsModel>(std::move(sharedExperts), std::move(taskExperts),
-                                               gates, heads);
+    auto built = std::make_shared<GatedExpertsModel>(std::move(sharedExperts),
+                                                     std::move(taskExperts), gates, heads);
+    built->setPerTaskFeatures(perTaskFeatures);
+    return built;
   };
   return plan;
 }

@@ -15,7 +15,8 @@ namespace fulcrum {
 /// \f[ g_t = \mathrm{softmax}(W_t \bar x + b_t), \quad
 ///     y_t = h_t\Big(\sum_{e} g_{t,e}\, f_e(x)\Big) \f]
 /// over the shared experts f_1..f_S, then task t's own experts. Features:
-/// the shared experts' outputs (every task's loss passes through them).
+/// the shared experts' outputs (every task's loss passes through them), or
+/// with `features: per_task` each task's mixture (see readPerTaskFeatures).
 /// Shared: the shared experts; task t: its experts, its gate and its head.
 /// Last shared layer: every shared expert's last linear layer.
 class GatedExpertsModel : public MultiTaskModel {
@@ -34,6 +35,8 @@ class GatedExpertsModel : public MultiTaskModel {
   std::size_t taskCount() const override { return heads_->size(); }
   /// Task `task`'s gate values g_t on `input` (B × experts), for tests.
   torch::Tensor gate(std::size_t task, const torch::Tensor& input);
+  /// Features: each task's mixture (`features: per_task`) instead of the experts.
+  void setPerTaskFeatures(bool perTask) { perTaskFeatures_ = perTask; }
 
  private:
   torch::nn::ModuleList experts_{nullptr};      ///< shared
@@ -41,6 +44,7 @@ class GatedExpertsModel : public MultiTaskModel {
   torch::nn::ModuleList gates_{nullptr};
   torch::nn::ModuleList heads_{nullptr};
   std::vector<torch::nn::Linear> lastLayers_;  ///< of the shared experts; empty if one lacks it
+  bool perTaskFeatures_ = false;
 };
 
 /// The plan of a gated-experts model with `shared` shared experts and

@@ -78,6 +78,7 @@ ModelOutput PleModel::forward(const ModelInputs& inputs) {
       out.features.insert(out.features.begin(), shared.begin(), shared.end());
     branches = std::move(next);
   }
+  if (perTaskFeatures_) out.features = branches;
   for (std::size_t t = 0; t < tasks; ++t)
     out.outputs.push_back(heads_->ptr<nn::SequentialImpl>(t)->forward(branches[t]));
   return out;
@@ -117,6 +118,7 @@ std::vector<torch::Tensor> PleModel::lastSharedLayer() const {
 }
 
 std::vector<std::string> PleModel::featureNames() const {
+  if (perTaskFeatures_) return numberedNames("mixture", taskCount());
   const std::size_t last = levels_.size() - 1;
   std::vector<std::string> names =
       numberedNames(fmt::format("level{}_shared", last), levels_.back().shared->size());
@@ -136,6 +138,7 @@ ArchitectureInfo pleArchitecture() {
     const int64_t levelCount = model.getInt("levels", 2, 1, 10);
     const int64_t shared = model.getInt("shared_experts", 1, 1, 1000);
     const int64_t own = model.getInt("task_experts", 1, 1, 1000);
+    const bool perTaskFeatures = readPerTaskFeatures(model);
     const TrunkPlan trunk = planTrunk(model.child("trunk"), context);
     const HeadPlan head = planHead(model.child("head"), context);
     const auto tasks = static_cast<int64_t>(context.tasks.size());
@@ -175,7 +178,9 @@ ArchitectureInfo pleArchitecture() {
         shape = {width};
       }
       const auto heads = buildHeads(head, width, taskList);
-      return std::make_shared<PleModel>(std::move(levels), heads);
+      auto built = std::make_shared<PleModel>(std::move(levels), heads);
+      built->setPerTaskFeatures(perTaskFeatures);
+      return built;
     };
     return plan;
   };

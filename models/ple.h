@@ -40,6 +40,9 @@ class PleModel : public MultiTaskModel {
   std::vector<torch::Tensor> lastSharedLayer() const override;
   std::vector<std::string> featureNames() const override;
   std::size_t taskCount() const override { return heads_->size(); }
+  /// Features: each task's last mixture, its head's input (`features:
+  /// per_task`, see readPerTaskFeatures), instead of the last level's.
+  void setPerTaskFeatures(bool perTask) { perTaskFeatures_ = perTask; }
 
  private:
   struct LevelModules {
@@ -51,6 +54,7 @@ class PleModel : public MultiTaskModel {
   std::vector<LevelModules> levels_;
   torch::nn::ModuleList heads_{nullptr};
   std::vector<torch::nn::Linear> lastLayers_;  ///< the last level's shared experts'
+  bool perTaskFeatures_ = false;
 };
 
 /// `model.architecture: ple`. Options: `levels` (L, in [1, 10], default 2),

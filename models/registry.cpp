@@ -180,6 +180,10 @@ void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width) {
   size = sum(size, head.size(width));
 }
 
+bool readPerTaskFeatures(const ConfigNode& model) {
+  return model.getString("features", "experts", {"experts", "per_task"}) == "per_task";
+}
+
 std::vector<std::string> numberedNames(const std::string& prefix, std::size_t count) {
   std::vector<std::string> names;
   for (std::size_t k = 0; k < count; ++k) names.push_back(prefix + std::to_string(k));

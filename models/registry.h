@@ -157,6 +157,16 @@ void addHeadSize(ModelSize& size, const HeadPlan& head, int64_t width);
 /// "prefix0", "prefix1", ...: `count` names.
 std::vector<std::string> numberedNames(const std::string& prefix, std::size_t count);
 
+/// `model.features` of the expert-gated architectures (mmoe, cgc, ple,
+/// dselect_k): "experts" (default: the shared experts' outputs, which every
+/// task's loss passes through) or "per_task": each task's gated mixture, its
+/// head's input (LibMTL's representations for these models). Per-task
+/// features are not shared: task t's loss reaches only the t-th, so the
+/// per-task representation gradients are orthogonal blocks; a weighting
+/// strategy's update equals LibMTL's (mixture t receives w_t ∂L_t/∂m_t),
+/// while gradient surgery sees no conflict between tasks. True for per_task.
+bool readPerTaskFeatures(const ConfigNode& model);
+
 /// The elements of one example of `shape` (1 for an empty shape).
 int64_t exampleElements(const std::vector<int64_t>& shape);
 

@@ -720,6 +720,37 @@ TEST_CASE("mtan: per-task soft attention over the trunk's stages", "[models][mta
   }
 }
 
+TEST_CASE("features: per_task gives each task's gated mixture, its own block of the rows",
+          "[models][features]") {
+  for (const std::string architecture :
+       {"mmoe, experts: 2", "cgc, shared_experts: 1, task_experts: 1", "ple, levels: 2",
+        "dselect_k, experts: 3, k: 2"}) {
+    INFO(architecture);
+    const std::string trunk = ", trunk: {kind: mlp, hidden: [8]}}";
+    const auto experts = makeModel(toy("{architecture: " + architecture + trunk), {8});
+    const auto model =
+        makeModel(toy("{architecture: " + architecture + ", features: per_task" + trunk), {8});
+    CHECK(model->featureNames() == std::vector<std::string>{"mixture0", "mixture1"});
+    // The same parameters, only the features differ.
+    CHECK(parameterCount(*model) == parameterCount(*experts));
+    const ModelOutput out = model->forward({torch::randn({5, 8})});
+    REQUIRE(out.features.size() == 2);
+    const std::vector<torch::Tensor> losses = {out.outputs[0].square().mean(),
+                                               out.outputs[1].abs().mean()};
+    AutogradGradientSource source(model->sharedParameters(), model->lastSharedLayer());
+    source.reset(losses, out.features);
+    const torch::Tensor rows = source.representation();
+    // Each mixture is B × 8, its head's input: task t's row lives in block t.
+    REQUIRE(rows.sizes() == torch::IntArrayRef({2, 2 * 5 * 8}));
+    CHECK(rows[0].narrow(0, 40, 40).abs().sum().item<double>() == 0.0);
+    CHECK(rows[1].narrow(0, 0, 40).abs().sum().item<double>() == 0.0);
+    CHECK(rows[0].narrow(0, 0, 40).abs().sum().item<double>() > 0.0);
+    CHECK(rows[1].narrow(0, 40, 40).abs().sum().item<double>() > 0.0);
+  }
+  CHECK_THROWS_WITH(planModel(toy("{architecture: mmoe, features: shared}")),
+                    Contains("model.features: 'shared' is not one of: experts, per_task"));
+}
+
 TEST_CASE("features cut every path from the shared parameters to the losses",
           "[models][features]") {
   // With the direction d = Σ w_t ∂L_t/∂features, the representation update

@@ -31,6 +31,13 @@ inline const std::vector<TinyArchitecture>& tinyArchitectures() {
       {"{architecture: cgc, shared_experts: 1, task_experts: 1, trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: ple, levels: 2, trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: dselect_k, experts: 3, k: 2, trunk: {kind: mlp, hidden: [8]}}"},
+      // Each task's gated mixture as its feature (LibMTL's representations).
+      {"{architecture: mmoe, experts: 2, features: per_task, trunk: {kind: mlp, hidden: [8]}}"},
+      {"{architecture: cgc, shared_experts: 1, task_experts: 1, features: per_task, "
+       "trunk: {kind: mlp, hidden: [8]}}"},
+      {"{architecture: ple, levels: 2, features: per_task, trunk: {kind: mlp, hidden: [8]}}"},
+      {"{architecture: dselect_k, experts: 3, k: 2, features: per_task, "
+       "trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: cross_stitch, trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: soft_sharing, penalty: 0.01, trunk: {kind: mlp, hidden: [8]}}"},
       {"{architecture: cascade, trunk: {kind: mlp, hidden: [8]}}", true},
