@@ -74,6 +74,15 @@ HalvingRun::HalvingRun(const std::vector<TrialSpec>& trials, HalvingSpec spec, b
   load();
 }
 
+std::string HalvingRun::lock() {
+  lock_.emplace(recordPath_);
+  if (lock_->held()) return "";
+  if (lock_->error() != 0)
+    return fmt::format("cannot create the lock file '{}.lock': {}", recordPath_,
+                       std::strerror(lock_->error()));
+  return fmt::format("another sweep runs this halving now: {}.lock is held", recordPath_);
+}
+
 void HalvingRun::load() {
   std::error_code code;
   if (!fs::exists(recordPath_, code)) return;
@@ -206,6 +215,21 @@ void HalvingRun::promote(std::size_t rung, std::size_t group, double value) {
   promotions_.push_back({rung, group, value});
 }
 
+std::vector<std::size_t> HalvingRun::membersOf(std::size_t rung) const {
+  std::vector<std::size_t> members;
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (reached(g) >= rung) members.push_back(g);
+  return members;
+}
+
+void HalvingRun::decide(std::size_t rung, const std::vector<std::size_t>& members) {
+  std::vector<double> values;
+  for (std::size_t g : members) values.push_back(groupValue(g, rung));
+  for (std::size_t position : bestOf(values, synchronousSurvivors(members.size(), spec_.eta),
+                                     spec_.criterion.higherIsBetter))
+    promote(rung, members[position], values[position]);
+}
+
 std::vector<SweepJob> HalvingRun::jobsOf(std::size_t group, std::size_t rung) {
   std::vector<SweepJob> jobs;
   const bool last = rung + 1 == spec_.rungs.size();
@@ -234,9 +258,7 @@ std::vector<SweepJob> HalvingRun::synchronousNext() {
   const std::size_t last = spec_.rungs.size() - 1;
   for (std::size_t k = 0; k <= last; ++k) {
     if (k < last && decided(k)) continue;
-    std::vector<std::size_t> members;
-    for (std::size_t g = 0; g < groups_.size(); ++g)
-      if (reached(g) >= k) members.push_back(g);
+    const std::vector<std::size_t> members = membersOf(k);
     std::vector<SweepJob> jobs;
     bool done = true;
     for (std::size_t g : members) {
@@ -244,11 +266,7 @@ std::vector<SweepJob> HalvingRun::synchronousNext() {
       done = done && groupDoneAt(g, k);
     }
     if (!jobs.empty() || !done || k == last) return jobs;  // running, stalled, or finished
-    std::vector<double> values;
-    for (std::size_t g : members) values.push_back(groupValue(g, k));
-    for (std::size_t position : bestOf(values, synchronousSurvivors(members.size(), spec_.eta),
-                                       spec_.criterion.higherIsBetter))
-      promote(k, members[position], values[position]);
+    decide(k, members);
     save();
   }
   return {};
@@ -301,9 +319,7 @@ HalvingRun::Step HalvingRun::synchronousStep(bool record) {
   for (std::size_t k = 0; k <= last; ++k) {
     if (k < last && decided(k)) continue;
     step.rung = k;
-    std::vector<std::size_t> members;
-    for (std::size_t g = 0; g < groups_.size(); ++g)
-      if (reached(g) >= k) members.push_back(g);
+    const std::vector<std::size_t> members = membersOf(k);
     for (std::size_t g : members)
       for (std::size_t t : groups_[g])
         if (!doneAt(t, k)) step.jobs.push_back({t, k == last ? 0 : spec_.rungs[k]});
@@ -312,11 +328,7 @@ HalvingRun::Step HalvingRun::synchronousStep(bool record) {
       step.finished = true;
       return step;
     }
-    std::vector<double> values;
-    for (std::size_t g : members) values.push_back(groupValue(g, k));
-    for (std::size_t position : bestOf(values, synchronousSurvivors(members.size(), spec_.eta),
-                                       spec_.criterion.higherIsBetter))
-      promote(k, members[position], values[position]);
+    decide(k, members);
     if (record) save();
     step.opened = true;
   }
@@ -379,8 +391,8 @@ void HalvingRun::printSummary(std::ostream& out, const std::string& experiment, 
   out << fmt::format("  {:>4}  {:>6}  {:>14}  {:>8}\n", "rung", "epochs", "configurations",
                      "promoted");
   for (std::size_t k = 0; k <= last; ++k) {
-    std::size_t members = 0, promoted = 0;
-    for (std::size_t g = 0; g < groups_.size(); ++g) members += reached(g) >= k ? 1 : 0;
+    const std::size_t members = membersOf(k).size();
+    std::size_t promoted = 0;
     for (const Promotion& p : promotions_) promoted += p.rung == k ? 1 : 0;
     out << fmt::format("  {:>4}  {:>6}  {:>14}  {:>8}\n", k, spec_.rungs[k], members,
                        k == last ? "-" : std::to_string(promoted));

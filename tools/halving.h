@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "framework/halving.h"
+#include "tools/trial_lock.h"
 
 namespace fulcrum {
 
@@ -48,6 +49,9 @@ class HalvingRun {
   void ended(std::size_t trial);
   /// next() hands out nothing more (the record could not be written).
   void stop() { stopped_ = true; }
+  /// Takes `<record>.lock` for this object's life (one sweep decides the
+  /// rungs at a time); "" if held, else why not.
+  std::string lock();
 
   /// Slurm (synchronous only): decides the rungs that are done and returns
   /// the current rung's trials not done at it, with `opened` true if this
@@ -90,6 +94,10 @@ class HalvingRun {
   std::size_t reached(std::size_t group) const;
   bool decided(std::size_t rung) const;
   void promote(std::size_t rung, std::size_t group, double value);
+  /// The configurations that have reached `rung`.
+  std::vector<std::size_t> membersOf(std::size_t rung) const;
+  /// Synchronous halving: promotes the best of `members` at `rung`.
+  void decide(std::size_t rung, const std::vector<std::size_t>& members);
   void load();
   void save() const;
   std::vector<SweepJob> jobsOf(std::size_t group, std::size_t rung);
@@ -109,6 +117,7 @@ class HalvingRun {
   std::set<std::pair<std::size_t, std::size_t>> handedOut_;  ///< (trial, rung)
   std::map<std::size_t, std::size_t> outstanding_;           ///< configuration → jobs in flight
   bool stopped_ = false;
+  std::optional<TrialLock> lock_;
   std::optional<int64_t> recordedEpochs_;  ///< epochs trained when the halving finished
 };
 

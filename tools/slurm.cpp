@@ -273,21 +273,13 @@ int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slur
   std::size_t completed = 0, keptFailed = 0, elsewhere = 0, leftAlone = 0;
   // A halving sweep: the current rung's trials, the record locked meanwhile.
   std::unique_ptr<HalvingRun> halving;
-  std::optional<TrialLock> halvingLock;
   HalvingRun::Step rung;
   if (halvingSpec) {
     try {
       fs::create_directories(fs::path(trials.front().resultPath).parent_path());
       halving = std::make_unique<HalvingRun>(trials, *halvingSpec, sweep.retryFailed);
-      halvingLock.emplace(halving->recordPath());
-      if (!halvingLock->held())
-        return reportError(
-            halvingLock->error() != 0
-                ? fmt::format("cannot create the lock file '{}.lock': {}", halving->recordPath(),
-                              std::strerror(halvingLock->error()))
-                : fmt::format("another sweep decides this halving now: {}.lock is held",
-                              halving->recordPath()),
-            1);
+      if (const std::string problem = halving->lock(); !problem.empty())
+        return reportError(problem, 1);
       rung = halving->synchronousStep(/*record=*/!sweep.dryRun);
     } catch (const std::exception& e) {
       return reportError(e.what());

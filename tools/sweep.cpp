@@ -532,7 +532,6 @@ int sweepCommand(const SweepCommandOptions& options) {
     return reportError(e.what());
   }
   std::unique_ptr<HalvingRun> halving;
-  std::optional<TrialLock> halvingLock;
   std::string halvingError;  // the record could not be written: the sweep ends
   if (halvingSpec && !options.noHalving) {
     try {
@@ -540,16 +539,8 @@ int sweepCommand(const SweepCommandOptions& options) {
     } catch (const std::exception& e) {
       return reportError(e.what());
     }
-    // One sweep decides the rungs at a time.
-    halvingLock.emplace(halving->recordPath());
-    if (!halvingLock->held())
-      return reportError(
-          halvingLock->error() != 0
-              ? fmt::format("cannot create the lock file '{}.lock': {}", halving->recordPath(),
-                            std::strerror(halvingLock->error()))
-              : fmt::format("another sweep runs this halving: {}.lock is held",
-                            halving->recordPath()),
-          1);
+    if (const std::string problem = halving->lock(); !problem.empty())
+      return reportError(problem, 1);
   }
 
   installStopHandlers();
