@@ -355,7 +355,7 @@ std::vector<TrialSpec> planSweepText(const std::string& text, const std::string&
         continue;
       }
       if (key == "halving") continue;  // how the trials run (framework/halving.h), not an axis
-      if (key == "search") {  // one zipped axis: the sampled points
+      if (key == "search") {           // one zipped axis: the sampled points
         const ConfigNode node = block.child("search");
         const SearchSpec search = readSearchSpec(node);
         Axis axis{{}, samplePoints(search), file, true};

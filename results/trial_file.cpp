@@ -61,8 +61,8 @@ class QuietErrors {
 
 /// What HDF5's error stack says about the last failure.
 struct Hdf5Failure {
-  std::string reason;      ///< the innermost (most specific) description
-  bool truncated = false;  ///< some entry reports a truncated file
+  std::string reason;         ///< the innermost (most specific) description
+  bool truncated = false;     ///< some entry reports a truncated file
   bool openForWrite = false;  ///< some entry reports a file still marked open for writing
   bool locked = false;        ///< some entry reports a file lock held elsewhere (not damage)
 };
@@ -78,7 +78,8 @@ std::string systemReason(const std::string& description) {
   const std::size_t end = description.find('\'', begin + marker.size());
   if (end == std::string::npos) return description;
   const std::size_t colon = description.find(':');
-  const std::string call = colon != std::string::npos && colon < begin ? description.substr(0, colon) : "";
+  const std::string call =
+      colon != std::string::npos && colon < begin ? description.substr(0, colon) : "";
   const std::string words = description.substr(begin + marker.size(), end - begin - marker.size());
   return call.empty() ? words : fmt::format("{}: {}", call, words);
 }
@@ -126,7 +127,8 @@ class Handle {
   using Closer = herr_t (*)(hid_t);
   Handle() = default;
   Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
+  Handle(Handle&& other) noexcept
+      : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
   Handle& operator=(Handle&& other) noexcept {
     if (this != &other) {
       close();
@@ -168,7 +170,8 @@ void check(herr_t status, const std::string& path, const std::string& what) {
 /// (which SWMR requires), and file locking that is skipped rather than fatal
 /// on file systems that do not support it (some cluster file systems).
 Handle fileAccess(const std::string& path) {
-  Handle fapl = check(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create file access properties");
+  Handle fapl =
+      check(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, path, "cannot create file access properties");
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), path,
         "cannot select the latest file format");
   check(H5Pset_file_locking(fapl.get(), true, true), path, "cannot configure file locking");
@@ -185,20 +188,24 @@ Handle utf8StringType(const std::string& path) {
 void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::string& path) {
   const htri_t exists = H5Aexists(object, name.c_str());
   if (exists < 0) failHdf5(path, fmt::format("cannot look up attribute '{}'", name));
-  if (exists > 0) check(H5Adelete(object, name.c_str()), path, fmt::format("cannot delete attribute '{}'", name));
+  if (exists > 0)
+    check(H5Adelete(object, name.c_str()), path, fmt::format("cannot delete attribute '{}'", name));
 }
 
 /// Writes a scalar, variable-length UTF-8 string attribute (h5py reads it as
 /// `str`), replacing one of the same name. Replacing by delete + create works
 /// whatever type the old attribute had.
-void writeText(hid_t object, const std::string& name, const std::string& value, const std::string& path) {
+void writeText(hid_t object, const std::string& name, const std::string& value,
+               const std::string& path) {
   deleteAttributeIfPresent(object, name, path);
   Handle type = utf8StringType(path);
   Handle space = check(H5Screate(H5S_SCALAR), H5Sclose, path, "cannot create a scalar dataspace");
-  Handle attribute = check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                           H5Aclose, path, fmt::format("cannot create attribute '{}'", name));
+  Handle attribute =
+      check(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+            H5Aclose, path, fmt::format("cannot create attribute '{}'", name));
   const char* data = value.c_str();
-  check(H5Awrite(attribute.get(), type.get(), &data), path, fmt::format("cannot write attribute '{}'", name));
+  check(H5Awrite(attribute.get(), type.get(), &data), path,
+        fmt::format("cannot write attribute '{}'", name));
 }
 
 /// Writes a scalar int64 attribute, replacing one of the same name.
@@ -206,8 +213,8 @@ void writeInteger(hid_t object, const std::string& name, int64_t value, const st
   deleteAttributeIfPresent(object, name, path);
   Handle space = check(H5Screate(H5S_SCALAR), H5Sclose, path, "cannot create a scalar dataspace");
   Handle attribute =
-      check(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-            path, fmt::format("cannot create attribute '{}'", name));
+      check(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+            H5Aclose, path, fmt::format("cannot create attribute '{}'", name));
   check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), path,
         fmt::format("cannot write attribute '{}'", name));
 }
@@ -226,14 +233,16 @@ void validateAttributes(const Attributes& attributes, const std::string& path, c
     if (name.find('\0') != std::string::npos)
       fail(path, fmt::format("{}: attribute name '{}' contains a NUL byte", where, name));
     if (reservedAttributes().count(name) != 0)
-      fail(path, fmt::format("{}: attribute '{}' is reserved for the trial file itself", where, name));
+      fail(path,
+           fmt::format("{}: attribute '{}' is reserved for the trial file itself", where, name));
   };
   for (const auto& [name, value] : attributes.text) {
     checkName(name);
     if (value.find('\0') != std::string::npos)
       fail(path, fmt::format("{}: text attribute '{}' contains a NUL byte", where, name));
     if (attributes.integers.count(name) != 0)
-      fail(path, fmt::format("{}: attribute '{}' is given both as text and as an integer", where, name));
+      fail(path,
+           fmt::format("{}: attribute '{}' is given both as text and as an integer", where, name));
   }
   for (const auto& entry : attributes.integers) checkName(entry.first);
 }
@@ -246,7 +255,8 @@ void validateCurves(const std::vector<std::string>& curves, const std::string& p
   for (const std::string& name : curves) {
     if (name.empty()) fail(path, "empty curve name");
     if (name.front() == '/') fail(path, fmt::format("curve name '{}' starts with '/'", name));
-    if (name.find('\0') != std::string::npos) fail(path, fmt::format("curve name '{}' contains a NUL byte", name));
+    if (name.find('\0') != std::string::npos)
+      fail(path, fmt::format("curve name '{}' contains a NUL byte", name));
     std::size_t start = 0;
     while (start <= name.size()) {
       const std::size_t end = std::min(name.find('/', start), name.size());
@@ -258,16 +268,20 @@ void validateCurves(const std::vector<std::string>& curves, const std::string& p
     if (!seen.insert(name).second) fail(path, fmt::format("curve '{}' is declared twice", name));
   }
   for (const std::string& name : curves) {
-    for (std::size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+    for (std::size_t slash = name.find('/'); slash != std::string::npos;
+         slash = name.find('/', slash + 1)) {
       const std::string group = name.substr(0, slash);
       if (seen.count(group) != 0)
-        fail(path, fmt::format("curve '{}' cannot also be the group holding curve '{}'", group, name));
+        fail(path,
+             fmt::format("curve '{}' cannot also be the group holding curve '{}'", group, name));
     }
   }
 }
 
 /// Where this process prepares a trial file before renaming it to `path`.
-std::string stagingName(const std::string& path) { return fmt::format("{}{}", stagingPrefix(path), ::getpid()); }
+std::string stagingName(const std::string& path) {
+  return fmt::format("{}{}", stagingPrefix(path), ::getpid());
+}
 
 /// Moves the finished `staging` file to `path` in one step; without
 /// `overwrite` an existing `path` (even one that appeared meanwhile) is an error.
@@ -300,7 +314,8 @@ void publish(const std::string& staging, const std::string& path, bool overwrite
   if (errno == EEXIST) fail(path, "file already exists (pass overwrite to replace it)");
   // Some file systems have no hard links: check, then rename.
   std::error_code error;
-  if (fs::exists(fs::symlink_status(path, error))) fail(path, "file already exists (pass overwrite to replace it)");
+  if (fs::exists(fs::symlink_status(path, error)))
+    fail(path, "file already exists (pass overwrite to replace it)");
   if (::rename(staging.c_str(), path.c_str()) != 0)
     fail(path, fmt::format("cannot move the new file into place: {}", std::strerror(errno)));
 }
@@ -321,12 +336,12 @@ std::string utcNow() {
 
 struct TrialWriter::Impl {
   std::string path;
-  Handle file;                                ///< open until finish()
-  std::vector<std::string> names;             ///< curve paths, in declaration order
-  std::vector<Handle> datasets;               ///< one per curve
-  std::vector<std::vector<double>> pending;   ///< appended, not yet written
-  std::vector<hsize_t> written;               ///< values already in each dataset
-  bool finished = false;                      ///< finish() was called
+  Handle file;                               ///< open until finish()
+  std::vector<std::string> names;            ///< curve paths, in declaration order
+  std::vector<Handle> datasets;              ///< one per curve
+  std::vector<std::vector<double>> pending;  ///< appended, not yet written
+  std::vector<hsize_t> written;              ///< values already in each dataset
+  bool finished = false;                     ///< finish() was called
 
   void requireOpen(const char* operation) const {
     if (finished) fail(path, fmt::format("{} called after finish()", operation));
@@ -343,9 +358,11 @@ struct TrialWriter::Impl {
       const std::string what = fmt::format("cannot write curve '{}'", names[i]);
       check(H5Dset_extent(dataset, &size), path, what);
       Handle fileSpace = check(H5Dget_space(dataset), H5Sclose, path, what);
-      check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr), path, what);
+      check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr),
+            path, what);
       Handle memorySpace = check(H5Screate_simple(1, &count, nullptr), H5Sclose, path, what);
-      check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(), H5P_DEFAULT, values.data()),
+      check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(), H5P_DEFAULT,
+                     values.data()),
             path, what);
       written[i] = size;
       values.clear();
@@ -372,7 +389,8 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   validateAttributes(attributes, path, "trial attributes");
   validateCurves(curves, path);
   if (!initialValues.empty() && initialValues.size() != curves.size())
-    fail(path, fmt::format("{} initial curves given for {} declared", initialValues.size(), curves.size()));
+    fail(path, fmt::format("{} initial curves given for {} declared", initialValues.size(),
+                           curves.size()));
 
   std::error_code error;
   const fs::path parent = fs::path(path).parent_path();
@@ -387,8 +405,8 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
   // file under `path` (and an overwritten one stays intact until then).
   const std::string staging = stagingName(path);
   Handle fapl = fileAccess(path);
-  impl.file = check(H5Fcreate(staging.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose, path,
-                    "cannot create the file");
+  impl.file = check(H5Fcreate(staging.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+                    path, "cannot create the file");
   try {
     const hid_t root = impl.file.get();
     writeInteger(root, "schema_version", kSchemaVersion, path);
@@ -397,18 +415,23 @@ TrialWriter::TrialWriter(const std::string& path, const Attributes& attributes,
     writeText(root, "error", "", path);
     writeAttributes(root, attributes, path);
 
-    Handle linkProperties = check(H5Pcreate(H5P_LINK_CREATE), H5Pclose, path, "cannot create link properties");
-    check(H5Pset_create_intermediate_group(linkProperties.get(), 1), path, "cannot create link properties");
+    Handle linkProperties =
+        check(H5Pcreate(H5P_LINK_CREATE), H5Pclose, path, "cannot create link properties");
+    check(H5Pset_create_intermediate_group(linkProperties.get(), 1), path,
+          "cannot create link properties");
     Handle createProperties =
         check(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, path, "cannot create dataset properties");
-    check(H5Pset_chunk(createProperties.get(), 1, &kChunkValues), path, "cannot create dataset properties");
+    check(H5Pset_chunk(createProperties.get(), 1, &kChunkValues), path,
+          "cannot create dataset properties");
     const hsize_t initial = 0;
     const hsize_t unlimited = H5S_UNLIMITED;
-    Handle space = check(H5Screate_simple(1, &initial, &unlimited), H5Sclose, path, "cannot create a dataspace");
+    Handle space = check(H5Screate_simple(1, &initial, &unlimited), H5Sclose, path,
+                         "cannot create a dataspace");
     for (const std::string& name : curves) {
-      impl.datasets.push_back(check(H5Dcreate2(root, name.c_str(), H5T_IEEE_F64LE, space.get(),
-                                               linkProperties.get(), createProperties.get(), H5P_DEFAULT),
-                                    H5Dclose, path, fmt::format("cannot create curve '{}'", name)));
+      impl.datasets.push_back(
+          check(H5Dcreate2(root, name.c_str(), H5T_IEEE_F64LE, space.get(), linkProperties.get(),
+                           createProperties.get(), H5P_DEFAULT),
+                H5Dclose, path, fmt::format("cannot create curve '{}'", name)));
       impl.names.push_back(name);
     }
     impl.pending.resize(curves.size());
@@ -448,7 +471,8 @@ std::size_t TrialWriter::curve(const std::string& name) const {
   const auto found = std::find(impl_->names.begin(), impl_->names.end(), name);
   if (found == impl_->names.end()) {
     std::string known;
-    for (const std::string& declared : impl_->names) known += (known.empty() ? "" : ", ") + declared;
+    for (const std::string& declared : impl_->names)
+      known += (known.empty() ? "" : ", ") + declared;
     fail(impl_->path, fmt::format("no curve '{}' was declared (declared: {})", name, known));
   }
   return static_cast<std::size_t>(found - impl_->names.begin());
@@ -456,7 +480,8 @@ std::size_t TrialWriter::curve(const std::string& name) const {
 
 void TrialWriter::append(std::size_t index, double value) {
   if (index >= impl_->pending.size())
-    fail(impl_->path, fmt::format("curve index {} out of range ({} curves declared)", index, impl_->pending.size()));
+    fail(impl_->path, fmt::format("curve index {} out of range ({} curves declared)", index,
+                                  impl_->pending.size()));
   impl_->requireOpen("append()");
   impl_->pending[index].push_back(value);
 }
@@ -468,7 +493,8 @@ void TrialWriter::flush() {
   check(H5Fflush(impl_->file.get(), H5F_SCOPE_LOCAL), impl_->path, "cannot flush the file");
 }
 
-void TrialWriter::finish(const std::string& status, const std::string& error, const Attributes& extra) {
+void TrialWriter::finish(const std::string& status, const std::string& error,
+                         const Attributes& extra) {
   Impl& impl = *impl_;
   impl.requireOpen("finish()");
   if (status != "completed" && status != "failed" && status != "paused")
@@ -492,7 +518,8 @@ void TrialWriter::finish(const std::string& status, const std::string& error, co
   if (copyError) {
     std::error_code ignored;
     fs::remove(staging, ignored);
-    fail(impl.path, fmt::format("cannot copy the file to record its final status ({})", copyError.message()));
+    fail(impl.path,
+         fmt::format("cannot copy the file to record its final status ({})", copyError.message()));
   }
   try {
     Handle fapl = fileAccess(impl.path);
@@ -502,7 +529,8 @@ void TrialWriter::finish(const std::string& status, const std::string& error, co
     writeText(file.get(), "error", error, impl.path);
     writeText(file.get(), "end_time", utcNow(), impl.path);
     writeAttributes(file.get(), extra, impl.path);
-    if (!file.close()) failHdf5(impl.path, "cannot close the file after recording its final status");
+    if (!file.close())
+      failHdf5(impl.path, "cannot close the file after recording its final status");
     publish(staging, impl.path, /*overwrite=*/true);
   } catch (...) {
     fs::remove(staging, copyError);
@@ -564,10 +592,12 @@ Handle openForReading(const std::string& path, uintmax_t fileSize) {
   return swmr;
 }
 
-std::string readText(hid_t attribute, hid_t fileType, const std::string& name, const std::string& path) {
+std::string readText(hid_t attribute, hid_t fileType, const std::string& name,
+                     const std::string& path) {
   const std::string what = fmt::format("cannot read text attribute '{}'", name);
   Handle space = readCheck(H5Aget_space(attribute), H5Sclose, path, what);
-  if (H5Sget_simple_extent_npoints(space.get()) != 1) fail(path, fmt::format("attribute '{}' is not a scalar", name));
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    fail(path, fmt::format("attribute '{}' is not a scalar", name));
   const htri_t variable = H5Tis_variable_str(fileType);
   if (variable < 0) failRead(path, what);
   Handle memoryType = readCheck(H5Tcopy(H5T_C_S1), H5Tclose, path, what);
@@ -594,7 +624,8 @@ std::string readText(hid_t attribute, hid_t fileType, const std::string& name, c
 int64_t readInteger(hid_t attribute, const std::string& name, const std::string& path) {
   const std::string what = fmt::format("cannot read integer attribute '{}'", name);
   Handle space = readCheck(H5Aget_space(attribute), H5Sclose, path, what);
-  if (H5Sget_simple_extent_npoints(space.get()) != 1) fail(path, fmt::format("attribute '{}' is not a scalar", name));
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    fail(path, fmt::format("attribute '{}' is not a scalar", name));
   int64_t value = 0;
   readCheck(H5Aread(attribute, H5T_NATIVE_INT64, &value), path, what);
   return value;
@@ -636,9 +667,11 @@ Attributes readAttributes(hid_t root, const std::string& path) {
 std::vector<double> readCurve(hid_t dataset, const std::string& name, const std::string& path) {
   const std::string what = fmt::format("cannot read curve '{}'", name);
   Handle type = readCheck(H5Dget_type(dataset), H5Tclose, path, what);
-  if (H5Tget_class(type.get()) != H5T_FLOAT) fail(path, fmt::format("curve '{}' is not floating point", name));
+  if (H5Tget_class(type.get()) != H5T_FLOAT)
+    fail(path, fmt::format("curve '{}' is not floating point", name));
   Handle space = readCheck(H5Dget_space(dataset), H5Sclose, path, what);
-  if (H5Sget_simple_extent_ndims(space.get()) != 1) fail(path, fmt::format("curve '{}' is not one-dimensional", name));
+  if (H5Sget_simple_extent_ndims(space.get()) != 1)
+    fail(path, fmt::format("curve '{}' is not one-dimensional", name));
   hsize_t size = 0;
   readCheck(H5Sget_simple_extent_dims(space.get(), &size, nullptr), path, what);
   std::vector<double> values(size);
@@ -656,7 +689,8 @@ struct TrialReader::Impl {
   std::map<std::string, std::vector<double>> curves;  ///< sorted by path
 };
 
-TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std::make_unique<Impl>()) {
+TrialReader::TrialReader(const std::string& path, Contents contents)
+    : impl_(std::make_unique<Impl>()) {
   QuietErrors quiet;
   Impl& impl = *impl_;
   impl.path = path;
@@ -688,8 +722,8 @@ TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std
   if (version == impl.attributes.integers.end())
     fail(path, "not a fulcrum trial file (no integer attribute 'schema_version')");
   if (version->second < 1 || version->second > kSchemaVersion)
-    fail(path, fmt::format("schema_version {} is not supported (this build reads 1 to {})", version->second,
-                           kSchemaVersion));
+    fail(path, fmt::format("schema_version {} is not supported (this build reads 1 to {})",
+                           version->second, kSchemaVersion));
   if (contents == Contents::kAttributesOnly) {
     if (!file.close()) failRead(path, "cannot close the file");
     return;
@@ -712,7 +746,8 @@ TrialReader::TrialReader(const std::string& path, Contents contents) : impl_(std
                               fmt::format("cannot open object '{}'", name));
     const H5I_type_t type = H5Iget_type(object.get());
     if (type == H5I_GROUP) continue;
-    if (type != H5I_DATASET) fail(path, fmt::format("object '{}' is neither a group nor a curve", name));
+    if (type != H5I_DATASET)
+      fail(path, fmt::format("object '{}' is neither a group nor a curve", name));
     impl.curves[name] = readCurve(object.get(), name, path);
   }
   if (!file.close()) failRead(path, "cannot close the file");
@@ -743,7 +778,8 @@ bool TrialReader::hasCurve(const std::string& name) const { return impl_->curves
 
 std::vector<double> TrialReader::curve(const std::string& name) const {
   const auto found = impl_->curves.find(name);
-  if (found == impl_->curves.end()) fail(impl_->path, fmt::format("no curve '{}' in the file", name));
+  if (found == impl_->curves.end())
+    fail(impl_->path, fmt::format("no curve '{}' in the file", name));
   return found->second;
 }
 

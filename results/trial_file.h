@@ -43,8 +43,8 @@ std::string stagingPrefix(const std::string& path);
 
 /// Attributes stored on the file's root group.
 struct Attributes {
-  std::map<std::string, std::string> text;     ///< string attributes
-  std::map<std::string, int64_t> integers;     ///< integer attributes
+  std::map<std::string, std::string> text;  ///< string attributes
+  std::map<std::string, int64_t> integers;  ///< integer attributes
 };
 
 /// Writes one trial file while the trial runs.
@@ -81,8 +81,7 @@ class TrialWriter {
   /// Flushes, leaves SWMR mode and stores `status` ("completed", "failed",
   /// or "paused": stopped at an epoch to be continued), `error`, `end_time` (UTC, ISO 8601) and
   /// `extra` attributes. After finish() only the destructor may be called.
-  void finish(const std::string& status, const std::string& error,
-              const Attributes& extra = {});
+  void finish(const std::string& status, const std::string& error, const Attributes& extra = {});
   /// Path of the file being written.
   const std::string& path() const;
 

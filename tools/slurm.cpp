@@ -234,14 +234,15 @@ bool plainValue(const std::string& value) {
 
 int slurmSweepCommand(const SweepCommandOptions& sweep, const SlurmOptions& slurm) {
   if (slurm.arrayParallelism < 0)
-    return reportError(fmt::format("--array-parallelism {} is out of range: must be >= 0 (0: no limit)",
-                             slurm.arrayParallelism));
+    return reportError(
+        fmt::format("--array-parallelism {} is out of range: must be >= 0 (0: no limit)",
+                    slurm.arrayParallelism));
   if (slurm.cpusPerTask < 1)
     return reportError(
         fmt::format("--cpus-per-task {} is out of range: must be >= 1", slurm.cpusPerTask));
   if (!plainValue(slurm.partition))
     return reportError(fmt::format("--partition '{}': spaces, quotes and '#$`\\' are not allowed",
-                             slurm.partition));
+                                   slurm.partition));
   if (!plainValue(slurm.time))
     return reportError(
         fmt::format("--time '{}': spaces, quotes and '#$`\\' are not allowed", slurm.time));
@@ -542,8 +543,8 @@ int statusCommand(const StatusOptions& options) {
                         trialState(trial.resultPath, TrialIdentity{trial.id, trial.spec.seed})});
       }
     } else {
-      return reportError(fmt::format("'{}' is neither a folder of trial files nor an experiment file",
-                               options.target));
+      return reportError(fmt::format(
+          "'{}' is neither a folder of trial files nor an experiment file", options.target));
     }
   } catch (const std::exception& e) {
     return reportError(e.what());
