@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "datasets/dense_fashion.h"
 #include "datasets/sources.h"
 #include "framework/regular_file.h"
 
@@ -327,6 +328,7 @@ void registerFileDatasets() {
     };
     registerDataset(std::move(info));
   }
+  registerDenseFashion();
 }
 
 }  // namespace fulcrum

@@ -20,7 +20,8 @@
 
 namespace fulcrum {
 
-/// Registers the data kinds `hdf5` and `csv`; calling it again does nothing.
+/// Registers the data kinds `hdf5` and `csv`, and the offline dense
+/// benchmark `dense_fashion` (datasets/dense_fashion.h); calling it again does nothing.
 void registerFileDatasets();
 
 /// The options shared by `hdf5` and `csv` (README, "Your own data").

@@ -498,6 +498,82 @@ std::string shapeOf(const torch::Tensor& tensor) {
   return text.empty() ? "a scalar" : text;
 }
 
+/// "example 3, pixel (y 5, x 7)" of the flat index `at` into a tensor of `sizes` (N × [C ×] H × W).
+std::string pixelOf(int64_t at, c10::IntArrayRef sizes) {
+  const int64_t width = sizes.back(), plane = sizes[sizes.size() - 2] * width;
+  int64_t example = 1;
+  for (std::size_t d = 1; d < sizes.size(); ++d) example *= sizes[d];
+  const int64_t row = at / example;
+  int64_t rest = at % example;
+  const int64_t channel = rest / plane;
+  rest %= plane;
+  return sizes.size() == 4 && sizes[1] > 1
+             ? fmt::format("example {}, channel {}, pixel (y {}, x {})", row, channel, rest / width,
+                           rest % width)
+             : fmt::format("example {}, pixel (y {}, x {})", row, rest / width, rest % width);
+}
+
+/// A dense task's target made N × H × W (segmentation, int64) or
+/// N × outputs × H × W (float32), of the inputs' H × W, with every value
+/// checked: classes in [0, outputs) or −1 (ignored), finite depths and normals.
+torch::Tensor conformDense(const torch::Tensor& target, const TaskSpec& task,
+                           const torch::Tensor& inputs, std::size_t t, const char* split) {
+  const bool classes = task.kind == TaskKind::kSegmentation;
+  auto fail = [&](const std::string& what) {
+    throw TargetShapeError(t, fmt::format("the target of task '{}' ({}) in the {} split {}",
+                                          task.name, toString(task.kind), split, what));
+  };
+  if (!inputs.defined() || inputs.dim() != 4) {
+    fail(
+        fmt::format("is per pixel, but the inputs are {}: a dense task needs images "
+                    "N × C × H × W",
+                    inputs.defined() ? shapeOf(inputs) : "missing"));
+  }
+  const int64_t n = inputs.size(0), height = inputs.size(2), width = inputs.size(3);
+  torch::Tensor y = target;
+  if (classes && y.dim() == 4 && y.size(1) == 1) y = y.squeeze(1);
+  if (!classes && task.outputs == 1 && y.dim() == 3) y = y.unsqueeze(1);
+  const std::vector<int64_t> expected = classes
+                                            ? std::vector<int64_t>{n, height, width}
+                                            : std::vector<int64_t>{n, task.outputs, height, width};
+  if (y.sizes().vec() != expected) {
+    fail(fmt::format("is {}; expected {} (the inputs' height and width)", shapeOf(target),
+                     fmt::join(expected, " × ")));
+  }
+  if (classes) {
+    if (y.is_floating_point()) {
+      const torch::Tensor whole = y.isfinite().logical_and(y.eq(y.floor()));
+      if (!whole.all().item<bool>()) {
+        const int64_t at = whole.logical_not().flatten().nonzero()[0].item<int64_t>();
+        fail(fmt::format("holds {} at {}: class labels are whole numbers",
+                         y.flatten()[at].item<double>(), pixelOf(at, y.sizes())));
+      }
+    }
+    y = y.to(torch::kInt64).contiguous();
+    const torch::Tensor bad = y.lt(kMissingClass).logical_or(y.ge(task.outputs));
+    if (bad.any().item<bool>()) {
+      const int64_t at = bad.flatten().nonzero()[0].item<int64_t>();
+      fail(
+          fmt::format("holds class {} at {}: labels are 0..{} (outputs {}), or {} for an "
+                      "ignored pixel",
+                      y.flatten()[at].item<int64_t>(), pixelOf(at, y.sizes()), task.outputs - 1,
+                      task.outputs, kMissingClass));
+    }
+    return y;
+  }
+  y = y.to(torch::kFloat32).contiguous();
+  const torch::Tensor bad = y.isfinite().logical_not();
+  if (bad.any().item<bool>()) {
+    const int64_t at = bad.flatten().nonzero()[0].item<int64_t>();
+    fail(
+        fmt::format("holds {} at {}: a missing {} value is 0 (a pixel whose {} 0), not "
+                    "NaN or infinity",
+                    y.flatten()[at].item<double>(), pixelOf(at, y.sizes()), toString(task.kind),
+                    task.kind == TaskKind::kDepth ? "depth is" : "components sum to"));
+  }
+  return y;
+}
+
 }  // namespace
 
 void conformTargets(MultiTaskData& data, const std::vector<TaskSpec>& tasks) {
@@ -511,6 +587,10 @@ void conformTargets(MultiTaskData& data, const std::vector<TaskSpec>& tasks) {
     for (std::size_t t = 0; t < tasks.size(); ++t) {
       torch::Tensor& y = split.targets[t];
       const TaskSpec& task = tasks[t];
+      if (taskKindInfo(task.kind).dense) {
+        y = conformDense(y, task, split.inputs, t, splitName(s));
+        continue;
+      }
       const bool regression = task.kind == TaskKind::kRegression;
       const bool vector = y.dim() == 1;
       const bool column = y.dim() == 2 && y.size(1) == 1;

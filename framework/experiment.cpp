@@ -207,14 +207,16 @@ void readRegisteredTasks(const ConfigNode& top, ExperimentSpec& spec, const Data
         node.fail("name", fmt::format("duplicate task name '{}'", task.name));
     }
     task.kind = parseTaskKind(node.getString("kind", "regression", taskKindNames()));
-    if (task.kind == TaskKind::kClassification) {
-      if (!node.has("outputs"))
-        node.fail("", "a classification task needs 'outputs': its number of classes (>= 2)");
-      task.outputs = node.getInt("outputs", 2, 2, kMaxWidth);
-    } else if (task.kind == TaskKind::kBinary) {
-      task.outputs = node.getInt("outputs", 1, 1, 1);
+    const TaskKindInfo& kind = taskKindInfo(task.kind);
+    if (kind.outputsRequired && !node.has("outputs")) {
+      node.fail("", fmt::format("a {} task needs 'outputs': its number of classes (>= {})",
+                                kind.name, kind.minOutputs));
+    }
+    if (kind.fixedOutputs > 0) {
+      task.outputs =
+          node.getInt("outputs", kind.fixedOutputs, kind.fixedOutputs, kind.fixedOutputs);
     } else {
-      task.outputs = node.getInt("outputs", 1, 1, kMaxWidth);
+      task.outputs = node.getInt("outputs", kind.minOutputs, kind.minOutputs, kMaxWidth);
     }
     node.finish();
     declared.push_back(task);

@@ -111,6 +111,7 @@ torch::Tensor maskedLoss(TaskKind kind, const torch::Tensor& outputs, const torc
 struct MetricSums {
   double loss = 0.0;
   int64_t examples = 0;
+  int64_t width = 0;  ///< the head's outputs
   std::vector<double> sums;
 
   void add(TaskKind kind, const torch::Tensor& outputs, const torch::Tensor& targets,
@@ -119,7 +120,8 @@ struct MetricSums {
     const int64_t n = outputs.size(0);
     loss += meanLoss * static_cast<double>(n);
     examples += n;
-    sums.resize(info.sumCount, 0.0);
+    width = outputs.size(1);
+    sums.resize(info.sumCount(width), 0.0);
     info.addMetrics(outputs, targets, sums.data());
   }
 
@@ -127,7 +129,7 @@ struct MetricSums {
     if (examples == 0)
       return std::vector<double>(metricNames(kind).size(), std::nan(""));  // no labelled row
     std::vector<double> values = {loss / static_cast<double>(examples)};
-    const std::vector<double> own = taskKindInfo(kind).metricsOf(sums.data(), examples);
+    const std::vector<double> own = taskKindInfo(kind).metricsOf(sums.data(), examples, width);
     values.insert(values.end(), own.begin(), own.end());
     return values;
   }

@@ -64,4 +64,24 @@ HeadInfo mlpHead() {
   return row;
 }
 
+HeadInfo convHead() {
+  namespace nn = torch::nn;
+  HeadInfo row;
+  row.name = "conv";
+  row.description = "per pixel: conv3×3(width, width), conv1×1(width, outputs) (MTAN's)";
+  row.spatial = true;
+  row.build = [](const ConfigNode&, int64_t width, const TaskSpec& task) {
+    return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(width, width, 3).padding(1)),
+                          nn::Conv2d(nn::Conv2dOptions(width, task.outputs, 1)));
+  };
+  row.size = [](const ConfigNode&, int64_t width, const TaskSpec& task) {
+    ModelSize size;
+    const auto w = static_cast<double>(width), out = static_cast<double>(task.outputs);
+    size.parameters = 9 * w * w + w + w * out + out;
+    size.activationWidth = w + out;  // per pixel; the trunk's size counts the pixels
+    return size;
+  };
+  return row;
+}
+
 }  // namespace fulcrum

@@ -9,11 +9,14 @@
 
 namespace fulcrum {
 
-/// z = trunk(x) (B × D), y_t = head_t(z). Features: z (one per input batch
-/// when the tasks have their own inputs). Shared: the trunk; task t: head t.
+/// z = trunk(x) (B × D, or feature maps), y_t = head_t(z). Features: z (one
+/// per input batch when the tasks have their own inputs). Shared: the trunk;
+/// task t: head t. With `dense`, a head's per-pixel outputs smaller than the
+/// input are upsampled bilinearly (align_corners, as LibMTL) to its H × W.
 class HardSharingModel : public MultiTaskModel {
  public:
-  HardSharingModel(TrunkParts trunk, const std::vector<torch::nn::Sequential>& heads);
+  HardSharingModel(TrunkParts trunk, const std::vector<torch::nn::Sequential>& heads,
+                   bool dense = false);
   ModelOutput forward(const ModelInputs& inputs) override;
   std::vector<torch::Tensor> sharedParameters() const override;
   std::vector<torch::Tensor> taskParameters(std::size_t task) const override;
@@ -24,7 +27,9 @@ class HardSharingModel : public MultiTaskModel {
  private:
   torch::nn::Sequential trunk_{nullptr};
   torch::nn::Linear lastShared_{nullptr};
+  std::vector<torch::Tensor> lastLayer_;  ///< a spatial trunk's, when lastShared_ is empty
   torch::nn::ModuleList heads_{nullptr};
+  bool dense_ = false;
 };
 
 /// `model.architecture: hps` (the default): `trunk:` and `head:` as their rows say.

@@ -19,6 +19,7 @@
 #include "models/mmoe.h"
 #include "models/mtan.h"
 #include "models/ple.h"
+#include "models/segnet.h"
 #include "models/soft_sharing.h"
 
 namespace fulcrum {
@@ -35,12 +36,12 @@ std::vector<ArchitectureInfo>& architectures() {
 }
 
 std::vector<TrunkInfo>& trunks() {
-  static std::vector<TrunkInfo> table = {mlpTrunk(), lenetTrunk()};
+  static std::vector<TrunkInfo> table = {mlpTrunk(), lenetTrunk(), segnetTrunk()};
   return table;
 }
 
 std::vector<HeadInfo>& heads() {
-  static std::vector<HeadInfo> table = {linearHead(), mlpHead()};
+  static std::vector<HeadInfo> table = {linearHead(), mlpHead(), convHead()};
   return table;
 }
 
@@ -88,7 +89,38 @@ ModelPlan readPlan(const ExperimentSpec& spec) {
   ModelPlan plan = find(architectures(), name)->plan(model, context);
   plan.architecture = name;
   model.finish();
+  for (const auto& task : spec.tasks) {
+    const TaskKindInfo& kind = taskKindInfo(task.kind);
+    if (kind.dense == plan.denseOutputs) continue;
+    const std::string where = model.has("head") ? "model.head.kind" : "model";
+    throw errorAtKey(
+        spec, where,
+        kind.dense
+            ? fmt::format("task '{}' is a {} task (per pixel): it needs a spatial trunk and head "
+                          "(architecture: hps, trunk: {{kind: segnet}}, head: {{kind: conv}})",
+                          task.name, kind.name)
+            : fmt::format("task '{}' is a {} task (one prediction per example), but the model "
+                          "predicts per pixel; dense heads serve segmentation, depth and "
+                          "normals tasks",
+                          task.name, kind.name));
+  }
   return plan;
+}
+
+bool hasDenseTask(const std::vector<TaskSpec>& tasks) {
+  for (const auto& task : tasks) {
+    if (taskKindInfo(task.kind).dense) return true;
+  }
+  return false;
+}
+
+/// Fails at `kind` of `node` if a spatial row is chosen where the architecture takes none.
+void refuseSpatial(const ConfigNode& node, const std::string& what, const std::string& kind,
+                   const ModelContext& context) {
+  if (context.spatial) return;
+  node.fail("kind", fmt::format("{} '{}' works on feature maps, for dense tasks; only "
+                                "architecture hps takes it",
+                                what, kind));
 }
 
 }  // namespace
@@ -198,12 +230,16 @@ int64_t exampleElements(const std::vector<int64_t>& shape) {
 
 TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context) {
   TrunkPlan plan;
-  plan.kind = trunk.getString("kind", context.dataKind == "multi_fashion" ? "lenet" : "mlp",
-                              namesOf(trunks()));
+  const char* fallback = hasDenseTask(context.tasks)           ? "segnet"
+                         : context.dataKind == "multi_fashion" ? "lenet"
+                                                               : "mlp";
+  plan.kind = trunk.getString("kind", fallback, namesOf(trunks()));
   const TrunkInfo& row = *find(trunks(), plan.kind);
+  if (row.spatial) refuseSpatial(trunk, "trunk", plan.kind, context);
   if (row.check) row.check(trunk, context.inputShape);
   trunk.finish();
   plan.hasLastLinear = row.hasLastLinear;
+  plan.spatial = row.spatial;
   const std::string kind = plan.kind;
   plan.sizeFor = [trunk, kind](const std::vector<int64_t>& inputShape) {
     const TrunkInfo& info = *find(trunks(), kind);
@@ -215,7 +251,7 @@ TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context) {
     if (info.check) info.check(trunk, inputShape);
     TrunkParts parts = info.build(trunk, inputShape);
     if (parts.layers.is_empty() || parts.width < 1 ||
-        (info.hasLastLinear && parts.lastLinear.is_empty())) {
+        (info.hasLastLinear && parts.lastLinear.is_empty() && parts.lastLayer.empty())) {
       throw std::logic_error(fmt::format(
           "trunk '{}': the builder must return layers and a width >= 1{}", kind,
           info.hasLastLinear ? ", and their last linear layer (or declare hasLastLinear = false)"
@@ -228,10 +264,13 @@ TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context) {
 
 HeadPlan planHead(const ConfigNode& head, const ModelContext& context) {
   HeadPlan plan;
-  plan.kind = head.getString("kind", "linear", namesOf(heads()));
+  plan.kind =
+      head.getString("kind", hasDenseTask(context.tasks) ? "conv" : "linear", namesOf(heads()));
   const HeadInfo& row = *find(heads(), plan.kind);
+  if (row.spatial) refuseSpatial(head, "head", plan.kind, context);
   if (row.check) row.check(head);
   head.finish();
+  plan.spatial = row.spatial;
   const std::string kind = plan.kind;
   const std::vector<TaskSpec> tasks = context.tasks;
   plan.size = [head, kind, tasks](int64_t width) {

@@ -25,12 +25,16 @@ namespace fulcrum {
 /// Widths and depths beyond this are typing errors, not models.
 inline constexpr int64_t kMaxModelWidth = 1'000'000;
 
-/// A trunk a builder made: the layers (input batch → B × width), optionally
+/// A trunk a builder made: the layers (input batch → B × width, or
+/// B × width × H' × W' feature maps for a spatial trunk), optionally
 /// the linear layer whose parameters are its "last shared layer" (GradNorm's
 /// W; inside `layers`; null if the trunk has none), and the width of its output.
 struct TrunkParts {
   torch::nn::Sequential layers{nullptr};
   torch::nn::Linear lastLinear{nullptr};
+  /// A spatial trunk's last shared layer (its last convolution), weight then
+  /// bias, in place of lastLinear.
+  std::vector<torch::Tensor> lastLayer;
   int64_t width = 0;
   /// Where the trunk's stages end: indices into `layers` after which
   /// architectures that act between stages (cross-stitch) may act; empty:
@@ -38,10 +42,14 @@ struct TrunkParts {
   std::vector<std::size_t> stageEnds;
 };
 
-/// One `model.trunk.kind`: a backbone that maps one input batch to B × width.
+/// One `model.trunk.kind`: a backbone that maps one input batch to B × width
+/// (or, spatial, to B × width × H' × W' maps).
 struct TrunkInfo {
   std::string name;         ///< as written in `model.trunk.kind`
   std::string description;  ///< one line
+  /// Yields feature maps for spatial heads (dense tasks); only hard sharing
+  /// takes such a trunk.
+  bool spatial = false;
   /// Validates the options (the `model.trunk:` mapping) before anything
   /// runs, reading every key it knows; `inputShape` is one example's shape,
   /// empty when the data must be loaded to know it. Throws ConfigError. May be empty.
@@ -51,15 +59,19 @@ struct TrunkInfo {
       build;
   /// Its size before it is built, for the memory check (may be empty: unknown).
   std::function<ModelSize(const ConfigNode& options, const std::vector<int64_t>& inputShape)> size;
-  /// Whether build() returns a lastLinear (known before building, so that
-  /// a strategy needing the last shared layer is refused at validation).
+  /// Whether build() returns a lastLinear (a spatial trunk: a lastLayer),
+  /// known before building, so that a strategy needing the last shared layer
+  /// is refused at validation.
   bool hasLastLinear = true;
 };
 
-/// One `model.head.kind`: a task's tower on a B × width representation.
+/// One `model.head.kind`: a task's tower on a B × width representation (or,
+/// spatial, on B × width × H' × W' maps, predicting B × outputs × H' × W').
 struct HeadInfo {
   std::string name;         ///< as written in `model.head.kind`
   std::string description;  ///< one line
+  /// Takes a spatial trunk's maps and predicts per pixel (dense tasks).
+  bool spatial = false;
   /// Validates the options (the `model.head:` mapping). May be empty.
   std::function<void(const ConfigNode& options)> check;
   /// Builds the head of `task` (B × width → B × task.outputs).
@@ -75,6 +87,9 @@ struct ModelContext {
   std::vector<TaskSpec> tasks;      ///< in head order
   std::vector<int64_t> inputShape;  ///< one example's; empty until a registered dataset is loaded
   std::string dataKind;             ///< `data.kind` (the default trunk depends on it)
+  /// The architecture takes spatial trunks and heads (hard sharing); others
+  /// refuse them at `kind`.
+  bool spatial = false;
 };
 
 /// A validated model, not yet built.
@@ -82,6 +97,9 @@ struct ModelPlan {
   std::string architecture;  ///< its row's name
   ModelProvides provides;    ///< what the strategies may ask of it
   ModelSize size;            ///< for the memory check; zeros where unknown
+  /// Outputs are per pixel (B × outputs × H × W, the inputs' H × W): dense
+  /// tasks need it, the others refuse it.
+  bool denseOutputs = false;
   /// Builds the model for inputs of one example's shape (the data's).
   std::function<std::shared_ptr<MultiTaskModel>(const std::vector<int64_t>& inputShape)> build;
 };
@@ -110,23 +128,27 @@ const std::vector<HeadInfo>& headTable();
 struct TrunkPlan {
   std::string kind;
   bool hasLastLinear = true;
+  bool spatial = false;
   ModelSize size;  ///< one copy's on the data's inputs; width 0 when unknown
   std::function<TrunkParts(const std::vector<int64_t>& inputShape)> build;
   /// One copy's size on inputs of another shape (zeros when unknown).
   std::function<ModelSize(const std::vector<int64_t>& inputShape)> sizeFor;
 };
-/// Reads `trunk` (its `kind`, default lenet for multi_fashion, else mlp, and
-/// the row's options). Throws ConfigError.
+/// Reads `trunk` (its `kind`, default lenet for multi_fashion, segnet for
+/// dense tasks, else mlp, and the row's options). Throws ConfigError, also
+/// for a spatial trunk unless `context.spatial`.
 TrunkPlan planTrunk(const ConfigNode& trunk, const ModelContext& context);
 
 /// A head chosen by a `head:` mapping.
 struct HeadPlan {
   std::string kind;
+  bool spatial = false;
   /// Size of all T heads on a `width` input (zeros when unknown).
   std::function<ModelSize(int64_t width)> size;
   std::function<torch::nn::Sequential(int64_t width, const TaskSpec& task)> build;
 };
-/// Reads `head` (its `kind`, default linear, and the row's options).
+/// Reads `head` (its `kind`, default conv for dense tasks, else linear, and
+/// the row's options); a spatial head unless `context.spatial` is refused.
 HeadPlan planHead(const ConfigNode& head, const ModelContext& context);
 
 // Parts the architectures share.

@@ -27,7 +27,7 @@ UncertaintyWeighting::UncertaintyWeighting(UncertaintyOptions options, std::vect
     // Gaussian likelihood: ½σ⁻²‖y − f‖² + log σ; softmax with temperature σ²:
     // ≈ σ⁻² CE + log σ. With s = log σ², log σ = ½s in both.
     const bool regressionTerm =
-        options_.form == UncertaintyForm::kRegression || task.kind == TaskKind::kRegression;
+        options_.form == UncertaintyForm::kRegression || taskKindInfo(task.kind).continuous;
     c_.push_back(regressionTerm ? 0.5 : 1.0);
   }
 }

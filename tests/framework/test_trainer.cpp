@@ -63,9 +63,9 @@ TEST_CASE("same seed gives identical curves, another seed different ones", "[tra
 }
 
 TEST_CASE("the task-kind table names every kind, its metrics and their directions", "[trainer]") {
-  REQUIRE(taskKindTable().size() == 3);
-  for (const TaskKind kind :
-       {TaskKind::kRegression, TaskKind::kClassification, TaskKind::kBinary}) {
+  REQUIRE(taskKindTable().size() == 6);
+  for (const TaskKind kind : {TaskKind::kRegression, TaskKind::kClassification, TaskKind::kBinary,
+                              TaskKind::kSegmentation, TaskKind::kDepth, TaskKind::kNormals}) {
     const TaskKindInfo& info = taskKindInfo(kind);
     CHECK(info.kind == kind);
     CHECK(toString(kind) == info.name);
@@ -82,9 +82,9 @@ TEST_CASE("the task-kind table names every kind, its metrics and their direction
 TEST_CASE("each task kind's row computes its loss, labelled rows and metric sums", "[trainer]") {
   auto sums = [](const TaskKindInfo& info, const torch::Tensor& outputs,
                  const torch::Tensor& targets) {
-    std::vector<double> values(info.sumCount, 0.0);
+    std::vector<double> values(info.sumCount(outputs.size(1)), 0.0);
     info.addMetrics(outputs, targets, values.data());
-    return info.metricsOf(values.data(), outputs.size(0));
+    return info.metricsOf(values.data(), outputs.size(0), outputs.size(1));
   };
   SECTION("regression: squared and absolute errors over the elements") {
     const TaskKindInfo& info = taskKindInfo(TaskKind::kRegression);
