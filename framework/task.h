@@ -14,7 +14,8 @@ namespace fulcrum {
 /// framework/task.cpp say exactly):
 /// - regression: mean squared error; metrics "mse", "mae" (lower is better);
 /// - classification: cross-entropy over `outputs` classes; metric "accuracy";
-/// - binary: binary cross-entropy with logits (one output); metric "accuracy";
+/// - binary: binary cross-entropy with logits (one output); metrics "accuracy",
+///   "auc" (from a histogram of 10⁴ bins of σ(logit) over the split), "log_loss";
 /// dense (per pixel; outputs B × outputs × H × W, targets of the input's H × W):
 /// - segmentation: cross-entropy over `outputs` classes, label −1 ignored;
 ///   "miou", "pixel_accuracy" from a confusion matrix over the whole split;

@@ -75,7 +75,7 @@ TEST_CASE("the task-kind table names every kind, its metrics and their direction
   }
   CHECK(metricNames(TaskKind::kClassification) == std::vector<std::string>{"loss", "accuracy"});
   CHECK(metricDirections(TaskKind::kClassification) == std::vector<bool>{false, true});
-  CHECK(metricDirections(TaskKind::kBinary) == std::vector<bool>{false, true});
+  CHECK(metricDirections(TaskKind::kBinary) == std::vector<bool>{false, true, true, false});
   CHECK_THROWS_AS(taskKindInfo(static_cast<TaskKind>(7)), std::invalid_argument);
 }
 
@@ -116,10 +116,52 @@ TEST_CASE("each task kind's row computes its loss, labelled rows and metric sums
     const torch::Tensor targets = torch::tensor({1.0, 1.0});
     const double expected = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0))) / 2;
     CHECK(info.lossOf(outputs, targets).item<double>() == Approx(expected));
-    CHECK(sums(info, outputs, targets) == std::vector<double>{0.5});
+    const std::vector<double> metrics = sums(info, outputs, targets);
+    CHECK(metrics[0] == 0.5);
+    CHECK(std::isnan(metrics[1]));  // no negative row: no AUC
+    CHECK(metrics[2] == Approx(expected));
     CHECK_FALSE(info.fits(torch::zeros({2, 2}), targets));
     CHECK(info.known(torch::tensor({std::nan(""), 0.0})).equal(torch::tensor({false, true})));
   }
+}
+
+TEST_CASE("binary: AUC and log-loss by hand, and the histogram AUC against the exact one",
+          "[trainer]") {
+  const TaskKindInfo& info = taskKindInfo(TaskKind::kBinary);
+  auto metricsOf = [&info](const torch::Tensor& outputs, const torch::Tensor& targets) {
+    std::vector<double> values(info.sumCount(1), 0.0);
+    info.addMetrics(outputs, targets, values.data());
+    return info.metricsOf(values.data(), outputs.size(0), 1);
+  };
+  auto logit = [](double p) { return std::log(p / (1 - p)); };
+  // Positives at 0.9 and 0.4, negatives at 0.6 and 0.1: 3 of the 4 pairs
+  // ordered correctly; 0.9 and 0.1 classified correctly.
+  const torch::Tensor outputs =
+      torch::tensor({logit(0.9), logit(0.4), logit(0.6), logit(0.1)}, torch::kFloat64)
+          .reshape({4, 1});
+  const torch::Tensor targets = torch::tensor({1.0, 1.0, 0.0, 0.0}, torch::kFloat64);
+  const std::vector<double> metrics = metricsOf(outputs, targets);
+  CHECK(metrics[0] == 0.5);
+  CHECK(metrics[1] == Approx(0.75));
+  CHECK(metrics[2] == Approx(-(std::log(0.9) + std::log(0.4) + std::log(0.4) + std::log(0.9)) / 4));
+  // 3000 rows, scores correlated with the labels: the exact AUC by counting
+  // pairs, against the histogram's, within half the share of pairs in one bin.
+  torch::manual_seed(5);
+  const torch::Tensor y = torch::rand({3000}, torch::kFloat64).lt(0.3).to(torch::kFloat64);
+  const torch::Tensor x = (torch::randn({3000}, torch::kFloat64) + 1.2 * y).reshape({3000, 1});
+  const torch::Tensor p = torch::sigmoid(x.squeeze(1));
+  const torch::Tensor pos = p.masked_select(y.gt(0.5)), neg = p.masked_select(y.lt(0.5));
+  const torch::Tensor diff = pos.unsqueeze(1) - neg.unsqueeze(0);
+  const double pairs = static_cast<double>(pos.numel() * neg.numel());
+  const double exact =
+      (diff.gt(0).sum().item<double>() + 0.5 * diff.eq(0).sum().item<double>()) / pairs;
+  const torch::Tensor sameBin =
+      (pos.unsqueeze(1) * 1e4).floor().eq((neg.unsqueeze(0) * 1e4).floor());
+  const double bound = 0.5 * sameBin.sum().item<double>() / pairs;
+  const double histogram = metricsOf(x, y)[1];
+  INFO("exact " << exact << ", histogram " << histogram << ", bound " << bound);
+  CHECK(std::abs(histogram - exact) <= bound + 1e-12);
+  CHECK(bound < 1e-3);
 }
 
 TEST_CASE("a NaN loss fails the trial naming the task and step", "[trainer]") {

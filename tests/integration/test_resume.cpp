@@ -194,6 +194,39 @@ TEST_CASE("resume: every architecture continues bit for bit from its checkpoint"
   }
 }
 
+TEST_CASE("resume: dense tasks on segnet continue bit for bit (BatchNorm statistics too)",
+          "[integration][checkpoint][dense]") {
+  Scratch scratch;
+  registerFileDatasets();  // data.kind: dense_fashion
+  const char* dense = R"(
+seed: 2
+data: {kind: dense_fashion, size: 16, items: 1, min_side: 8, max_side: 12,
+       train_size: 64, val_size: 8, test_size: 8}
+model: {trunk: {kind: segnet, filters: [4, 8]}}
+train: {epochs: 3, batch_size: 16, max_steps_per_epoch: 4, log_gradients_every: 3,
+        checkpoint_every: 1, optimizer: {kind: adam, lr: 0.01}}
+strategy: {name: fixed}
+)";
+  for (const char* strategy : {"{name: uncertainty}", "{name: pcgrad}"}) {
+    DYNAMIC_SECTION(strategy) {
+      const ExperimentSpec spec =
+          parseExperiment(dense, "resume.yaml", {std::string("strategy=") + strategy});
+      const MultiTaskData data = loadData(spec);
+      const std::string checkpoint = (scratch.path / "dense.ckpt").string();
+      const Run full = runTrial(spec, data, (scratch.path / "dense-full.ckpt").string(), false);
+      INFO(full.log.error);
+      REQUIRE(full.result.status == "completed");
+      const Run stopped = runTrial(spec, data, checkpoint, false, 6);
+      REQUIRE(stopped.result.error == "interrupted at step 6");
+      const Run resumed = runTrial(spec, data, checkpoint, true);
+      INFO(resumed.log.error);
+      REQUIRE(resumed.result.status == "completed");
+      CHECK(resumed.log.description.resumeStep == 4);
+      requireContinuation(full.log, resumed.log);
+    }
+  }
+}
+
 TEST_CASE("resume: the schedule's, clipping's and early stopping's state continue bit for bit",
           "[integration][checkpoint][schedule]") {
   // The validation loss falls; watched for a maximum with patience 0 the
