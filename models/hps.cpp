@@ -59,6 +59,12 @@ ArchitectureInfo hardSharingArchitecture() {
     spatial.spatial = true;
     const TrunkPlan trunk = planTrunk(model.child("trunk"), spatial);
     const HeadPlan head = planHead(model.child("head"), spatial);
+    if (trunk.spatial && !hasDenseTask(context.tasks)) {
+      model.child("trunk").fail(
+          "kind", fmt::format("trunk '{}' yields feature maps, for dense tasks (segmentation, "
+                              "depth, normals); these tasks predict one value per example",
+                              trunk.kind));
+    }
     if (trunk.spatial != head.spatial) {
       // At the kind the file wrote (a dense task's default head is conv).
       const bool headWritten = model.has("head") && model.child("head").has("kind");

@@ -107,13 +107,6 @@ ModelPlan readPlan(const ExperimentSpec& spec) {
   return plan;
 }
 
-bool hasDenseTask(const std::vector<TaskSpec>& tasks) {
-  for (const auto& task : tasks) {
-    if (taskKindInfo(task.kind).dense) return true;
-  }
-  return false;
-}
-
 /// Fails at `kind` of `node` if a spatial row is chosen where the architecture takes none.
 void refuseSpatial(const ConfigNode& node, const std::string& what, const std::string& kind,
                    const ModelContext& context) {
@@ -220,6 +213,13 @@ std::vector<std::string> numberedNames(const std::string& prefix, std::size_t co
   std::vector<std::string> names;
   for (std::size_t k = 0; k < count; ++k) names.push_back(prefix + std::to_string(k));
   return names;
+}
+
+bool hasDenseTask(const std::vector<TaskSpec>& tasks) {
+  for (const auto& task : tasks) {
+    if (taskKindInfo(task.kind).dense) return true;
+  }
+  return false;
 }
 
 int64_t exampleElements(const std::vector<int64_t>& shape) {

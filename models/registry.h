@@ -189,6 +189,9 @@ std::vector<std::string> numberedNames(const std::string& prefix, std::size_t co
 /// while gradient surgery sees no conflict between tasks. True for per_task.
 bool readPerTaskFeatures(const ConfigNode& model);
 
+/// True if some task of `tasks` is dense (per pixel: segmentation, depth, normals).
+bool hasDenseTask(const std::vector<TaskSpec>& tasks);
+
 /// The elements of one example of `shape` (1 for an empty shape).
 int64_t exampleElements(const std::vector<int64_t>& shape);
 

@@ -389,8 +389,9 @@ TEST_CASE("config: experiment-level checks name the offending key", "[config]") 
       planModel(parseExperiment(
           "data: {kind: gradnorm_toy}\nmodel: {trunk: {kind: lenet}}\nstrategy: {name: fixed}\n",
           "t.yaml")),
-      Equals("t.yaml:2:23: model.trunk.kind: the lenet trunk takes 1×36×36 images "
-             "(data.kind: multi_fashion), not inputs of shape [250]; use kind: mlp"));
+      Equals("t.yaml:2:23: model.trunk.kind: the lenet trunk takes C × H × W images with H and "
+             "W at least 20 (e.g. multi_fashion's 1×36×36), not inputs of shape [250]; use "
+             "kind: mlp"));
   REQUIRE_THROWS_WITH(
       parseExperiment(
           "data: {kind: gradnorm_toy}\ntasks: [{name: a}, {name: a}]\nstrategy: {name: fixed}\n",

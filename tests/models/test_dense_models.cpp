@@ -94,6 +94,13 @@ TEST_CASE("spatial trunks and heads only where the tasks are dense, and only on 
                         Contains("only architecture hps"));
   CHECK_THROWS_WITH(planModel(flatSpec("{trunk: {kind: segnet}, head: {kind: conv}}")),
                     Contains("the segnet trunk takes C × H × W images"));
+  const ExperimentSpec images = parseExperiment(
+      "data: {kind: multi_fashion}\nmodel: {trunk: {kind: segnet}}\nstrategy: {name: fixed}\n",
+      "images.yaml");
+  CHECK_THROWS_WITH(planModel(images),
+                    Contains("model.trunk.kind: trunk 'segnet' yields feature maps, for dense "
+                             "tasks") &&
+                        Contains("predict one value per example"));
   CHECK_THROWS_WITH(planModel(flatSpec("{trunk: {kind: mlp}, head: {kind: conv}}")),
                     Contains("model.head.kind: head 'conv' works on feature maps"));
   // The data's shape is known once it is loaded (a registered kind), before the model is built.
@@ -103,4 +110,27 @@ TEST_CASE("spatial trunks and heads only where the tasks are dense, and only on 
   // The defaults for dense tasks: segnet and conv.
   const ModelPlan plan = planModel(denseSpec("{trunk: {filters: [4]}}"));
   CHECK(plan.denseOutputs);
+}
+
+TEST_CASE("lenet on any C × H × W image: the fc's inputs follow the size", "[models][lenet]") {
+  const ExperimentSpec spec = parseExperiment(
+      "data: {kind: multi_fashion}\nmodel: {trunk: {kind: lenet}}\nstrategy: {name: fixed}\n",
+      "images.yaml");
+  const ConfigNode options = spec.model.child("trunk");
+  for (const auto& row : trunkTable()) {
+    if (row.name != "lenet") continue;
+    // conv 3→10 k9 (2,440), conv 10→20 k5 (5,020); 64 → 56 → 28 → 24 → 12:
+    // fc 20·12·12 = 2,880 → 50 (144,050). On 1×36×36 the papers' 30,890.
+    CHECK(row.size(options, {3, 64, 64}).parameters == 151510);
+    CHECK(row.size(options, {1, 36, 36}).parameters == 30890);
+    TrunkParts parts = row.build(options, {3, 64, 64});
+    int64_t count = 0;
+    for (const auto& p : parts.layers->parameters()) count += p.numel();
+    CHECK(count == 151510);
+    CHECK(parts.layers->forward(torch::zeros({2, 3, 64, 64})).sizes() ==
+          torch::IntArrayRef({2, 50}));
+    // 20 is the smallest side: 20 → 12 → 6 → 2 → 1.
+    CHECK_NOTHROW(row.check(options, {1, 20, 20}));
+    CHECK_THROWS_WITH(row.check(options, {1, 19, 40}), Contains("at least 20"));
+  }
 }

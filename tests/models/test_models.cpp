@@ -191,7 +191,7 @@ TEST_CASE("model options are validated where they are written", "[models][config
   CHECK_THROWS_WITH(planModel(toy("{architecture: cgc, trunk: {kind: mlp, hiden: [3]}}")),
                     Contains("model.trunk.hiden: unknown key 'hiden' (did you mean 'hidden'?)"));
   CHECK_THROWS_WITH(planModel(toy("{trunk: {kind: lenet}}")),
-                    Contains("model.trunk.kind: the lenet trunk takes 1×36×36 images"));
+                    Contains("model.trunk.kind: the lenet trunk takes C × H × W images"));
 }
 
 TEST_CASE("a strategy is refused at validation when the model lacks what it needs",
