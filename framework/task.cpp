@@ -43,10 +43,11 @@ std::vector<double> accuracy(const double* sums, int64_t rows, int64_t) {
 
 std::size_t one(int64_t) { return 1; }
 
-// Binary: the correct rows, Σ log-loss, then per bin of the predicted
-// probability σ(logit) the positive and the negative rows (the AUC's histogram).
+// Binary: the correct rows, Σ log-loss, true positives, false positives and
+// false negatives at σ(logit) > 0.5, then per bin of σ(logit) the positive
+// and the negative rows (the AUC's histogram).
 constexpr int64_t kScoreBins = 10000;
-constexpr std::size_t kBinaryHeader = 2;
+constexpr std::size_t kBinaryHeader = 5;
 
 std::size_t binarySums(int64_t) { return kBinaryHeader + 2 * kScoreBins; }
 
@@ -54,7 +55,11 @@ void addBinary(const torch::Tensor& outputs, const torch::Tensor& targets, doubl
   const torch::Tensor logits = outputs.squeeze(-1).to(torch::kFloat64);
   const torch::Tensor y = targets.to(torch::kFloat64);
   const torch::Tensor positive = y.gt(0.5);
-  sums[0] += logits.gt(0).eq(positive).sum().item<double>();
+  const torch::Tensor predicted = logits.gt(0);
+  sums[0] += predicted.eq(positive).sum().item<double>();
+  sums[2] += predicted.logical_and(positive).sum().item<double>();
+  sums[3] += predicted.logical_and(positive.logical_not()).sum().item<double>();
+  sums[4] += predicted.logical_not().logical_and(positive).sum().item<double>();
   // −[y log σ(x) + (1 − y) log(1 − σ(x))] = softplus(x) − y·x, stable for any x.
   sums[1] += (torch::nn::functional::softplus(logits) - y * logits).sum().item<double>();
   const torch::Tensor bins = (torch::sigmoid(logits) * static_cast<double>(kScoreBins))
@@ -88,7 +93,10 @@ double histogramAuc(const double* positives, const double* negatives) {
 std::vector<double> binaryMetrics(const double* sums, int64_t rows, int64_t) {
   const auto n = static_cast<double>(rows);
   const double* histogram = sums + kBinaryHeader;
-  return {sums[0] / n, histogramAuc(histogram, histogram + kScoreBins), sums[1] / n};
+  // F1 = 2TP / (2TP + FP + FN) over the split (FAMO's CelebA metric, without its ε).
+  const double f1Denominator = 2 * sums[2] + sums[3] + sums[4];
+  return {sums[0] / n, histogramAuc(histogram, histogram + kScoreBins), sums[1] / n,
+          f1Denominator > 0 ? 2 * sums[2] / f1Denominator : std::nan("")};
 }
 std::size_t three(int64_t) { return 3; }
 
@@ -292,7 +300,7 @@ const std::vector<TaskKindInfo>& taskKindTable() {
       {TaskKind::kBinary,
        "binary",
        "binary cross-entropy with logits (one output), labelled rows only (NaN is missing)",
-       {{"loss", false}, {"accuracy", true}, {"auc", true}, {"log_loss", false}},
+       {{"loss", false}, {"accuracy", true}, {"auc", true}, {"log_loss", false}, {"f1", true}},
        "one label per row",
        1,
        false,

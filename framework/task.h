@@ -15,7 +15,8 @@ namespace fulcrum {
 /// - regression: mean squared error; metrics "mse", "mae" (lower is better);
 /// - classification: cross-entropy over `outputs` classes; metric "accuracy";
 /// - binary: binary cross-entropy with logits (one output); metrics "accuracy",
-///   "auc" (from a histogram of 10⁴ bins of σ(logit) over the split), "log_loss";
+///   "auc" (from a histogram of 10⁴ bins of σ(logit) over the split), "log_loss",
+///   "f1" (at σ > 0.5, from the split's true/false positives and false negatives);
 /// dense (per pixel; outputs B × outputs × H × W, targets of the input's H × W):
 /// - segmentation: cross-entropy over `outputs` classes, label −1 ignored;
 ///   "miou", "pixel_accuracy" from a confusion matrix over the whole split;

@@ -75,7 +75,7 @@ TEST_CASE("the task-kind table names every kind, its metrics and their direction
   }
   CHECK(metricNames(TaskKind::kClassification) == std::vector<std::string>{"loss", "accuracy"});
   CHECK(metricDirections(TaskKind::kClassification) == std::vector<bool>{false, true});
-  CHECK(metricDirections(TaskKind::kBinary) == std::vector<bool>{false, true, true, false});
+  CHECK(metricDirections(TaskKind::kBinary) == std::vector<bool>{false, true, true, false, true});
   CHECK_THROWS_AS(taskKindInfo(static_cast<TaskKind>(7)), std::invalid_argument);
 }
 
@@ -144,6 +144,8 @@ TEST_CASE("binary: AUC and log-loss by hand, and the histogram AUC against the e
   CHECK(metrics[0] == 0.5);
   CHECK(metrics[1] == Approx(0.75));
   CHECK(metrics[2] == Approx(-(std::log(0.9) + std::log(0.4) + std::log(0.4) + std::log(0.9)) / 4));
+  // TP 1 (0.9), FN 1 (0.4), FP 1 (0.6): F1 = 2 / (2 + 1 + 1).
+  CHECK(metrics[3] == Approx(0.5));
   // 3000 rows, scores correlated with the labels: the exact AUC by counting
   // pairs, against the histogram's, within half the share of pairs in one bin.
   torch::manual_seed(5);
