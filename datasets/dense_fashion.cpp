@@ -128,7 +128,6 @@ Split compose(const Source& source, const std::vector<int64_t>& pool, int64_t co
   std::vector<int64_t> order = pool;
   draws.shuffle(order);
   const int64_t s = o.size, plane = s * s;
-  const torch::Tensor images = source.images.to(torch::kFloat32).div_(255.0f);
   const uint8_t* labels = source.labels.data_ptr<uint8_t>();
   std::vector<std::vector<Item>> drawn(static_cast<std::size_t>(count));
   std::vector<std::array<double, 2>> backgrounds(static_cast<std::size_t>(count));
@@ -147,7 +146,8 @@ Split compose(const Source& source, const std::vector<int64_t>& pool, int64_t co
       item.slopeX = draws.uniform(-kMaxSlope, kMaxSlope);
       item.slopeY = draws.uniform(-kMaxSlope, kMaxSlope);
       namespace F = torch::nn::functional;
-      item.texture = F::interpolate(images[item.source].unsqueeze(0).unsqueeze(0),
+      const torch::Tensor pixels = source.images[item.source].to(torch::kFloat32).div_(255.0f);
+      item.texture = F::interpolate(pixels.unsqueeze(0).unsqueeze(0),
                                     F::InterpolateFuncOptions()
                                         .size(std::vector<int64_t>{item.side, item.side})
                                         .mode(torch::kBilinear)
