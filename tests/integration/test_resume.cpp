@@ -113,6 +113,25 @@ void requireContinuation(const MemoryLog& full, const MemoryLog& resumed) {
   }
 }
 
+/// Trains `spec` (3 epochs of 4 steps) straight through and again stopped at
+/// step 6 then resumed from the epoch-1 checkpoint (files `stem`.ckpt and
+/// `stem`-full.ckpt): the resumed run continues the straight one bit for bit.
+void requireStopAndResume(const ExperimentSpec& spec, const fs::path& stem) {
+  const MultiTaskData data = loadData(spec);
+  const std::string checkpoint = stem.string() + ".ckpt";
+  const Run full = runTrial(spec, data, stem.string() + "-full.ckpt", false);
+  INFO(full.log.error);
+  REQUIRE(full.result.status == "completed");
+  REQUIRE(full.log.steps.size() == 12);
+  const Run stopped = runTrial(spec, data, checkpoint, false, 6);
+  REQUIRE(stopped.result.error == "interrupted at step 6");
+  const Run resumed = runTrial(spec, data, checkpoint, true);
+  INFO(resumed.log.error);
+  REQUIRE(resumed.result.status == "completed");
+  CHECK(resumed.log.description.resumeStep == 4);
+  requireContinuation(full.log, resumed.log);
+}
+
 }  // namespace
 
 TEST_CASE("resume: every strategy continues bit for bit from its checkpoint",
@@ -175,20 +194,7 @@ TEST_CASE("resume: every architecture continues bit for bit from its checkpoint"
         if (!planModel(spec).provides.features &&
             std::string(strategy).find("representation") != std::string::npos)
           continue;  // refused at validation (the strategy matrix checks that)
-        const MultiTaskData data = loadData(spec);
-        const std::string checkpoint = (scratch.path / (stem + ".ckpt")).string();
-        const Run full =
-            runTrial(spec, data, (scratch.path / (stem + "-full.ckpt")).string(), false);
-        INFO(full.log.error);
-        REQUIRE(full.result.status == "completed");
-        REQUIRE(full.log.steps.size() == 12);
-        const Run stopped = runTrial(spec, data, checkpoint, false, 6);
-        REQUIRE(stopped.result.error == "interrupted at step 6");
-        const Run resumed = runTrial(spec, data, checkpoint, true);
-        INFO(resumed.log.error);
-        REQUIRE(resumed.result.status == "completed");
-        CHECK(resumed.log.description.resumeStep == 4);
-        requireContinuation(full.log, resumed.log);
+        requireStopAndResume(spec, scratch.path / stem);
       }
     }
   }
@@ -211,18 +217,7 @@ strategy: {name: fixed}
     DYNAMIC_SECTION(strategy) {
       const ExperimentSpec spec =
           parseExperiment(dense, "resume.yaml", {std::string("strategy=") + strategy});
-      const MultiTaskData data = loadData(spec);
-      const std::string checkpoint = (scratch.path / "dense.ckpt").string();
-      const Run full = runTrial(spec, data, (scratch.path / "dense-full.ckpt").string(), false);
-      INFO(full.log.error);
-      REQUIRE(full.result.status == "completed");
-      const Run stopped = runTrial(spec, data, checkpoint, false, 6);
-      REQUIRE(stopped.result.error == "interrupted at step 6");
-      const Run resumed = runTrial(spec, data, checkpoint, true);
-      INFO(resumed.log.error);
-      REQUIRE(resumed.result.status == "completed");
-      CHECK(resumed.log.description.resumeStep == 4);
-      requireContinuation(full.log, resumed.log);
+      requireStopAndResume(spec, scratch.path / "dense");
     }
   }
 }

@@ -54,6 +54,18 @@ strategy: {}
                          "matrix.yaml");
 }
 
+/// Trains `model` with `strategy` on `spec` (three steps): completed, with finite losses.
+void requireThreeFiniteSteps(const ExperimentSpec& spec, const MultiTaskData& data,
+                             MultiTaskModel& model, Strategy& strategy) {
+  testing::MemoryLog log;
+  const TrialResult result = train(spec, data, model, strategy, log, {});
+  REQUIRE(result.status == "completed");
+  REQUIRE(log.steps.size() == 3);
+  for (const auto& step : log.steps) {
+    for (double loss : step.losses) CHECK(std::isfinite(loss));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("every strategy trains on every architecture, or is refused as the table says",
@@ -91,13 +103,7 @@ TEST_CASE("every strategy trains on every architecture, or is refused as the tab
       const auto model = makeModel(spec, data.inputShape);
       std::vector<torch::Tensor> before;
       for (const auto& p : model->sharedParameters()) before.push_back(p.detach().clone());
-      testing::MemoryLog log;
-      const TrialResult result = train(spec, data, *model, *instance, log, {});
-      REQUIRE(result.status == "completed");
-      REQUIRE(log.steps.size() == 3);
-      for (const auto& step : log.steps) {
-        for (double loss : step.losses) CHECK(std::isfinite(loss));
-      }
+      requireThreeFiniteSteps(spec, data, *model, *instance);
       double moved = 0.0;
       const auto after = model->sharedParameters();
       for (std::size_t k = 0; k < after.size(); ++k)
@@ -140,12 +146,6 @@ strategy: {}
     checkStrategyFits(experiment, *instance, plan);  // hps on segnet has everything
     if (subset && !trained.insert(instance->needs()).second) continue;
     const auto model = makeModel(experiment, data.inputShape);
-    testing::MemoryLog log;
-    const TrialResult result = train(experiment, data, *model, *instance, log, {});
-    REQUIRE(result.status == "completed");
-    REQUIRE(log.steps.size() == 3);
-    for (const auto& step : log.steps) {
-      for (double loss : step.losses) CHECK(std::isfinite(loss));
-    }
+    requireThreeFiniteSteps(experiment, data, *model, *instance);
   }
 }
