@@ -34,18 +34,21 @@ std::vector<TaskSpec> fileTasks(const ConfigNode& node, const std::vector<TaskSp
   std::vector<std::string> names;
   for (const auto& [task, source] : options.targets) names.push_back(task);
   if (declared.empty()) {
-    node.fail("targets", fmt::format("data kind '{}' needs a tasks: list naming each target with its kind, "
-                                     "e.g. tasks: [{{name: {}, kind: binary}}] (targets: {})",
-                                     kind, names.front(), fmt::join(names, ", ")));
+    node.fail("targets",
+              fmt::format("data kind '{}' needs a tasks: list naming each target with its kind, "
+                          "e.g. tasks: [{{name: {}, kind: binary}}] (targets: {})",
+                          kind, names.front(), fmt::join(names, ", ")));
   }
   const ConfigNode targets = node.child("targets");
   for (const auto& task : declared) {
     if (std::find(names.begin(), names.end(), task.name) == names.end()) {
-      targets.fail("", fmt::format("no target for task '{}' (targets: {})", task.name, fmt::join(names, ", ")));
+      targets.fail("", fmt::format("no target for task '{}' (targets: {})", task.name,
+                                   fmt::join(names, ", ")));
     }
   }
   for (const auto& name : names) {
-    const bool listed = std::any_of(declared.begin(), declared.end(), [&](const TaskSpec& t) { return t.name == name; });
+    const bool listed = std::any_of(declared.begin(), declared.end(),
+                                    [&](const TaskSpec& t) { return t.name == name; });
     if (!listed) targets.fail(name, fmt::format("target '{}' is not in the tasks: list", name));
   }
   if (kind == "hdf5") {
@@ -55,26 +58,31 @@ std::vector<TaskSpec> fileTasks(const ConfigNode& node, const std::vector<TaskSp
       // Not a structured binding: C++17 lets no lambda capture one (clang rejects it).
       const std::string& name = options.targets[i].first;
       const std::string& source = options.targets[i].second;
-      const TaskSpec& task = *std::find_if(declared.begin(), declared.end(), [&](const TaskSpec& t) { return t.name == name; });
+      const TaskSpec& task = *std::find_if(declared.begin(), declared.end(),
+                                           [&](const TaskSpec& t) { return t.name == name; });
       const int64_t expected = task.kind == TaskKind::kRegression ? task.outputs : 1;
       if (widths[i] != expected) {
-        targets.fail(name, fmt::format("{} has {} values per row, task '{}' ({}, outputs {}) needs {}", source,
-                                       widths[i], name, toString(task.kind), task.outputs, expected));
+        targets.fail(
+            name,
+            fmt::format("{} has {} values per row, task '{}' ({}, outputs {}) needs {}", source,
+                        widths[i], name, toString(task.kind), task.outputs, expected));
       }
     }
   } else {
     detail::checkCsvHeader(options, node);
     for (const auto& task : declared) {
       if (task.kind == TaskKind::kRegression && task.outputs != 1) {
-        targets.fail(task.name, fmt::format("a csv target is one column: task '{}' needs outputs: 1", task.name));
+        targets.fail(
+            task.name,
+            fmt::format("a csv target is one column: task '{}' needs outputs: 1", task.name));
       }
     }
   }
   return declared;
 }
 
-MultiTaskData fileLoad(const ConfigNode& node, const std::vector<TaskSpec>& tasks, const DatasetContext& context,
-                       const std::string& kind) {
+MultiTaskData fileLoad(const ConfigNode& node, const std::vector<TaskSpec>& tasks,
+                       const DatasetContext& context, const std::string& kind) {
   const FileDataOptions options = readFileDataOptions(node, kind, context);
   // Sources in the order of the tasks.
   std::vector<std::size_t> order;
@@ -96,21 +104,27 @@ MultiTaskData fileLoad(const ConfigNode& node, const std::vector<TaskSpec>& task
     converted.inputs = source.raw.inputs;
     for (std::size_t t = 0; t < tasks.size(); ++t) {
       const std::size_t k = order[t];
-      converted.targets.push_back(convertLabels(source.raw.targets[k], tasks[t], options.missingLabel, targetsNode,
-                                                tasks[t].name, source.targetNames[k], source.rowName));
+      converted.targets.push_back(convertLabels(source.raw.targets[k], tasks[t],
+                                                options.missingLabel, targetsNode, tasks[t].name,
+                                                source.targetNames[k], source.rowName));
     }
     splits.push_back(std::move(converted));
   }
   if (splits.size() == 1) {
     const int64_t rows = splits[0].inputs.size(0);
-    const auto val = static_cast<int64_t>(std::llround(options.valFraction * static_cast<double>(rows)));
-    const auto test = static_cast<int64_t>(std::llround(options.testFraction * static_cast<double>(rows)));
-    if (rows - val - test < 1 || (options.valFraction > 0 && val < 1) || (options.testFraction > 0 && test < 1)) {
-      node.fail("path", fmt::format("{} holds {} rows: too few for val_fraction {} and test_fraction {} "
-                                    "(each split needs a row)",
-                                    options.path, rows, options.valFraction, options.testFraction));
+    const auto val =
+        static_cast<int64_t>(std::llround(options.valFraction * static_cast<double>(rows)));
+    const auto test =
+        static_cast<int64_t>(std::llround(options.testFraction * static_cast<double>(rows)));
+    if (rows - val - test < 1 || (options.valFraction > 0 && val < 1) ||
+        (options.testFraction > 0 && test < 1)) {
+      node.fail("path",
+                fmt::format("{} holds {} rows: too few for val_fraction {} and test_fraction {} "
+                            "(each split needs a row)",
+                            options.path, rows, options.valFraction, options.testFraction));
     }
-    splits = splitByFractions(splits[0], options.valFraction, options.testFraction, options.splitSeed);
+    splits =
+        splitByFractions(splits[0], options.valFraction, options.testFraction, options.splitSeed);
   }
   MultiTaskData data;
   Split* outs[3] = {&data.train, &data.val, &data.test};
@@ -119,12 +133,14 @@ MultiTaskData fileLoad(const ConfigNode& node, const std::vector<TaskSpec>& task
     outs[i]->targets = splits[static_cast<std::size_t>(i)].targets;
   }
   data.tasks = tasks;
-  data.inputShape = std::vector<int64_t>(data.train.inputs.sizes().begin() + 1, data.train.inputs.sizes().end());
+  data.inputShape =
+      std::vector<int64_t>(data.train.inputs.sizes().begin() + 1, data.train.inputs.sizes().end());
   for (const Split* split : {&data.train, &data.val, &data.test}) {
     for (std::size_t t = 0; t < tasks.size(); ++t) {
       const torch::Tensor& y = split->targets[t];
-      const bool missing = tasks[t].kind == TaskKind::kClassification ? y.eq(kMissingClass).any().item<bool>()
-                                                                       : y.isnan().any().item<bool>();
+      const bool missing = tasks[t].kind == TaskKind::kClassification
+                               ? y.eq(kMissingClass).any().item<bool>()
+                               : y.isnan().any().item<bool>();
       data.missingLabels = data.missingLabels || missing;
     }
   }
@@ -134,7 +150,8 @@ MultiTaskData fileLoad(const ConfigNode& node, const std::vector<TaskSpec>& task
 
 }  // namespace
 
-FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& kind, const DatasetContext& context) {
+FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& kind,
+                                    const DatasetContext& context) {
   FileDataOptions o;
   const std::string path = node.requireString("path");
   if (path.empty()) node.fail("path", "the path is empty");
@@ -143,8 +160,10 @@ FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& k
                : (fs::path(context.experimentFolder) / path).lexically_normal().string();
   std::error_code code;
   if (!fs::exists(o.path, code)) {
-    node.fail("path", fmt::format("file not found: {}{}", o.path,
-                                  o.path == path ? "" : " (relative paths start at the experiment file's folder)"));
+    node.fail("path",
+              fmt::format(
+                  "file not found: {}{}", o.path,
+                  o.path == path ? "" : " (relative paths start at the experiment file's folder)"));
   }
   // Before any open, which would wait forever on a FIFO or a device.
   if (const std::string what = nonRegularKind(o.path); !what.empty())
@@ -160,17 +179,20 @@ FileDataOptions readFileDataOptions(const ConfigNode& node, const std::string& k
   const ConfigNode targets = node.child("targets");
   if (!targets.yaml().IsMap() || targets.keys().empty()) {
     node.fail("targets", "expected a mapping of task name to " +
-                             std::string(kind == "hdf5" ? "dataset, e.g. {ctr: /y_click}" : "column, e.g. {ctr: click}"));
+                             std::string(kind == "hdf5" ? "dataset, e.g. {ctr: /y_click}"
+                                                        : "column, e.g. {ctr: click}"));
   }
   for (const auto& key : targets.keys()) o.targets.emplace_back(key, targets.requireString(key));
   if (!o.groups) {
     o.valFraction = node.getDouble("val_fraction", o.valFraction, 0.0, 0.99);
     o.testFraction = node.getDouble("test_fraction", o.testFraction, 0.0, 0.99);
     if (o.valFraction + o.testFraction >= 1.0) {
-      node.fail("test_fraction", fmt::format("val_fraction + test_fraction = {} leaves no training rows",
-                                             o.valFraction + o.testFraction));
+      node.fail("test_fraction",
+                fmt::format("val_fraction + test_fraction = {} leaves no training rows",
+                            o.valFraction + o.testFraction));
     }
-    o.splitSeed = static_cast<uint64_t>(node.getInt("split_seed", static_cast<int64_t>(context.seed), 0, int64_t{1} << 53));
+    o.splitSeed = static_cast<uint64_t>(
+        node.getInt("split_seed", static_cast<int64_t>(context.seed), 0, int64_t{1} << 53));
   } else {
     for (const char* key : {"val_fraction", "test_fraction", "split_seed"}) {
       if (node.has(key)) node.fail(key, "is used only with split: fractions (split is groups)");
@@ -205,14 +227,16 @@ std::string cellForMessage(const std::string& cell) {
 }
 
 torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, double missingLabel,
-                            const ConfigNode& where, const std::string& key, const std::string& what,
+                            const ConfigNode& where, const std::string& key,
+                            const std::string& what,
                             const std::function<std::string(int64_t)>& rowName) {
   torch::Tensor values = raw.to(torch::kFloat64).contiguous();
   const int64_t rows = values.size(0);
   if (task.kind == TaskKind::kRegression) {
     values = values.reshape({rows, -1});
     if (values.size(1) != task.outputs) {
-      where.fail(key, fmt::format("{} is {}: task '{}' has outputs {}", what, shapeText(raw), task.name, task.outputs));
+      where.fail(key, fmt::format("{} is {}: task '{}' has outputs {}", what, shapeText(raw),
+                                  task.name, task.outputs));
     }
     // Only NaN means missing: ±inf would train to an infinite loss and be
     // averaged into comparisons.
@@ -232,7 +256,8 @@ torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, doub
     return values.to(torch::kFloat32);
   }
   if (values.numel() != rows) {
-    where.fail(key, fmt::format("{} is {}: a {} task takes one label per row", what, shapeText(raw), toString(task.kind)));
+    where.fail(key, fmt::format("{} is {}: a {} task takes one label per row", what, shapeText(raw),
+                                toString(task.kind)));
   }
   const double* v = values.data_ptr<double>();
   if (task.kind == TaskKind::kBinary) {
@@ -244,8 +269,10 @@ torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, doub
       } else if (v[i] == 0.0 || v[i] == 1.0) {
         o[i] = static_cast<float>(v[i]);
       } else {
-        where.fail(key, fmt::format("{}, {}: label {} of binary task '{}' is not 0 or 1 (nor missing_label {})", what,
-                                    rowName(i), number(v[i]), task.name, number(missingLabel)));
+        where.fail(
+            key,
+            fmt::format("{}, {}: label {} of binary task '{}' is not 0 or 1 (nor missing_label {})",
+                        what, rowName(i), number(v[i]), task.name, number(missingLabel)));
       }
     }
     return out;
@@ -258,16 +285,18 @@ torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, doub
     } else if (v[i] >= 0 && v[i] < static_cast<double>(task.outputs) && v[i] == std::floor(v[i])) {
       o[i] = static_cast<int64_t>(v[i]);
     } else {
-      where.fail(key, fmt::format("{}, {}: class label {} of task '{}' is out of range 0..{} (outputs {}; "
-                                  "missing_label {} marks a missing label)",
-                                  what, rowName(i), number(v[i]), task.name, task.outputs - 1, task.outputs,
-                                  number(missingLabel)));
+      where.fail(
+          key, fmt::format("{}, {}: class label {} of task '{}' is out of range 0..{} (outputs {}; "
+                           "missing_label {} marks a missing label)",
+                           what, rowName(i), number(v[i]), task.name, task.outputs - 1,
+                           task.outputs, number(missingLabel)));
     }
   }
   return out;
 }
 
-std::vector<RawSplit> splitByFractions(const RawSplit& all, double valFraction, double testFraction, uint64_t seed) {
+std::vector<RawSplit> splitByFractions(const RawSplit& all, double valFraction, double testFraction,
+                                       uint64_t seed) {
   const int64_t rows = all.inputs.size(0);
   const auto val = static_cast<int64_t>(std::llround(valFraction * static_cast<double>(rows)));
   const auto test = static_cast<int64_t>(std::llround(testFraction * static_cast<double>(rows)));
@@ -281,7 +310,8 @@ std::vector<RawSplit> splitByFractions(const RawSplit& all, double valFraction, 
     const uint64_t threshold = (0 - n) % n;
     uint64_t r = engine();
     while (r < threshold) r = engine();
-    std::swap(permutation[static_cast<std::size_t>(i)], permutation[static_cast<std::size_t>(r % n)]);
+    std::swap(permutation[static_cast<std::size_t>(i)],
+              permutation[static_cast<std::size_t>(r % n)]);
   }
   const torch::Tensor index = torch::tensor(permutation, torch::kInt64);
   const int64_t train = rows - val - test;
@@ -291,7 +321,8 @@ std::vector<RawSplit> splitByFractions(const RawSplit& all, double valFraction, 
   for (int s = 0; s < 3; ++s) {
     const torch::Tensor rowsOf = index.narrow(0, starts[s], sizes[s]);
     out[static_cast<std::size_t>(s)].inputs = all.inputs.index_select(0, rowsOf);
-    for (const auto& y : all.targets) out[static_cast<std::size_t>(s)].targets.push_back(y.index_select(0, rowsOf));
+    for (const auto& y : all.targets)
+      out[static_cast<std::size_t>(s)].targets.push_back(y.index_select(0, rowsOf));
   }
   return out;
 }
@@ -318,12 +349,15 @@ void registerFileDatasets() {
     const std::string kind = name;
     DatasetInfo info;
     info.name = kind;
-    info.description = kind == "hdf5" ? "an HDF5 file: an input dataset and one target dataset per task"
-                                      : "a CSV file with a header: input columns and one column per task";
-    info.tasks = [kind](const ConfigNode& node, const std::vector<TaskSpec>& declared, const DatasetContext& context) {
+    info.description = kind == "hdf5"
+                           ? "an HDF5 file: an input dataset and one target dataset per task"
+                           : "a CSV file with a header: input columns and one column per task";
+    info.tasks = [kind](const ConfigNode& node, const std::vector<TaskSpec>& declared,
+                        const DatasetContext& context) {
       return fileTasks(node, declared, context, kind);
     };
-    info.load = [kind](const ConfigNode& node, const std::vector<TaskSpec>& tasks, const DatasetContext& context) {
+    info.load = [kind](const ConfigNode& node, const std::vector<TaskSpec>& tasks,
+                       const DatasetContext& context) {
       return fileLoad(node, tasks, context, kind);
     };
     registerDataset(std::move(info));

@@ -5,13 +5,13 @@
 // includes HDF5.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "framework/config_node.h"
 #include "framework/data.h"
@@ -26,17 +26,18 @@ void registerFileDatasets();
 
 /// The options shared by `hdf5` and `csv` (README, "Your own data").
 struct FileDataOptions {
-  std::string path;                   ///< the file, resolved against the experiment's folder
-  std::string inputs;                 ///< hdf5: the input dataset (N × F or N × C × H × W)
+  std::string path;                       ///< the file, resolved against the experiment's folder
+  std::string inputs;                     ///< hdf5: the input dataset (N × F or N × C × H × W)
   std::vector<std::string> inputColumns;  ///< csv: input columns; empty = every non-target column
   /// Task name → dataset (hdf5) or column (csv), in the order of `targets:`.
   std::vector<std::pair<std::string, std::string>> targets;
-  bool groups = false;                ///< hdf5 `split: groups`: /train, /val, /test hold the datasets
-  double valFraction = 0.1;           ///< `split: fractions`: share of rows for validation, [0, 1)
-  double testFraction = 0.1;          ///< share for test, [0, 1); val + test < 1
-  uint64_t splitSeed = 0;             ///< `split_seed`, default the experiment's seed
-  double missingLabel = -1;           ///< classification / binary: this value marks a missing label (NaN always does)
-  bool standardize = false;           ///< per-feature (x − mean) / std, both from the training split
+  bool groups = false;        ///< hdf5 `split: groups`: /train, /val, /test hold the datasets
+  double valFraction = 0.1;   ///< `split: fractions`: share of rows for validation, [0, 1)
+  double testFraction = 0.1;  ///< share for test, [0, 1); val + test < 1
+  uint64_t splitSeed = 0;     ///< `split_seed`, default the experiment's seed
+  double missingLabel =
+      -1;  ///< classification / binary: this value marks a missing label (NaN always does)
+  bool standardize = false;  ///< per-feature (x − mean) / std, both from the training split
   /// csv `allow_id_columns`: input columns kept although they look like a row
   /// index or an id (kMinRowsForIdCheck rows or more, integer valued, all distinct).
   std::vector<std::string> allowIdColumns;
@@ -78,7 +79,8 @@ struct RawSplit {
 /// or an infinite regression value, naming `what` (the dataset or column) and
 /// the row (`rowName(i)`).
 torch::Tensor convertLabels(const torch::Tensor& raw, const TaskSpec& task, double missingLabel,
-                            const ConfigNode& where, const std::string& key, const std::string& what,
+                            const ConfigNode& where, const std::string& key,
+                            const std::string& what,
                             const std::function<std::string(int64_t)>& rowName);
 
 /// Splits `all` by seeded fractions into train / val / test (a permutation of

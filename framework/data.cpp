@@ -108,7 +108,7 @@ constexpr uint64_t kStreamSigmas = 1;    // GradNorm toy: σ_0 … σ_{T-1} when
 constexpr uint64_t kStreamTrain = 2;     // GradNorm toy: the inputs of each split
 constexpr uint64_t kStreamVal = 3;
 constexpr uint64_t kStreamTest = 4;
-constexpr uint64_t kStreamPools = 10;    // Multi-Fashion: the train / validation partition
+constexpr uint64_t kStreamPools = 10;         // Multi-Fashion: the train / validation partition
 constexpr uint64_t kStreamFashionTrain = 11;  // Multi-Fashion: the composites of each split
 constexpr uint64_t kStreamFashionVal = 12;
 constexpr uint64_t kStreamFashionTest = 13;
@@ -148,8 +148,8 @@ class GzReader {
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (file_ == nullptr) {
-      throw DataError(path + ": cannot open: " +
-                      (errno != 0 ? std::strerror(errno) : "out of memory"));
+      throw DataError(path +
+                      ": cannot open: " + (errno != 0 ? std::strerror(errno) : "out of memory"));
     }
     // Fewer, larger reads than with zlib's 8 KiB default buffer.
     gzbuffer(file_, 1 << 18);
@@ -220,24 +220,28 @@ torch::Tensor readFashionFile(const std::string& path) {
 }
 
 FashionSource loadFashion(const std::string& directory, const std::string& prefix) {
-  const std::string imagesPath = (fs::path(directory) / (prefix + "-images-idx3-ubyte.gz")).string();
-  const std::string labelsPath = (fs::path(directory) / (prefix + "-labels-idx1-ubyte.gz")).string();
+  const std::string imagesPath =
+      (fs::path(directory) / (prefix + "-images-idx3-ubyte.gz")).string();
+  const std::string labelsPath =
+      (fs::path(directory) / (prefix + "-labels-idx1-ubyte.gz")).string();
   FashionSource source{readFashionFile(imagesPath), readFashionFile(labelsPath)};
   const auto& images = source.images;
   if (images.dim() != 3 || images.size(1) != kItemSide || images.size(2) != kItemSide) {
-    throw DataError(withPackageHint("multi_fashion: " + imagesPath + ": expected N × 28 × 28 images, got shape " +
+    throw DataError(withPackageHint("multi_fashion: " + imagesPath +
+                                    ": expected N × 28 × 28 images, got shape " +
                                     c10::str(images.sizes())));
   }
   if (source.labels.dim() != 1 || source.labels.size(0) != images.size(0)) {
     throw DataError(withPackageHint("multi_fashion: " + labelsPath + ": expected " +
-                                    std::to_string(images.size(0)) + " labels to match " + imagesPath +
-                                    ", got shape " + c10::str(source.labels.sizes())));
+                                    std::to_string(images.size(0)) + " labels to match " +
+                                    imagesPath + ", got shape " + c10::str(source.labels.sizes())));
   }
   const uint8_t* labels = source.labels.data_ptr<uint8_t>();
   for (int64_t i = 0; i < source.labels.size(0); ++i) {
     if (labels[i] >= kClasses) {
-      throw DataError(withPackageHint("multi_fashion: " + labelsPath + ": label " + std::to_string(labels[i]) +
-                                      " at index " + std::to_string(i) + " is not in 0..9"));
+      throw DataError(withPackageHint("multi_fashion: " + labelsPath + ": label " +
+                                      std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                                      " is not in 0..9"));
     }
   }
   return source;
@@ -289,7 +293,8 @@ Split composeSplit(const FashionSource& source, const Pool& pool, int64_t count,
     rng.shuffle(order);
     const auto poolSize = static_cast<int64_t>(order.size());
     const auto drawOffset = [&](int64_t nominal) {
-      const auto shift = static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * maxShift + 1))) - maxShift;
+      const auto shift =
+          static_cast<int64_t>(rng.below(static_cast<uint64_t>(2 * maxShift + 1))) - maxShift;
       return std::clamp<int64_t>(nominal + shift, 0, kMaxOffset);
     };
     for (int64_t j = 0; j < count; ++j) {
@@ -336,7 +341,8 @@ Split composeSplit(const FashionSource& source, const Pool& pool, int64_t count,
         for (int64_t row = 0; row < kItemSide; ++row) {
           float* out = canvas + (placement.top + row) * kCanvasSide + placement.left;
           const uint8_t* in = pixels + row * kItemSide;
-          for (int64_t col = 0; col < kItemSide; ++col) out[col] = std::max(out[col], intensity[in[col]]);
+          for (int64_t col = 0; col < kItemSide; ++col)
+            out[col] = std::max(out[col], intensity[in[col]]);
         }
       }
       topLeftLabels[j] = labels[placements[j][0].item];
@@ -352,7 +358,8 @@ Split composeSplit(const FashionSource& source, const Pool& pool, int64_t count,
 
 void requireAtLeastOne(const char* where, const char* option, int64_t value) {
   if (value < 1) {
-    throw DataError(std::string(where) + ": " + option + " = " + std::to_string(value) + " must be >= 1");
+    throw DataError(std::string(where) + ": " + option + " = " + std::to_string(value) +
+                    " must be >= 1");
   }
 }
 
@@ -377,8 +384,8 @@ void validate(const GradNormToyOptions& options) {
   }
   for (size_t i = 0; i < options.sigmas.size(); ++i) {
     if (!std::isfinite(options.sigmas[i]) || options.sigmas[i] <= 0.0) {
-      throw DataError(std::string(where) + ": sigmas[" + std::to_string(i) + "] = " +
-                      formatDouble(options.sigmas[i]) + " must be finite and > 0");
+      throw DataError(std::string(where) + ": sigmas[" + std::to_string(i) +
+                      "] = " + formatDouble(options.sigmas[i]) + " must be finite and > 0");
     }
   }
   if (!std::isfinite(options.maxSigma) || options.maxSigma <= 1.0) {
@@ -386,7 +393,8 @@ void validate(const GradNormToyOptions& options) {
                     " must be finite and > 1");
   }
   if (!std::isfinite(options.bStd) || options.bStd < 0.0) {
-    throw DataError(std::string(where) + ": bStd = " + formatDouble(options.bStd) + " must be finite and >= 0");
+    throw DataError(std::string(where) + ": bStd = " + formatDouble(options.bStd) +
+                    " must be finite and >= 0");
   }
   if (!std::isfinite(options.epsStd) || options.epsStd < 0.0) {
     throw DataError(std::string(where) + ": epsStd = " + formatDouble(options.epsStd) +
@@ -472,7 +480,8 @@ Split makeToySplit(const GradNormToyOptions& options, const ToyFunctions& functi
         }
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t o = 0; o < outDim; ++o) {
-            out[(first + r) * outDim + o] = static_cast<float>(sigma * std::tanh(accumulator[r * outDim + o]));
+            out[(first + r) * outDim + o] =
+                static_cast<float>(sigma * std::tanh(accumulator[r * outDim + o]));
           }
         }
       }
@@ -701,7 +710,8 @@ torch::Tensor readIdxGz(const std::string& path) {
   constexpr int64_t kMaxElements = int64_t{1} << 40;
   for (int d = 0; d < dims; ++d) {
     const unsigned char* b = header.data() + 4 * d;
-    const uint32_t size = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+    const uint32_t size =
+        (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
     sizes[d] = size;
     if (size != 0 && total > kMaxElements / static_cast<int64_t>(size)) {
       throw DataError(path + ": implausible IDX dimensions (more than 2^40 elements)");
@@ -713,7 +723,8 @@ torch::Tensor readIdxGz(const std::string& path) {
   const int64_t got = reader.read(data.data_ptr<uint8_t>(), total);
   if (got < total) {
     throw DataError(path + ": truncated: the header declares " + c10::str(data.sizes()) + " = " +
-                    std::to_string(total) + " bytes of data but the file holds " + std::to_string(got));
+                    std::to_string(total) + " bytes of data but the file holds " +
+                    std::to_string(got));
   }
   return data;
 }
@@ -740,7 +751,8 @@ MultiTaskData makeGradNormToy(const GradNormToyOptions& options, uint64_t seed) 
   }
   if (options.sigmas.empty()) {
     Rng rng(seed, kStreamSigmas);
-    for (size_t i = 0; i < tasks; ++i) functions.sigmas.push_back(rng.uniform(1.0, options.maxSigma));
+    for (size_t i = 0; i < tasks; ++i)
+      functions.sigmas.push_back(rng.uniform(1.0, options.maxSigma));
   } else {
     functions.sigmas = options.sigmas;
   }
@@ -761,18 +773,19 @@ MultiTaskData makeMultiFashion(const MultiFashionOptions& options, uint64_t seed
   validate(options);
   std::error_code ec;
   if (!fs::is_directory(options.directory, ec)) {
-    throw DataError("multi_fashion: " + options.directory +
-                    (fs::exists(options.directory, ec) ? ": not a directory" : ": directory not found") +
-                    "; install the Debian package " +
-                    kFashionPackage + " (files in " + kFashionDirectory +
-                    ") or set `directory` to a folder holding the Fashion-MNIST IDX .gz files");
+    throw DataError(
+        "multi_fashion: " + options.directory +
+        (fs::exists(options.directory, ec) ? ": not a directory" : ": directory not found") +
+        "; install the Debian package " + kFashionPackage + " (files in " + kFashionDirectory +
+        ") or set `directory` to a folder holding the Fashion-MNIST IDX .gz files");
   }
   const FashionSource train = loadFashion(options.directory, "train");
   const FashionSource test = loadFashion(options.directory, "t10k");
 
   // Disjoint train / validation pools from one permutation of the training file.
   const int64_t sources = train.size();
-  const auto valCount = static_cast<int64_t>(std::llround(options.valFraction * static_cast<double>(sources)));
+  const auto valCount =
+      static_cast<int64_t>(std::llround(options.valFraction * static_cast<double>(sources)));
   std::vector<int64_t> permutation(static_cast<size_t>(sources));
   for (int64_t i = 0; i < sources; ++i) permutation[i] = i;
   Rng poolRng(seed, kStreamPools);
@@ -783,9 +796,10 @@ MultiTaskData makeMultiFashion(const MultiFashionOptions& options, uint64_t seed
   for (const auto& [name, pool] : {std::pair<const char*, const Pool*>{"validation", &valPool},
                                    std::pair<const char*, const Pool*>{"training", &trainPool}}) {
     if (countClasses(*pool) < 2) {
-      throw DataError("multi_fashion: valFraction = " + formatDouble(options.valFraction) + " leaves the " + name +
-                      " pool " + std::to_string(pool->items.size()) + " of " + std::to_string(sources) +
-                      " source items, with fewer than two classes; composites need two different classes");
+      throw DataError(
+          "multi_fashion: valFraction = " + formatDouble(options.valFraction) + " leaves the " +
+          name + " pool " + std::to_string(pool->items.size()) + " of " + std::to_string(sources) +
+          " source items, with fewer than two classes; composites need two different classes");
     }
   }
   std::vector<int64_t> testItems(static_cast<size_t>(test.size()));
@@ -797,7 +811,8 @@ MultiTaskData makeMultiFashion(const MultiFashionOptions& options, uint64_t seed
   }
 
   MultiTaskData data;
-  Rng trainRng(seed, kStreamFashionTrain), valRng(seed, kStreamFashionVal), testRng(seed, kStreamFashionTest);
+  Rng trainRng(seed, kStreamFashionTrain), valRng(seed, kStreamFashionVal),
+      testRng(seed, kStreamFashionTest);
   data.train = composeSplit(train, trainPool, options.trainSize, options.maxShift, trainRng);
   data.val = composeSplit(train, valPool, options.valSize, options.maxShift, valRng);
   data.test = composeSplit(test, testPool, options.testSize, options.maxShift, testRng);
