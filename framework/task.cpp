@@ -43,6 +43,13 @@ std::vector<double> accuracy(const double* sums, int64_t rows, int64_t) {
 
 std::size_t one(int64_t) { return 1; }
 
+/// Adds to sums[0, bins) how often each value of `indices` (int64 in [0, bins)) occurs.
+void addCounts(const torch::Tensor& indices, int64_t bins, double* sums) {
+  const torch::Tensor counts = torch::bincount(indices, {}, bins).to(torch::kFloat64);
+  const double* c = counts.data_ptr<double>();
+  for (int64_t b = 0; b < bins; ++b) sums[b] += c[b];
+}
+
 // Binary: the correct rows, Σ log-loss, true positives, false positives and
 // false negatives at σ(logit) > 0.5, then per bin of σ(logit) the positive
 // and the negative rows (the AUC's histogram).
@@ -67,27 +74,22 @@ void addBinary(const torch::Tensor& outputs, const torch::Tensor& targets, doubl
                                  .to(torch::kInt64)
                                  .clamp(0, kScoreBins - 1);
   double* histogram = sums + kBinaryHeader;
-  for (int side = 0; side < 2; ++side) {
-    const torch::Tensor own = bins.masked_select(side == 0 ? positive : positive.logical_not());
-    const torch::Tensor counts = torch::bincount(own, {}, kScoreBins).to(torch::kFloat64);
-    const double* c = counts.data_ptr<double>();
-    for (int64_t b = 0; b < kScoreBins; ++b) histogram[side * kScoreBins + b] += c[b];
-  }
+  addCounts(bins.masked_select(positive), kScoreBins, histogram);
+  addCounts(bins.masked_select(positive.logical_not()), kScoreBins, histogram + kScoreBins);
 }
 
 /// The AUC from the histograms: the share of (positive, negative) pairs
 /// ordered correctly, pairs in one bin counted half (as ties); it differs
 /// from the exact AUC by at most half the share of pairs that share a bin.
 double histogramAuc(const double* positives, const double* negatives) {
-  double pairs = 0.0, below = 0.0, total = 0.0, negativeCount = 0.0;
+  double pairs = 0.0, below = 0.0, total = 0.0;  // below: the negatives in lower bins
   for (int64_t b = 0; b < kScoreBins; ++b) {
     pairs += positives[b] * (below + 0.5 * negatives[b]);
     below += negatives[b];
     total += positives[b];
   }
-  negativeCount = below;
-  if (total == 0 || negativeCount == 0) return std::nan("");
-  return pairs / (total * negativeCount);
+  if (total == 0 || below == 0) return std::nan("");
+  return pairs / (total * below);
 }
 
 std::vector<double> binaryMetrics(const double* sums, int64_t rows, int64_t) {
@@ -145,10 +147,7 @@ void addConfusion(const torch::Tensor& outputs, const torch::Tensor& targets, do
   const torch::Tensor valid = labelledPixels(targets);
   const torch::Tensor truth = targets.masked_select(valid);
   const torch::Tensor predicted = outputs.argmax(1).masked_select(valid);
-  const torch::Tensor counts =
-      torch::bincount(truth * classes + predicted, {}, classes * classes).to(torch::kFloat64);
-  const double* c = counts.data_ptr<double>();
-  for (int64_t i = 0; i < classes * classes; ++i) sums[i] += c[i];
+  addCounts(truth * classes + predicted, classes * classes, sums);
 }
 
 /// mIoU over the classes present in the ground truth or the prediction (a
@@ -227,10 +226,7 @@ void addAngles(const torch::Tensor& outputs, const torch::Tensor& targets, doubl
   for (int i = 0; i < 3; ++i) sums[2 + i] += degrees.lt(thresholds[i]).sum().item<double>();
   const torch::Tensor bins =
       (degrees / kAngleBinDegrees).floor().to(torch::kInt64).clamp(0, kAngleBins - 1);
-  const torch::Tensor counts = torch::bincount(bins, {}, kAngleBins).to(torch::kFloat64);
-  const double* c = counts.data_ptr<double>();
-  double* histogram = sums + kAngleHeader;
-  for (int64_t b = 0; b < kAngleBins; ++b) histogram[b] += c[b];
+  addCounts(bins, kAngleBins, sums + kAngleHeader);
 }
 
 /// The median of the histogram: the point where half the pixels lie below,
